@@ -1,0 +1,245 @@
+// GreenPool (a bounded set of green threads) and GreenPile (results in spawn order).
+import { getHub } from '../hub/hub';
+import { Semaphore } from '../sync/semaphore';
+import { LightQueue, Queue } from '../sync/queue';
+import { WaitList } from '../sync/waitlist';
+import { getCurrent, GreenThread, spawn, spawnThread } from './greenthread';
+
+const hub = getHub();
+
+function checkSize(size: unknown, what: string): number {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+    throw new RangeError(`${what} must be a non-negative integer, got ${String(size)}`);
+  }
+  return size;
+}
+
+type AnyIterable<T> = Iterable<T> | AsyncIterable<T>;
+
+function isIterable(x: unknown): x is AnyIterable<unknown> {
+  return x !== null && x !== undefined && (typeof (x as Iterable<unknown>)[Symbol.iterator] === 'function' ||
+    typeof (x as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function');
+}
+
+/** Zips iterables (sync or async) into argument lists, stopping at the shortest. */
+async function* zip(iterables: AnyIterable<unknown>[]): AsyncGenerator<unknown[]> {
+  const its = iterables.map((it) =>
+    Symbol.asyncIterator in it ? (it as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (it as Iterable<unknown>)[Symbol.iterator](),
+  );
+  try {
+    for (;;) {
+      const row: unknown[] = [];
+      for (const it of its) {
+        const r = await it.next();
+        if (r.done) return;
+        row.push(r.value);
+      }
+      yield row;
+    }
+  } finally {
+    for (const it of its) await it.return?.();
+  }
+}
+
+const FEED_DONE: unique symbol = Symbol('evy.feedDone');
+class FeedError {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * A pool of green threads: at most `size` run at once; spawn() waits for a free
+ * slot. Bounds the concurrency of crawlers, servers and workers.
+ */
+export class GreenPool {
+  private limit: number;
+  private readonly sem: Semaphore;
+  private readonly members = new Set<GreenThread<unknown>>();
+  private readonly idleWaiters = new WaitList<void>();
+
+  constructor(size = 1000) {
+    this.limit = checkSize(size, 'GreenPool size');
+    this.sem = new Semaphore(this.limit);
+  }
+
+  get size(): number {
+    return this.limit;
+  }
+
+  /** Green threads running in the pool now. */
+  running(): number {
+    return this.members.size;
+  }
+
+  /** Slots free now: how many spawn() calls would not wait. */
+  free(): number {
+    return Math.max(0, this.sem.balance + this.sem.waiting());
+  }
+
+  /** Green threads waiting in spawn() for a slot. */
+  waiting(): number {
+    return this.sem.waiting();
+  }
+
+  /** Changes the size. Shrinking kills nothing: the pool drains down to the new size. */
+  resize(size: number): void {
+    checkSize(size, 'GreenPool size');
+    this.sem.adjust(size - this.limit);
+    this.limit = size;
+  }
+
+  private readonly onExit = (gt: GreenThread<unknown>): void => {
+    this.members.delete(gt);
+    this.sem.release();
+    if (this.members.size === 0) this.idleWaiters.wakeAll(undefined);
+  };
+
+  /**
+   * Waits for a free slot, then spawns `fn(...args)` in it. Called from one of
+   * this pool's own threads while the pool is full, it runs `fn` inline instead
+   * (waiting for a slot there would deadlock a pool whose threads all spawn).
+   */
+  async spawn<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Promise<GreenThread<Awaited<T>>> {
+    if (typeof fn !== 'function') throw new TypeError('GreenPool.spawn needs a function');
+    const cur = getCurrent();
+    if (this.sem.locked() && this.members.has(cur)) {
+      const gt = new GreenThread<Awaited<T>>(fn as unknown as (...a: never[]) => Awaited<T>, args);
+      await gt.runInline();
+      return gt;
+    }
+    await this.sem.acquire();
+    const gt = spawn(fn, ...args);
+    this.admit(gt as GreenThread<unknown>);
+    return gt;
+  }
+
+  /** Like spawn(), without a result: errors are printed to stderr. */
+  async spawnN<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): Promise<void> {
+    if (typeof fn !== 'function') throw new TypeError('GreenPool.spawnN needs a function');
+    const cur = getCurrent();
+    if (this.sem.locked() && this.members.has(cur)) {
+      const gt = new GreenThread<unknown>(fn as unknown as (...a: never[]) => unknown, args);
+      gt.printErrors = true;
+      await gt.runInline();
+      return;
+    }
+    await this.sem.acquire();
+    this.admit(spawnThread(fn as unknown as (...a: never[]) => unknown, args, true));
+  }
+
+  private admit(gt: GreenThread<unknown>): void {
+    this.members.add(gt);
+    gt.addLink({ fn: this.onExit as (gt: GreenThread<unknown>) => void, args: [] });
+  }
+
+  /** Waits until no green thread runs in the pool. */
+  waitall(): Promise<void> {
+    if (this.members.has(getCurrent())) {
+      return Promise.reject(new Error('GreenPool.waitall() called from one of the pool\'s own green threads would never return'));
+    }
+    if (this.members.size === 0) return hub.check() ?? Promise.resolve();
+    return this.idleWaiters.wait(null, null);
+  }
+
+  /**
+   * `fn` over the zipped iterables (sync or async), concurrently in this pool;
+   * results come out in input order. At most `size` calls are running or
+   * finished-but-not-consumed at any time, so an endless input is fine.
+   * Breaking out of the loop kills the calls still running.
+   */
+  imap<R, A extends unknown[] = unknown[]>(fn: (...args: A) => R | PromiseLike<R>, ...iterables: AnyIterable<unknown>[]): AsyncIterableIterator<Awaited<R>> {
+    if (typeof fn !== 'function') throw new TypeError('GreenPool.imap needs a function');
+    for (const it of iterables) if (!isIterable(it)) throw new TypeError('GreenPool.imap needs iterables after the function');
+    if (iterables.length === 0) throw new TypeError('GreenPool.imap needs at least one iterable');
+    return this.mapper(fn as (...args: unknown[]) => R | PromiseLike<R>, zip(iterables));
+  }
+
+  /** Like imap, with each element of `argLists` spread as the arguments of one call. */
+  starmap<R, A extends unknown[] = unknown[]>(fn: (...args: A) => R | PromiseLike<R>, argLists: AnyIterable<A>): AsyncIterableIterator<Awaited<R>> {
+    if (typeof fn !== 'function') throw new TypeError('GreenPool.starmap needs a function');
+    if (!isIterable(argLists)) throw new TypeError('GreenPool.starmap needs an iterable of argument lists');
+    return this.mapper(fn as (...args: unknown[]) => R | PromiseLike<R>, argLists as AnyIterable<unknown[]>);
+  }
+
+  private async *mapper<R>(fn: (...args: unknown[]) => R | PromiseLike<R>, argLists: AnyIterable<unknown[]>): AsyncGenerator<Awaited<R>> {
+    const ready = new LightQueue<GreenThread<Awaited<R>> | FeedError | typeof FEED_DONE>();
+    const window = new Semaphore(Math.max(1, this.limit));
+    const feeder = spawn(async () => {
+      try {
+        for await (const args of argLists) {
+          if (!Array.isArray(args)) throw new TypeError('starmap: each element must be an array of arguments');
+          await window.acquire();
+          ready.putNowait(await this.spawn(fn, ...args) as GreenThread<Awaited<R>>);
+        }
+        ready.putNowait(FEED_DONE);
+      } catch (err) {
+        ready.putNowait(new FeedError(err));
+      }
+    });
+    try {
+      for (;;) {
+        const next = await ready.get();
+        if (next === FEED_DONE) return;
+        if (next instanceof FeedError) throw next.error;
+        window.release();
+        yield await next.wait();
+      }
+    } finally {
+      feeder.kill();
+      while (!ready.empty()) {
+        const rest = ready.getNowait();
+        if (rest instanceof GreenThread) rest.kill();
+      }
+    }
+  }
+}
+
+/**
+ * Spawn into it, then iterate: results come out in spawn order, each waiting for
+ * its green thread; an error is rethrown at its turn.
+ */
+export class GreenPile<T> implements AsyncIterableIterator<T> {
+  readonly pool: GreenPool;
+  private readonly results = new Queue<GreenThread<T>>();
+  private _used = false;
+  private _counter = 0;
+
+  constructor(sizeOrPool: number | GreenPool = 1000) {
+    this.pool = sizeOrPool instanceof GreenPool ? sizeOrPool : new GreenPool(sizeOrPool);
+  }
+
+  /** next() has been called. */
+  get used(): boolean {
+    return this._used;
+  }
+
+  /** Spawned results not yet taken. */
+  get counter(): number {
+    return this._counter;
+  }
+
+  /** Waits for a slot in the pool, then spawns `fn(...args)`. */
+  async spawn<A extends unknown[]>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Promise<void> {
+    this._counter++;
+    let gt: GreenThread<Awaited<T>>;
+    try {
+      gt = await this.pool.spawn(fn, ...args);
+    } catch (err) {
+      this._counter--;
+      throw err;
+    }
+    this.results.putNowait(gt as GreenThread<T>);
+  }
+
+  /** The next result in spawn order; done once every spawned result was taken. */
+  async next(): Promise<IteratorResult<T>> {
+    this._used = true;
+    if (this._counter === 0) return { done: true, value: undefined };
+    const gt = await this.results.get();
+    this._counter--;
+    return { done: false, value: await gt.wait() };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

@@ -1,0 +1,345 @@
+// Green threads: async functions run by the hub (DESIGN §2).
+import { getHub, NO_THROW, reportError, Waiter, type Parkable, type Timer } from '../hub/hub';
+
+const hub = getHub();
+
+/** Killing a green thread with this (the default) is a clean exit: wait() returns undefined. */
+export class GreenletExit extends Error {
+  constructor(message = 'green thread killed') {
+    super(message);
+    this.name = 'GreenletExit';
+  }
+}
+
+type LinkFn<T> = (gt: GreenThread<T>, ...curried: never[]) => void;
+type Link<T> = { fn: LinkFn<T>; args: unknown[] };
+
+let nextId = 1;
+
+const enum Outcome {
+  Running,
+  Returned,
+  Threw,
+}
+
+export class GreenThread<T = unknown> implements Parkable {
+  readonly id: number = nextId++;
+  /** The function returned or threw, or the thread was killed. */
+  dead = false;
+  /** The function began to run. */
+  started = false;
+  /** @internal */ waiter: Waiter<unknown> | null = null;
+  /** @internal */ pendingThrow: unknown = NO_THROW;
+  /** @internal */ localTimers: Set<Timer> | null = null;
+
+  private fn: ((...args: unknown[]) => T | PromiseLike<T>) | null;
+  private args: unknown[] | null;
+  private outcome = Outcome.Running;
+  private result: T | undefined = undefined;
+  private error: unknown = undefined;
+  private exitWaiters: Waiter<unknown>[] | null = null;
+  private links: Link<T>[] | null = null;
+  private observed = false;
+  /** @internal spawnN: errors are printed rather than kept for wait() */
+  printErrors = false;
+  /** @internal the error given to kill(): the killer knows about it, so it is never printed */
+  private killError: unknown = NO_THROW;
+  /** @internal the spawnAfter timer that will start it */
+  startTimer: Timer | null = null;
+
+  /** @internal use spawn() */
+  constructor(fn: ((...args: never[]) => T | PromiseLike<T>) | null, args: unknown[]) {
+    this.fn = fn as ((...args: unknown[]) => T | PromiseLike<T>) | null;
+    this.args = args;
+  }
+
+  /** @internal Runs the function, with this thread as the current one. */
+  start(): void {
+    if (this.dead || this.started) return;
+    this.started = true;
+    const fn = this.fn!;
+    const args = this.args!;
+    this.fn = null;
+    this.args = null;
+    let r: T | PromiseLike<T>;
+    try {
+      r = hub.storage.run(this, fn, ...args) as T | PromiseLike<T>;
+    } catch (err) {
+      this.finish(Outcome.Threw, undefined, err);
+      return;
+    }
+    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<T>).then === 'function') {
+      (r as PromiseLike<T>).then(
+        (v) => this.finish(Outcome.Returned, v, undefined),
+        (e: unknown) => this.finish(Outcome.Threw, undefined, e),
+      );
+    } else {
+      this.finish(Outcome.Returned, r as T, undefined);
+    }
+  }
+
+  private finish(outcome: Outcome, value: T | undefined, err: unknown): void {
+    if (this.dead) return;
+    // A throw that never found a suspension point still ends the thread:
+    // a kill wins over a result it raced with.
+    if (this.pendingThrow !== NO_THROW) {
+      outcome = Outcome.Threw;
+      err = this.pendingThrow;
+      value = undefined;
+      this.pendingThrow = NO_THROW;
+    }
+    if (outcome === Outcome.Threw && err instanceof GreenletExit) {
+      outcome = Outcome.Returned;
+      value = undefined;
+    }
+    this.dead = true;
+    this.outcome = outcome;
+    this.result = value;
+    this.error = err;
+    this.waiter = null;
+    hub.threads--;
+    if (this.startTimer !== null) {
+      this.startTimer.cancel();
+      this.startTimer = null;
+    }
+    hub.dropLocalTimers(this);
+    const waiters = this.exitWaiters;
+    this.exitWaiters = null;
+    if (waiters !== null) for (const w of waiters) hub.wake(w, undefined);
+    const links = this.links;
+    this.links = null;
+    if (links !== null) for (const l of links) this.callLink(l);
+    if (outcome === Outcome.Threw && err !== this.killError) {
+      if (this.printErrors) reportError(`green thread ${this.id}`, err);
+      else if (!this.observed) setImmediate(() => {
+        if (!this.observed) reportError(`green thread ${this.id} (its error was never waited for)`, err);
+      });
+    }
+  }
+
+  private callLink(l: Link<T>): void {
+    try {
+      (l.fn as (gt: GreenThread<T>, ...a: unknown[]) => void)(this, ...l.args);
+    } catch (err) {
+      reportError(`a link of green thread ${this.id}`, err);
+    }
+  }
+
+  /** The function's result, or rethrows what it threw. Waits for it to finish. */
+  wait(): Promise<T> {
+    this.observed = true;
+    const cur = hub.current();
+    if (this.dead) {
+      const pending = hub.check();
+      if (pending !== null) return pending;
+      return this.outcome === Outcome.Threw ? Promise.reject(this.error) : Promise.resolve(this.result as T);
+    }
+    if (cur === this) return Promise.reject(new Error(`green thread ${this.id} cannot wait for itself`));
+    const list = (this.exitWaiters ??= []);
+    const w = hub.park<unknown>(() => {
+      const i = list.indexOf(w as Waiter<unknown>);
+      if (i >= 0) list.splice(i, 1);
+    });
+    if (!(w instanceof Waiter)) return w;
+    list.push(w);
+    return w.promise.then(() => {
+      if (this.outcome === Outcome.Threw) throw this.error;
+      return this.result as T;
+    });
+  }
+
+  /**
+   * Throws `error` (default: a GreenletExit) into the thread. A thread that has
+   * not started never runs; a dead one is left alone; killing the current
+   * thread throws here and now.
+   */
+  kill(error: unknown = new GreenletExit()): void {
+    if (this.dead) return;
+    this.killError = error;
+    if (!this.started) {
+      this.finish(Outcome.Threw, undefined, error);
+      return;
+    }
+    if (hub.current() === this) throw error;
+    hub.interrupt(this, error);
+  }
+
+  /** Kills the thread only if it has not started yet. */
+  cancel(error: unknown = new GreenletExit()): void {
+    if (!this.started) this.kill(error);
+  }
+
+  /** Calls `fn(gt, ...curried)` when the thread exits; at once if it already has. */
+  link<C extends unknown[]>(fn: (gt: GreenThread<T>, ...curried: C) => void, ...curried: C): void {
+    if (typeof fn !== 'function') throw new TypeError('link needs a function');
+    this.observed = true;
+    this.addLink({ fn: fn as unknown as LinkFn<T>, args: curried });
+  }
+
+  /** @internal a link that does not count as observing the thread's error */
+  addLink(l: Link<T>): void {
+    if (this.dead) this.callLink(l);
+    else (this.links ??= []).push(l);
+  }
+
+  /** Removes a link added with the same function and curried arguments. */
+  unlink<C extends unknown[]>(fn: (gt: GreenThread<T>, ...curried: C) => void, ...curried: C): boolean {
+    const links = this.links;
+    if (links === null) return false;
+    const i = links.findIndex(
+      (l) => l.fn === (fn as unknown) && l.args.length === curried.length && l.args.every((a, k) => a === curried[k]),
+    );
+    if (i < 0) return false;
+    links.splice(i, 1);
+    return true;
+  }
+
+  /** @internal Runs `fn` inline in the current thread on this object's behalf (GreenPool's full-pool rule). */
+  async runInline(): Promise<void> {
+    const fn = this.fn!;
+    const args = this.args!;
+    this.fn = null;
+    this.args = null;
+    this.started = true;
+    hub.threads++;
+    try {
+      this.finish(Outcome.Returned, await fn(...args), undefined);
+    } catch (err) {
+      this.finish(Outcome.Threw, undefined, err);
+    }
+  }
+}
+
+// The main green thread: everything that runs outside a spawned one.
+const main = new GreenThread<void>(null, []);
+main.started = true;
+hub.main = main;
+
+function checkFn(fn: unknown, what: string): void {
+  if (typeof fn !== 'function') throw new TypeError(`${what} needs a function, got ${fn === null ? 'null' : typeof fn}`);
+}
+
+function checkSeconds(seconds: unknown, what: string): number {
+  if (typeof seconds !== 'number' || Number.isNaN(seconds)) {
+    throw new TypeError(`${what}: seconds must be a number, got ${Number.isNaN(seconds) ? 'NaN' : typeof seconds}`);
+  }
+  return seconds;
+}
+
+/** @internal Creates and schedules a green thread; `printErrors`: spawnN's reporting. */
+export function spawnThread<T>(fn: (...a: never[]) => T | PromiseLike<T>, args: unknown[], printErrors: boolean): GreenThread<Awaited<T>> {
+  const gt = new GreenThread<Awaited<T>>(fn as unknown as (...a: never[]) => Awaited<T>, args);
+  gt.printErrors = printErrors;
+  hub.threads++;
+  hub.schedule(gt);
+  return gt;
+}
+
+/** Creates a green thread that starts running `fn(...args)` when the caller next yields. */
+export function spawn<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): GreenThread<Awaited<T>> {
+  checkFn(fn, 'spawn');
+  return spawnThread(fn as unknown as (...a: never[]) => T | PromiseLike<T>, args, false);
+}
+
+/** Like spawn, without a result: an error it throws is printed to stderr. */
+export function spawnN<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
+  checkFn(fn, 'spawnN');
+  spawnThread(fn as unknown as (...a: never[]) => unknown, args, true);
+}
+
+function spawnLater<A extends unknown[], T>(
+  local: boolean,
+  seconds: number,
+  fn: (...args: A) => T | PromiseLike<T>,
+  args: A,
+): GreenThread<Awaited<T>> {
+  checkSeconds(seconds, local ? 'spawnAfterLocal' : 'spawnAfter');
+  checkFn(fn, local ? 'spawnAfterLocal' : 'spawnAfter');
+  const gt = new GreenThread<Awaited<T>>(fn as unknown as (...a: never[]) => Awaited<T>, args);
+  hub.threads++;
+  const owner = local ? hub.current() : null;
+  gt.startTimer = hub.addTimer(seconds, () => {
+    gt.startTimer = null;
+    hub.schedule(gt);
+  }, null, owner);
+  if (local && owner !== main) {
+    // Cancelled with its spawner: a thread that will never run is dead, cleanly.
+    (owner as GreenThread<unknown>).addLink({ fn: () => gt.cancel(), args: [] });
+  }
+  return gt;
+}
+
+/** Spawns `fn(...args)` after `seconds`. kill() or cancel() before then: it never runs. */
+export function spawnAfter<A extends unknown[], T>(
+  seconds: number,
+  fn: (...args: A) => T | PromiseLike<T>,
+  ...args: A
+): GreenThread<Awaited<T>> {
+  return spawnLater(false, seconds, fn, args);
+}
+
+/** Like spawnAfter, but cancelled if the spawning green thread dies first. */
+export function spawnAfterLocal<A extends unknown[], T>(
+  seconds: number,
+  fn: (...args: A) => T | PromiseLike<T>,
+  ...args: A
+): GreenThread<Awaited<T>> {
+  return spawnLater(true, seconds, fn, args);
+}
+
+/** The current green thread (the main one outside any spawned thread). */
+export function getCurrent(): GreenThread<unknown> {
+  return hub.current() as GreenThread<unknown>;
+}
+
+/** Kills `gt` with `error` (default: a GreenletExit). See GreenThread.kill. */
+export function kill(gt: GreenThread<unknown>, error?: unknown): void {
+  if (!(gt instanceof GreenThread)) throw new TypeError('kill needs a GreenThread');
+  gt.kill(...(arguments.length > 1 ? [error] : []));
+}
+
+/**
+ * Yields to the hub for `seconds` (default 0: one turn of the loop, letting every
+ * other runnable green thread and pending I/O callback go first).
+ */
+export function sleep(seconds = 0): Promise<void> {
+  checkSeconds(seconds, 'sleep');
+  let timer: Timer | null = null;
+  const w = hub.park<void>(() => timer?.cancel());
+  if (!(w instanceof Waiter)) return w;
+  if (seconds <= 0) hub.yieldTo(w);
+  else timer = hub.addTimer(seconds, wakeSleeper, [w], null);
+  return w.promise;
+}
+
+function wakeSleeper(w: unknown): void {
+  hub.wake(w as Waiter<void>, undefined);
+}
+
+/** sleep(0): lets every other runnable green thread run. */
+export function cede(): Promise<void> {
+  return sleep(0);
+}
+
+/** Waits for each green thread and returns their results in order; rethrows the first error. */
+export async function waitall<T extends readonly GreenThread<unknown>[]>(
+  ...gts: T
+): Promise<{ [K in keyof T]: T[K] extends GreenThread<infer R> ? R : never }> {
+  const out: unknown[] = [];
+  for (const gt of gts) out.push(await gt.wait());
+  return out as { [K in keyof T]: T[K] extends GreenThread<infer R> ? R : never };
+}
+
+/**
+ * Awaits any promise as an evy operation: Timeout and kill interrupt the wait
+ * (the promise itself runs on; its eventual result is dropped).
+ */
+export function wait<T>(promise: PromiseLike<T> | T): Promise<T> {
+  const w = hub.park<T>();
+  if (!(w instanceof Waiter)) return w;
+  Promise.resolve(promise).then(
+    (v) => hub.wake(w, v),
+    (e: unknown) => hub.throwInto(w as Waiter<unknown>, e),
+  );
+  return w.promise;
+}

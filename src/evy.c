@@ -1,0 +1,59 @@
+/* evy's native hub: module entry and the helpers every handle kind shares. */
+#include "evy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void evy_throw_last(napi_env env, const char *what) {
+  const napi_extended_error_info *info = NULL;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return;
+  napi_get_last_error_info(env, &info);
+  char msg[256];
+  snprintf(msg, sizeof msg, "evy native: %s failed: %s", what,
+           info && info->error_message ? info->error_message : "unknown error");
+  napi_throw_error(env, NULL, msg);
+}
+
+napi_value evy_throw_uv(napi_env env, int err, const char *syscall) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s %s: %s", syscall, uv_err_name(err), uv_strerror(err));
+  napi_value m, e, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &e);
+  napi_create_string_utf8(env, uv_err_name(err), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, e, "code", v);
+  napi_create_int32(env, err, &v);
+  napi_set_named_property(env, e, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, e, "syscall", v);
+  napi_throw(env, e);
+  return NULL;
+}
+
+uv_loop_t *evy_loop(napi_env env) {
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  return loop;
+}
+
+int evy_arg_int(napi_env env, napi_value v, const char *name, int32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a number", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  napi_get_value_int32(env, v, out);
+  return 0;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (evy_init_poll(env, exports) != napi_ok) return NULL;
+  if (evy_init_fd(env, exports) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
