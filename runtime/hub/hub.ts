@@ -52,6 +52,8 @@ export class Waiter<T> {
   lnext: Waiter<unknown> | null = null;
   data: unknown = undefined;
   timer: Timer | null = null;
+  /** The list it is parked on: a throw takes it off (no undo closure needed). */
+  list: { unlink(w: Waiter<unknown>): void } | null = null;
   readonly promise: Promise<T>;
 
   constructor(gt: Parkable, undo: (() => void) | null) {
@@ -245,6 +247,7 @@ export class Hub {
     w.state = SETTLED;
     if (w.gt.waiter === w) w.gt.waiter = w.prev;
     w.prev = null;
+    if (w.list !== null) w.list.unlink(w);
     const undo = w.undo;
     w.undo = null;
     if (undo !== null) undo();

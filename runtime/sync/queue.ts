@@ -5,6 +5,7 @@ import { getHub } from '../hub/hub';
 import { checkTimeout, WaitList } from './waitlist';
 
 const hub = getHub();
+const RESOLVED = Promise.resolve();
 
 /** Thrown by get() after its timeout, and by getNowait() on an empty queue. */
 export class Empty extends Error {
@@ -106,7 +107,7 @@ export class LightQueue<T> {
     const secs = checkTimeout(timeout, 'Queue.put');
     const pending = hub.check();
     if (pending !== null) return pending;
-    if (this.offer(item)) return Promise.resolve();
+    if (this.offer(item)) return RESOLVED;
     if (secs === 0) return Promise.reject(new Full());
     return this.putters.wait(secs, { error: newFull }, item);
   }
@@ -122,10 +123,12 @@ export class LightQueue<T> {
    */
   get(timeout?: number | null): Promise<T> {
     const secs = checkTimeout(timeout, 'Queue.get');
-    const pending = hub.check();
-    if (pending !== null) return pending;
-    if (this.qsize() > 0) return Promise.resolve(this.takeAndAdmit());
-    if (secs === 0) return Promise.reject(new Empty());
+    if (this.qsize() > 0 || secs === 0) {
+      const pending = hub.check();
+      if (pending !== null) return pending;
+      return this.qsize() > 0 ? Promise.resolve(this.takeAndAdmit()) : Promise.reject(new Empty());
+    }
+    // Parking delivers a deferred throw itself.
     return this.getters.wait(secs, { error: newEmpty });
   }
 
@@ -195,7 +198,7 @@ export class Queue<T> extends LightQueue<T> {
   /** Waits until every item put has been marked done. */
   join(timeout?: number | null): Promise<void> {
     const secs = checkTimeout(timeout, 'Queue.join');
-    if (this.unfinished === 0) return hub.check() ?? Promise.resolve();
+    if (this.unfinished === 0) return hub.check() ?? RESOLVED;
     return this.joiners.wait(secs, { error: () => new Error(`join() timed out with ${this.unfinished} unfinished tasks`) });
   }
 }

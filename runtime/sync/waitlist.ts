@@ -30,9 +30,10 @@ export class WaitList<V> {
    * decides the outcome.
    */
   wait(timeout: number | null, onTimeout: OnTimeout<V> | null, data?: unknown): Promise<V> {
-    const w = hub.park<V>(() => this.unlink(w as Waiter<unknown>));
+    const w = hub.park<V>();
     if (!(w instanceof Waiter)) return w;
     const u = w as Waiter<unknown>;
+    u.list = this;
     u.data = data;
     this.append(u);
     if (timeout !== null && onTimeout !== null) {
@@ -89,6 +90,7 @@ export class WaitList<V> {
       w.timer.cancel();
       w.timer = null;
     }
+    w.list = null;
     if (w.lprev === null && this.head !== w) return;
     if (w.lprev !== null) w.lprev.lnext = w.lnext;
     else this.head = w.lnext;

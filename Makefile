@@ -1,0 +1,38 @@
+# evy: build, test, bench. `make test` is what CI and the README run.
+NPM ?= npm
+NATIVE := build/Release/evy.node
+TS_OUT := dist/index.js
+C_SRC := $(wildcard src/*.c src/*.h) binding.gyp
+TS_SRC := $(shell find runtime -name '*.ts') tsconfig.json
+
+.PHONY: all build test bench demo clean distclean
+
+all: build
+
+# npm install also builds the native hub (install script) and the TypeScript (prepare).
+node_modules/.package-lock.json: package.json
+	$(NPM) install --no-audit --no-fund
+	@touch $@
+
+$(NATIVE): $(C_SRC) node_modules/.package-lock.json
+	$(NPM) run --silent build:native
+
+$(TS_OUT): $(TS_SRC) node_modules/.package-lock.json
+	$(NPM) run --silent build:ts
+
+build: $(NATIVE) $(TS_OUT)
+
+test: build
+	node tests/run.mjs
+
+bench: build
+	bench/run.sh
+
+demo: build
+	./bin/evy run examples/hello.ts
+
+clean:
+	rm -rf build dist
+
+distclean: clean
+	rm -rf node_modules
