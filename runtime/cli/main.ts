@@ -1,0 +1,44 @@
+// The evy command line (commander): `evy run`.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { runScript, ScriptError } from './run';
+
+const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+
+function printError(err: unknown): void {
+  if (err instanceof ScriptError) process.stderr.write(`${err.message}\n`);
+  else if (err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
+  else process.stderr.write(`evy: uncaught ${typeof err}: ${String(err)}\n`);
+}
+
+export function main(argv: string[]): void {
+  const program = new Command();
+  program
+    .name('evy')
+    .description('Green threads for Node.js on libuv: run scripts with Evy\'s concurrency model')
+    .version(pkg.version, '-V, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError();
+
+  program
+    .command('run')
+    .description('run a TypeScript or JavaScript script (ESM or CommonJS) as the main green thread')
+    .argument('<script>', 'the script: .ts .mts .cts .js .mjs .cjs')
+    .argument('[args...]', 'arguments for the script (process.argv.slice(2))')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(async (script: string, args: string[]) => {
+      try {
+        await runScript(script, args);
+      } catch (err) {
+        printError(err);
+        process.exitCode = 1;
+      }
+    });
+
+  program.parseAsync(argv).catch((err: unknown) => {
+    printError(err);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,137 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(__dirname, '..', '..');
+const evy = join(root, 'bin', 'evy');
+// Scripts live outside the repository: 'evy' must resolve from anywhere.
+const dir = mkdtempSync(join(tmpdir(), 'evy-cli-'));
+
+function run(args: string[], cwd = dir): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [evy, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function script(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('--version and --help', () => {
+  const v = run(['--version']);
+  assert.is(v.code, 0);
+  assert.match(v.out, /^\d+\.\d+\.\d+/);
+  const h = run(['--help']);
+  assert.is(h.code, 0);
+  assert.match(h.out, /run <script> \[args\.\.\.\]/);
+});
+
+test('a TypeScript ESM script with top-level await runs as the main green thread', () => {
+  script('main.ts', [
+    "import { getCurrent, spawn, sleep } from 'evy';",
+    'const main = getCurrent();',
+    'const child = spawn(async (n: number) => { await sleep(0.001); return [n * 2, getCurrent() !== main]; }, 21);',
+    'console.log(JSON.stringify(await child.wait()), getCurrent() === main);',
+  ].join('\n'));
+  const r = run(['run', 'main.ts']);
+  assert.is(r.err, '');
+  assert.is(r.out.trim(), '[42,true] true');
+  assert.is(r.code, 0);
+});
+
+test('process.argv is [node, script, ...args], options included', () => {
+  const file = script('argv.mjs', 'console.log(JSON.stringify(process.argv.slice(1)));');
+  const r = run(['run', 'argv.mjs', 'a', '--flag', '-x']);
+  assert.equal(JSON.parse(r.out), [file, 'a', '--flag', '-x']);
+});
+
+test('CommonJS scripts (.js, .cjs, .cts) require evy', () => {
+  script('c.cjs', "const evy = require('evy'); console.log(typeof evy.spawn);");
+  script('c.cts', "const { spawn } = require('evy');\nspawn(async () => 5).wait().then((v: number) => console.log('got', v));");
+  script('plain.js', "const { sleep } = require('evy/greenthread');\nsleep(0).then(() => console.log('slept'));");
+  assert.is(run(['run', 'c.cjs']).out.trim(), 'function');
+  assert.is(run(['run', 'c.cts']).out.trim(), 'got 5');
+  assert.is(run(['run', 'plain.js']).out.trim(), 'slept');
+});
+
+test('a package.json type decides for ambiguous extensions', () => {
+  const pkg = join(dir, 'cjspkg');
+  mkdirSync(pkg);
+  writeFileSync(join(pkg, 'package.json'), '{"type":"commonjs"}');
+  writeFileSync(join(pkg, 's.ts'), "import { sleep } from 'evy';\nconsole.log(typeof __dirname);\nsleep(0);");
+  const r = run(['run', join(pkg, 's.ts')]);
+  assert.is(r.out.trim(), 'string', 'CommonJS: __dirname exists');
+});
+
+test('the exit code is the script\'s', () => {
+  script('code.js', 'process.exitCode = 7;');
+  assert.is(run(['run', 'code.js']).code, 7);
+  script('exit.js', 'process.exit(4);');
+  assert.is(run(['run', 'exit.js']).code, 4);
+});
+
+test('an uncaught error prints a source-mapped stack and exits 1', () => {
+  script('boom.ts', [
+    "import { sleep } from 'evy';",
+    'type N = number;',
+    'function fail(x: N): never {',
+    "  throw new Error('boom ' + x);",
+    '}',
+    'await sleep(0);',
+    'fail(1);',
+  ].join('\n'));
+  const r = run(['run', 'boom.ts']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /Error: boom 1/);
+  assert.match(r.err, /boom\.ts:4:9/, 'the line and column of the TypeScript source');
+});
+
+test('a main thread blocked forever exits 13 with a deadlock message', () => {
+  script('dead.ts', "import { Event } from 'evy';\nawait new Event().wait();\nconsole.log('never');");
+  const r = run(['run', 'dead.ts']);
+  assert.is(r.code, 13);
+  assert.match(r.err, /deadlock/);
+  assert.is(r.out, '');
+});
+
+test('spawnN errors are printed and the process goes on', () => {
+  script('n.ts', [
+    "import { spawnN, sleep } from 'evy';",
+    "spawnN(() => { throw new Error('worker failed'); });",
+    'await sleep(0.01);',
+    "console.log('still here');",
+  ].join('\n'));
+  const r = run(['run', 'n.ts']);
+  assert.is(r.code, 0);
+  assert.match(r.err, /worker failed/);
+  assert.is(r.out.trim(), 'still here');
+});
+
+test('bad input: a missing script, a directory, a wrong extension', () => {
+  const missing = run(['run', 'nope.ts']);
+  assert.is(missing.code, 1);
+  assert.match(missing.err, /no such script: nope\.ts/);
+  assert.match(run(['run', '.']).err, /not a file/);
+  script('data.txt', 'x');
+  assert.match(run(['run', 'data.txt']).err, /expected a script ending in/);
+  const none = run(['run']);
+  assert.not.equal(none.code, 0);
+  assert.match(none.err, /missing required argument 'script'/);
+});
+
+test('examples/hello.ts runs as the README says', () => {
+  const r = run(['run', 'examples/hello.ts', '3'], root);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^hello, world$/m);
+  assert.match(r.out, /^interrupted: timed out after 0\.05 seconds$/m);
+  assert.match(r.out, /^squares: 0 1 4 9 16 25 36 49 64 81 100 121 144 169 196 225 256 289 324 361$/m);
+  assert.match(r.out, /^at most [123] of 3 workers ran at once$/m);
+});
+
+test.run();
