@@ -61,21 +61,13 @@ export class GreenThread<T = unknown> implements Parkable {
     const args = this.args!;
     this.fn = null;
     this.args = null;
-    let r: T | PromiseLike<T>;
-    try {
-      r = hub.storage.run(this, fn, ...args) as T | PromiseLike<T>;
-    } catch (err) {
-      this.finish(Outcome.Threw, undefined, err);
-      return;
-    }
-    if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<T>).then === 'function') {
-      (r as PromiseLike<T>).then(
-        (v) => this.finish(Outcome.Returned, v, undefined),
-        (e: unknown) => this.finish(Outcome.Threw, undefined, e),
-      );
-    } else {
-      this.finish(Outcome.Returned, r as T, undefined);
-    }
+    hub.storage.run(this, runInContext, this as GreenThread<unknown>, fn, args);
+  }
+
+  /** @internal */
+  settled(failed: boolean, value: unknown): void {
+    if (failed) this.finish(Outcome.Threw, undefined, value);
+    else this.finish(Outcome.Returned, value as T, undefined);
   }
 
   private finish(outcome: Outcome, value: T | undefined, err: unknown): void {
@@ -210,6 +202,34 @@ export class GreenThread<T = unknown> implements Parkable {
   }
 }
 
+/**
+ * Runs a thread's function inside its AsyncLocalStorage context. The `then`
+ * handlers registered here run in that context too, so they find their thread
+ * with getStore(): no closures per thread (a million threads are cheaper so).
+ */
+function runInContext(gt: GreenThread<unknown>, fn: (...args: unknown[]) => unknown, args: unknown[]): void {
+  let r: unknown;
+  try {
+    r = fn(...args);
+  } catch (err) {
+    gt.settled(true, err);
+    return;
+  }
+  if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+    (r as PromiseLike<unknown>).then(threadReturned, threadThrew);
+  } else {
+    gt.settled(false, r);
+  }
+}
+
+function threadReturned(value: unknown): void {
+  (hub.storage.getStore() as GreenThread<unknown>).settled(false, value);
+}
+
+function threadThrew(err: unknown): void {
+  (hub.storage.getStore() as GreenThread<unknown>).settled(true, err);
+}
+
 // The main green thread: everything that runs outside a spawned one.
 const main = new GreenThread<void>(null, []);
 main.started = true;
@@ -304,15 +324,16 @@ export function kill(gt: GreenThread<unknown>, error?: unknown): void {
  */
 export function sleep(seconds = 0): Promise<void> {
   checkSeconds(seconds, 'sleep');
-  let timer: Timer | null = null;
-  const w = hub.park<void>(() => timer?.cancel());
+  const w = hub.park<void>();
   if (!(w instanceof Waiter)) return w;
+  // A throw into the waiter cancels w.timer: no undo closure needed.
   if (seconds <= 0) hub.yieldTo(w);
-  else timer = hub.addTimer(seconds, wakeSleeper, [w], null);
+  else w.timer = hub.addTimer(seconds, wakeSleeper, null, null, w);
   return w.promise;
 }
 
 function wakeSleeper(w: unknown): void {
+  (w as Waiter<void>).timer = null;
   hub.wake(w as Waiter<void>, undefined);
 }
 

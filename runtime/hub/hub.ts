@@ -31,6 +31,13 @@ const PARKED = 0;
 const WOKEN = 1;
 const SETTLED = 2;
 
+let capturedResolve: (v: unknown) => void;
+let capturedReject: (e: unknown) => void;
+function captureResolvers(res: (v: unknown) => void, rej: (e: unknown) => void): void {
+  capturedResolve = res;
+  capturedReject = rej;
+}
+
 /**
  * A parked green thread. Woken with a value (`hub.wake`) or with an error
  * (`hub.throwInto`); a throw that arrives once the value was handed over is
@@ -61,10 +68,11 @@ export class Waiter<T> {
     this.undo = undo;
     const prev = gt.waiter;
     this.prev = prev !== null && prev.state === PARKED ? prev : null;
-    this.promise = new Promise<T>((res, rej) => {
-      this.resolve = res;
-      this.reject = rej;
-    });
+    // One shared executor instead of a closure per waiter (a million parked
+    // threads are a million waiters).
+    this.promise = new Promise<T>(captureResolvers as (res: (v: T) => void, rej: (e: unknown) => void) => void);
+    this.resolve = capturedResolve as (v: T) => void;
+    this.reject = capturedReject;
     gt.waiter = this as Waiter<unknown>;
   }
 
@@ -248,6 +256,10 @@ export class Hub {
     if (w.gt.waiter === w) w.gt.waiter = w.prev;
     w.prev = null;
     if (w.list !== null) w.list.unlink(w);
+    if (w.timer !== null) {
+      w.timer.cancel();
+      w.timer = null;
+    }
     const undo = w.undo;
     w.undo = null;
     if (undo !== null) undo();
@@ -283,14 +295,17 @@ export class Hub {
     return this.addTimer(seconds, cb as TimerCallback, args.length ? args : null, this.current());
   }
 
-  /** @internal */
-  addTimer(seconds: number, cb: TimerCallback, args: unknown[] | null, owner: Parkable | null): Timer {
+  /**
+   * @internal `args` null calls `cb(arg)` — one argument without an array,
+   * which is what most internal timers need.
+   */
+  addTimer(seconds: number, cb: TimerCallback, args: unknown[] | null, owner: Parkable | null, arg?: unknown): Timer {
     if (typeof seconds !== 'number' || Number.isNaN(seconds)) {
       throw new TypeError(`seconds must be a number, got ${typeof seconds === 'number' ? 'NaN' : typeof seconds}`);
     }
     if (typeof cb !== 'function') throw new TypeError('the timer callback must be a function');
     const deadline = this.clock() + (seconds > 0 ? seconds : 0);
-    const t = this.timers.add(deadline, cb, args);
+    const t = this.timers.add(deadline, cb, args, arg);
     if (this.captureStacks) t.stack = new Error('timer created').stack;
     if (owner !== null && owner !== this.main) {
       t.owner = owner;
@@ -316,15 +331,17 @@ export class Hub {
     while ((t = this.timers.popDue(now)) !== undefined) {
       const cb = t.cb!;
       const args = t.args;
+      const arg = t.arg;
       const owner = t.owner;
       t.cb = null;
       t.args = null;
+      t.arg = undefined;
       if (owner !== null) {
         owner.localTimers?.delete(t);
         if (owner.dead) continue;
       }
       try {
-        if (args === null) cb();
+        if (args === null) cb(arg);
         else cb(...args);
       } catch (err) {
         reportError('a timer callback', err);

@@ -12,17 +12,19 @@ export class Timer {
   /** @internal */ index = -1;
   /** @internal */ cb: TimerCallback | null;
   /** @internal */ args: unknown[] | null;
+  /** @internal the single argument when args is null */ arg: unknown;
   /** @internal */ heap: TimerHeap | null;
   /** @internal the green thread a local timer belongs to */ owner: { dead: boolean; localTimers: Set<Timer> | null } | null = null;
   /** @internal set when hub.captureStacks is on */ stack: string | undefined = undefined;
 
   /** @internal */
-  constructor(heap: TimerHeap, deadline: number, seq: number, cb: TimerCallback, args: unknown[] | null) {
+  constructor(heap: TimerHeap, deadline: number, seq: number, cb: TimerCallback, args: unknown[] | null, arg: unknown) {
     this.heap = heap;
     this.deadline = deadline;
     this.seq = seq;
     this.cb = cb;
     this.args = args;
+    this.arg = arg;
   }
 
   /** True until the timer fired or was cancelled. */
@@ -36,6 +38,7 @@ export class Timer {
     if (this.owner !== null) this.owner.localTimers?.delete(this);
     this.cb = null;
     this.args = null;
+    this.arg = undefined;
   }
 }
 
@@ -55,8 +58,8 @@ export class TimerHeap {
     return this.items[0];
   }
 
-  add(deadline: number, cb: TimerCallback, args: unknown[] | null): Timer {
-    const t = new Timer(this, deadline, this.seq++, cb, args);
+  add(deadline: number, cb: TimerCallback, args: unknown[] | null, arg?: unknown): Timer {
+    const t = new Timer(this, deadline, this.seq++, cb, args, arg);
     t.index = this.items.length;
     this.items.push(t);
     this.up(t.index);
@@ -94,6 +97,7 @@ export class TimerHeap {
       t.index = -1;
       t.cb = null;
       t.args = null;
+      t.arg = undefined;
     }
     this.items = [];
   }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# evy side by side with its peers, in one run, printed as ratios.
+# Not a test: figures are noisy, compare within one run. Pins to cores when it can.
+#   bench/run.sh          (about a minute)
+set -eu
+cd "$(dirname "$0")/.."
+bench/setup.sh
+PY=/usr/bin/python3
+pin() { if command -v taskset >/dev/null; then taskset -c 0 "$@"; else "$@"; fi; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+{
+  pin node bin/evy run bench/core.ts switch spawn
+  pin $PY bench/peers/core_eventlet.py
+  pin $PY bench/peers/core_gevent.py
+  for k in evy-threads evy-timers; do node bin/evy run bench/memory.ts "$k"; done
+  node --import tsx bench/memory.ts node-async
+} | tee "$out"
+val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
+ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.2f\n", n, a / b }'; }
+echo
+ratio "evy/eventlet switch" switch_evy switch_eventlet
+ratio "evy/gevent switch" switch_evy switch_gevent
+ratio "evy/eventlet spawn+wait" spawn_evy spawn_eventlet
+ratio "evy/gevent spawn+wait" spawn_evy spawn_gevent
+ratio "evy threads/node async functions memory (1e6 sleepers)" mem_evy-threads_per_sleeper mem_node-async_per_sleeper
