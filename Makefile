@@ -5,7 +5,7 @@ TS_OUT := dist/index.js
 C_SRC := $(wildcard src/*.c src/*.h) binding.gyp
 TS_SRC := $(shell find runtime -name '*.ts') tsconfig.json
 
-.PHONY: all build test bench demo clean distclean
+.PHONY: all build test bench demo leakcheck clean distclean
 
 all: build
 
@@ -30,6 +30,11 @@ bench: build
 
 demo: build
 	./bin/evy run examples/hello.ts
+
+# The native hub under valgrind: no definite leaks, no errors in evy.node.
+leakcheck: build
+	valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+	  --suppressions=tests/native/v8.supp node --expose-gc tests/native/leakcheck.js
 
 clean:
 	rm -rf build dist

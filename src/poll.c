@@ -22,34 +22,29 @@ static void poll_free_if_done(evy_poll *p) {
   if (p->closed && p->finalized) free(p);
 }
 
+/* Runs on the loop (never inside GC), so the JS side is released here for both
+ * ways of closing: pollClose() and a finalized external. */
 static void on_close(uv_handle_t *h) {
   evy_poll *p = h->data;
-  p->closed = 1;
-  poll_free_if_done(p);
-}
-
-/* Releases the JS side (callback, async context) and closes the uv handle. */
-static void poll_close(evy_poll *p) {
-  if (p->closing) return;
-  p->closing = 1;
   if (p->cb) napi_delete_reference(p->env, p->cb);
   p->cb = NULL;
   if (p->ctx) napi_async_destroy(p->env, p->ctx);
   p->ctx = NULL;
+  p->closed = 1;
+  poll_free_if_done(p);
+}
+
+static void poll_close(evy_poll *p) {
+  if (p->closing) return;
+  p->closing = 1; /* on_poll ignores events from here on */
   uv_close((uv_handle_t *)&p->handle, on_close);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
   evy_poll *p = data;
   p->finalized = 1;
-  if (!p->closing) {
-    /* Dropped without pollClose(): the callback reference must not be touched
-     * from a finalizer that runs during teardown, so only the uv side is closed. */
-    p->closing = 1;
-    uv_close((uv_handle_t *)&p->handle, on_close);
-    return;
-  }
-  poll_free_if_done(p);
+  if (!p->closing) poll_close(p); /* dropped without pollClose() */
+  else poll_free_if_done(p);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -60,7 +55,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, argv[2], result;
   napi_get_reference_value(env, p->cb, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv); /* make_callback needs an object receiver */
   napi_create_int32(env, status < 0 ? 0 : events, &argv[0]);
   napi_create_int32(env, status, &argv[1]);
   /* make_callback (not call_function) so that microtasks and nextTicks queued by

@@ -434,8 +434,10 @@ export class Hub {
   }
 
   /**
-   * Removes every listener of `fd` (call it before closing a descriptor that
-   * green threads may wait on); trampolines waiting on it get an IOClosed.
+   * Removes every listener of `fd`; trampolines waiting on it get an IOClosed.
+   * Call it before closing a descriptor the hub watches: libuv forbids closing
+   * a polled fd, and a poll closed after the fd number was reused would stop
+   * the new fd's events.
    */
   removeDescriptor(fd: number): void {
     const entry = this.fds.get(fd);
