@@ -121,8 +121,12 @@ export class CappedSemaphore {
     this.upper = new Semaphore(limit - count);
   }
 
+  /**
+   * Acquires possible before one would wait (counting releasers waiting at the
+   * limit as slots on their way); negative: how many releases are needed.
+   */
   get balance(): number {
-    return this.lower.balance - this.upper.balance;
+    return this.lower.balance + this.upper.waiting();
   }
 
   locked(): boolean {
