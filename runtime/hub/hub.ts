@@ -67,7 +67,7 @@ export class Waiter<T> {
     this.gt = gt;
     this.undo = undo;
     const prev = gt.waiter;
-    this.prev = prev !== null && prev.state === PARKED ? prev : null;
+    this.prev = prev !== null && prev.state !== SETTLED ? prev : null;
     // One shared executor instead of a closure per waiter (a million parked
     // threads are a million waiters).
     this.promise = new Promise<T>(captureResolvers as (res: (v: T) => void, rej: (e: unknown) => void) => void);
@@ -80,6 +80,26 @@ export class Waiter<T> {
   get parked(): boolean {
     return this.state === PARKED;
   }
+}
+
+/**
+ * Takes a settled waiter out of its thread's chain of concurrent waits (the
+ * `prev` links from `gt.waiter`), wherever it sits in it, so the waits parked
+ * behind it stay reachable by interrupt().
+ */
+function unchain(w: Waiter<unknown>): void {
+  const gt = w.gt;
+  if (gt.waiter === w) {
+    gt.waiter = w.prev;
+  } else {
+    for (let n = gt.waiter; n !== null; n = n.prev) {
+      if (n.prev === w) {
+        n.prev = w.prev;
+        break;
+      }
+    }
+  }
+  w.prev = null;
 }
 
 /** Raised into green threads whose descriptor was removed while they waited on it. */
@@ -241,8 +261,7 @@ export class Hub {
   private settle<T>(w: Waiter<T>, value: T): void {
     w.state = SETTLED;
     w.value = undefined;
-    if (w.gt.waiter === (w as Waiter<unknown>)) w.gt.waiter = w.prev;
-    w.prev = null;
+    unchain(w as Waiter<unknown>);
     w.resolve(value);
   }
 
@@ -253,8 +272,7 @@ export class Hub {
   throwInto(w: Waiter<unknown>, err: unknown): boolean {
     if (w.state !== PARKED) return false;
     w.state = SETTLED;
-    if (w.gt.waiter === w) w.gt.waiter = w.prev;
-    w.prev = null;
+    unchain(w);
     if (w.list !== null) w.list.unlink(w);
     if (w.timer !== null) {
       w.timer.cancel();
