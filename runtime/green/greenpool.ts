@@ -87,10 +87,19 @@ export class GreenPool {
     this.limit = size;
   }
 
+  /**
+   * No thread runs in the pool and no slot is taken. A slot released to a
+   * waiting spawn() passes straight to it, before its thread exists: the pool
+   * is not idle until that thread is done too.
+   */
+  private idle(): boolean {
+    return this.members.size === 0 && this.sem.balance >= this.limit;
+  }
+
   private readonly onExit = (gt: GreenThread<unknown>): void => {
     this.members.delete(gt);
     this.sem.release();
-    if (this.members.size === 0) this.idleWaiters.wakeAll(undefined);
+    if (this.idle()) this.idleWaiters.wakeAll(undefined);
   };
 
   /**
@@ -136,7 +145,7 @@ export class GreenPool {
     if (this.members.has(getCurrent())) {
       return Promise.reject(new Error('GreenPool.waitall() called from one of the pool\'s own green threads would never return'));
     }
-    if (this.members.size === 0) return hub.check() ?? Promise.resolve();
+    if (this.idle()) return hub.check() ?? Promise.resolve();
     return this.idleWaiters.wait(null, null);
   }
 
