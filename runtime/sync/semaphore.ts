@@ -61,7 +61,8 @@ export class Semaphore {
 
   /** Gives a slot back: to the longest waiter if there is one. */
   release(): void {
-    if (!this.waiters.wakeOne(true)) this.counter++;
+    // Below zero (adjust() shrank it) the slot pays back the debt first.
+    if (this.counter < 0 || !this.waiters.wakeOne(true)) this.counter++;
   }
 
   /** acquire(), run `fn`, release() — whatever `fn` does. */
