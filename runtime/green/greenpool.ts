@@ -23,8 +23,11 @@ function isIterable(x: unknown): x is AnyIterable<unknown> {
 
 /** Zips iterables (sync or async) into argument lists, stopping at the shortest. */
 async function* zip(iterables: AnyIterable<unknown>[]): AsyncGenerator<unknown[]> {
+  // Not `Symbol.asyncIterator in it`: strings are iterable and `in` throws on them.
   const its = iterables.map((it) =>
-    Symbol.asyncIterator in it ? (it as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (it as Iterable<unknown>)[Symbol.iterator](),
+    typeof (it as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+      ? (it as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (it as Iterable<unknown>)[Symbol.iterator](),
   );
   try {
     for (;;) {
