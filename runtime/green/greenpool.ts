@@ -174,13 +174,25 @@ export class GreenPool {
 
   private async *mapper<R>(fn: (...args: unknown[]) => R | PromiseLike<R>, argLists: AnyIterable<unknown[]>): AsyncGenerator<Awaited<R>> {
     const ready = new LightQueue<GreenThread<Awaited<R>> | FeedError | typeof FEED_DONE>();
+    // One permit per input pulled and not yet consumed: the feeder takes one
+    // before it pulls the next input, the consumer gives one back when it comes
+    // back for the next result. So at most `size` calls are running or
+    // finished-but-unconsumed, and the input is never pulled further ahead.
     const window = new Semaphore(Math.max(1, this.limit));
+    let closed = false;
     const feeder = spawn(async () => {
       try {
+        await window.acquire();
         for await (const args of argLists) {
           if (!Array.isArray(args)) throw new TypeError('starmap: each element must be an array of arguments');
+          const gt = (await this.spawn(fn, ...args)) as GreenThread<Awaited<R>>;
+          if (closed) {
+            // The consumer went away while this call was being spawned.
+            gt.kill();
+            break;
+          }
+          ready.putNowait(gt);
           await window.acquire();
-          ready.putNowait(await this.spawn(fn, ...args) as GreenThread<Awaited<R>>);
         }
         ready.putNowait(FEED_DONE);
       } catch (err) {
@@ -192,10 +204,11 @@ export class GreenPool {
         const next = await ready.get();
         if (next === FEED_DONE) return;
         if (next instanceof FeedError) throw next.error;
-        window.release();
         yield await next.wait();
+        window.release();
       }
     } finally {
+      closed = true;
       feeder.kill();
       while (!ready.empty()) {
         const rest = ready.getNowait();
