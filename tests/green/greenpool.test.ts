@@ -1,0 +1,523 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn } from 'evy';
+import { assertClean, settle } from '../helpers';
+
+const hub = getHub();
+
+test.after.each(assertClean);
+
+/** The rejection reason of `p` (fails if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    const v = await p;
+    assert.unreachable(`expected a rejection, got ${String(v)}`);
+  } catch (err) {
+    if (err instanceof assert.Assertion) throw err;
+    return err;
+  }
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+/** Yields `n` times to the hub. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await sleep(0);
+}
+
+// ---- spawn, slots, waitall ---------------------------------------------------------
+
+test('the pool size bounds how many of its threads run at once', async () => {
+  const pool = new GreenPool(3);
+  assert.is(pool.size, 3);
+  let active = 0;
+  let peak = 0;
+  const order: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    await pool.spawn(async (n: number) => {
+      active++;
+      peak = Math.max(peak, active);
+      await turns(1 + (n % 3));
+      order.push(n);
+      active--;
+    }, i);
+    assert.ok(pool.running() <= 3);
+  }
+  await pool.waitall();
+  assert.is(peak, 3);
+  assert.is(order.length, 10);
+  assert.is(pool.running(), 0);
+  assert.is(pool.free(), 3);
+});
+
+test('spawn waits for a free slot: running(), free(), waiting()', async () => {
+  const pool = new GreenPool(2);
+  const gates = [new Event(), new Event(), new Event()];
+  const ran: number[] = [];
+  const job = async (i: number): Promise<number> => {
+    ran.push(i);
+    await gates[i].wait();
+    return i * 10;
+  };
+  const g0 = await pool.spawn(job, 0);
+  assert.is(pool.running(), 1);
+  assert.is(pool.free(), 1);
+  const g1 = await pool.spawn(job, 1);
+  assert.is(pool.running(), 2);
+  assert.is(pool.free(), 0);
+  assert.is(pool.waiting(), 0);
+  let g2: GreenThread<number> | null = null;
+  const spawner = spawn(async () => {
+    g2 = await pool.spawn(job, 2);
+  });
+  await settle();
+  assert.is(pool.waiting(), 1, 'the third spawn waits');
+  assert.not.ok(spawner.dead);
+  assert.is(g2, null);
+  assert.equal(ran, [0, 1]);
+  gates[0].send();
+  assert.is(await g0.wait(), 0);
+  await spawner.wait();
+  assert.is(pool.waiting(), 0);
+  assert.is(pool.running(), 2);
+  assert.is(pool.free(), 0);
+  await settle();
+  assert.equal(ran, [0, 1, 2]);
+  gates[1].send();
+  gates[2].send();
+  assert.is(await g1.wait(), 10);
+  assert.is(await g2!.wait(), 20);
+  await pool.waitall();
+  assert.is(pool.free(), 2);
+});
+
+test('spawnN waits for a slot too, and its errors are printed rather than kept', async () => {
+  const pool = new GreenPool(1);
+  const gate = new Event();
+  await pool.spawnN(() => gate.wait());
+  let second = false;
+  const spawner = spawn(() => pool.spawnN(() => {
+    second = true;
+  }));
+  await settle();
+  assert.is(pool.waiting(), 1);
+  gate.send();
+  await spawner.wait();
+  await pool.waitall();
+  assert.ok(second);
+});
+
+test('waitall waits for every thread in the pool; on an idle pool it returns at once', async () => {
+  const pool = new GreenPool(4);
+  await pool.waitall();
+  const done: number[] = [];
+  for (const d of [0.03, 0.01, 0.02, 0]) {
+    await pool.spawn(async () => {
+      await sleep(d);
+      done.push(d);
+    });
+  }
+  assert.is(pool.running(), 4);
+  await pool.waitall();
+  assert.is(done.length, 4);
+  assert.is(pool.running(), 0);
+});
+
+test('waitall also waits for a spawn that was granted a slot and has not started its thread yet', async () => {
+  const pool = new GreenPool(1);
+  const gate = new Event();
+  const first = await pool.spawn(() => gate.wait());
+  let secondDone = false;
+  const spawner = spawn(() => pool.spawn(async () => {
+    await sleep(0);
+    secondDone = true;
+  }));
+  await settle();
+  assert.is(pool.waiting(), 1);
+  const waiter = spawn(async () => {
+    await pool.waitall();
+    return [secondDone, pool.running()];
+  });
+  await settle();
+  gate.send();
+  await first.wait();
+  assert.equal(await waiter.wait(), [true, 0], 'waitall returned only once the pool was idle');
+  await spawner.wait();
+});
+
+test('waitall from one of the pool\'s own threads is an error', async () => {
+  const pool = new GreenPool(2);
+  const gt = await pool.spawn(() => rejection(pool.waitall()));
+  const err = (await gt.wait()) as Error;
+  assert.instance(err, Error);
+  assert.match(err.message, /own green threads/);
+});
+
+test('spawn from a pool thread while the pool is full runs inline (no deadlock)', async () => {
+  const pool = new GreenPool(1);
+  const outer = await pool.spawn(async () => {
+    const me = getCurrent();
+    const inner = await pool.spawn(async (x: number) => {
+      await sleep(0);
+      return [x, getCurrent() === me, pool.running()];
+    }, 5);
+    assert.ok(inner.dead, 'done by the time spawn() returns');
+    assert.ok(inner.started);
+    return inner.wait();
+  });
+  assert.equal(await outer.wait(), [5, true, 1]);
+  await pool.waitall();
+  // An inline error is kept for wait() like any other.
+  const err = new Error('inline');
+  const o2 = await pool.spawn(async () => {
+    const inner = await pool.spawn(() => {
+      throw err;
+    });
+    return rejection(inner.wait());
+  });
+  assert.is(await o2.wait(), err);
+});
+
+test('resize grow lets waiting spawns in at once', async () => {
+  const pool = new GreenPool(1);
+  const gate = new Event();
+  await pool.spawn(() => gate.wait());
+  const spawners = [0, 1].map(() => spawn(() => pool.spawn(() => gate.wait())));
+  await settle();
+  assert.is(pool.waiting(), 2);
+  pool.resize(3);
+  assert.is(pool.size, 3);
+  for (const s of spawners) await s.wait();
+  assert.is(pool.waiting(), 0);
+  assert.is(pool.running(), 3);
+  assert.is(pool.free(), 0);
+  gate.send();
+  await pool.waitall();
+  assert.is(pool.free(), 3);
+});
+
+test('resize shrink kills nothing; the pool drains down to the new size', async () => {
+  const pool = new GreenPool(3);
+  const gates = [new Event(), new Event(), new Event()];
+  const gts: GreenThread<unknown>[] = [];
+  for (const g of gates) gts.push(await pool.spawn(() => g.wait()));
+  pool.resize(1);
+  assert.is(pool.size, 1);
+  assert.is(pool.running(), 3, 'nothing was killed');
+  assert.is(pool.free(), 0);
+  let extraStarted = false;
+  const spawner = spawn(() => pool.spawn(() => {
+    extraStarted = true;
+  }));
+  gates[0].send();
+  await gts[0].wait();
+  await settle();
+  assert.is(pool.free(), 0);
+  assert.is(pool.waiting(), 1, 'still above the new size');
+  gates[1].send();
+  await gts[1].wait();
+  await settle();
+  assert.is(pool.waiting(), 1, 'at the new size: still full');
+  gates[2].send();
+  await gts[2].wait();
+  await spawner.wait();
+  await pool.waitall();
+  assert.ok(extraStarted);
+  assert.is(pool.free(), 1);
+  assert.throws(() => pool.resize(-1), RangeError);
+});
+
+test('kill while waiting in pool.spawn: it leaves the queue and no slot is lost', async () => {
+  const pool = new GreenPool(1);
+  const gate = new Event();
+  const first = await pool.spawn(() => gate.wait());
+  let ran = false;
+  const spawner = spawn(() => pool.spawn(() => {
+    ran = true;
+  }));
+  await settle();
+  assert.is(pool.waiting(), 1);
+  spawner.kill();
+  assert.is(pool.waiting(), 0);
+  assert.is(await spawner.wait(), undefined);
+  gate.send();
+  await first.wait();
+  await settle();
+  assert.not.ok(ran);
+  assert.is(pool.free(), 1, 'the slot came back');
+  const again = await pool.spawn(() => 'again');
+  assert.is(await again.wait(), 'again');
+});
+
+test('bad input: sizes and functions are checked', async () => {
+  assert.throws(() => new GreenPool(-1), RangeError);
+  assert.throws(() => new GreenPool(1.5), RangeError);
+  const pool = new GreenPool(2);
+  assert.instance(await rejection(pool.spawn(null as unknown as () => void)), TypeError);
+  assert.throws(() => pool.imap(null as unknown as () => void, [1]), TypeError);
+  assert.throws(() => pool.imap((x: unknown) => x, 5 as unknown as number[]), TypeError);
+  assert.throws(() => pool.imap((x: unknown) => x), TypeError);
+  assert.throws(() => pool.starmap((x: unknown) => x, 5 as unknown as unknown[][]), TypeError);
+});
+
+// ---- imap / starmap ------------------------------------------------------------------
+
+test('imap returns results in input order whatever order the calls finish in', async () => {
+  const pool = new GreenPool(10);
+  const finished: number[] = [];
+  const out = await collect(pool.imap(async (n: number) => {
+    await turns(n);
+    finished.push(n);
+    return n * 10;
+  }, [5, 1, 4, 0, 3, 2]));
+  assert.equal(out, [50, 10, 40, 0, 30, 20]);
+  assert.equal(finished, [0, 1, 2, 3, 4, 5], 'they did finish in another order');
+});
+
+test('imap over 100,000 inputs stays within size calls running or finished-but-unconsumed, and completes', async () => {
+  const SIZE = 8;
+  const N = 100_000;
+  const pool = new GreenPool(SIZE);
+  let pulled = 0;
+  let started = 0;
+  let finished = 0;
+  let consumed = 0;
+  let peakPulled = 0;
+  let peakOutstanding = 0;
+  let peakRunning = 0;
+  function* inputs(): Generator<number> {
+    for (let i = 0; i < N; i++) {
+      pulled++;
+      peakPulled = Math.max(peakPulled, pulled - consumed);
+      yield i;
+    }
+  }
+  const fn = async (i: number): Promise<number> => {
+    started++;
+    peakRunning = Math.max(peakRunning, started - finished);
+    peakOutstanding = Math.max(peakOutstanding, started - consumed);
+    if (i % 3 !== 0) await sleep(0);
+    finished++;
+    return i;
+  };
+  let expected = 0;
+  for await (const v of pool.imap(fn, inputs())) {
+    if (v !== expected) assert.unreachable(`got ${v}, expected ${expected}`);
+    expected++;
+    consumed++;
+    peakOutstanding = Math.max(peakOutstanding, started - consumed);
+  }
+  assert.is(consumed, N);
+  assert.ok(peakRunning <= SIZE, `at most ${SIZE} running, saw ${peakRunning}`);
+  assert.ok(peakOutstanding <= SIZE, `running or finished-but-unconsumed: at most ${SIZE}, saw ${peakOutstanding}`);
+  assert.ok(peakPulled <= SIZE, `pulled ahead of the consumer: at most ${SIZE}, saw ${peakPulled}`);
+  assert.ok(peakRunning > 1, 'it did run calls concurrently');
+});
+
+test('imap with several iterables zips them, stopping at the shortest and closing the others', async () => {
+  const pool = new GreenPool(3);
+  let closed = false;
+  function* endless(): Generator<number> {
+    try {
+      for (let i = 100; ; i++) yield i;
+    } finally {
+      closed = true;
+    }
+  }
+  const out = await collect(pool.imap((a: number, b: string, c: number) => `${a}${b}${c}`, [1, 2, 3], 'abcd', endless()));
+  assert.equal(out, ['1a100', '2b101', '3c102']);
+  assert.ok(closed, 'the longer generator was closed');
+});
+
+test('imap with async iterables', async () => {
+  const pool = new GreenPool(2);
+  async function* slowly(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) {
+      await sleep(0.001);
+      yield i;
+    }
+  }
+  const out = await collect(pool.imap(async (a: number, b: number) => {
+    await sleep(0);
+    return a + b;
+  }, slowly(5), [10, 20, 30, 40, 50, 60]));
+  assert.equal(out, [10, 21, 32, 43, 54]);
+});
+
+test('an error in imap rethrows at its turn, after the earlier results, and nothing is left behind', async () => {
+  const pool = new GreenPool(4);
+  const err = new Error('three');
+  const got: number[] = [];
+  const started: number[] = [];
+  const killed: number[] = [];
+  const completed: number[] = [];
+  const caught = await rejection((async () => {
+    for await (const v of pool.imap(async (n: number) => {
+      started.push(n);
+      if (n === 3) {
+        await sleep(0);
+        throw err;
+      }
+      try {
+        await (n > 3 ? sleep(10) : turns(3 - n));
+      } catch (e) {
+        if (e instanceof GreenletExit) killed.push(n);
+        throw e;
+      }
+      completed.push(n);
+      return n;
+    }, [0, 1, 2, 3, 4, 5, 6, 7, 8])) got.push(v as number);
+  })());
+  assert.is(caught, err);
+  assert.equal(got, [0, 1, 2]);
+  await settle();
+  assert.equal(completed.sort(), [0, 1, 2], 'no later call ran to its end');
+  assert.equal(killed.sort(), started.filter((n) => n > 3).sort(), 'every later call that started was killed');
+  assert.ok(Math.max(...started) <= 2 + 4, `calls started ahead of the consumer: ${started}`);
+  assert.is(pool.running(), 0);
+});
+
+test('an error from the input iterable rethrows at its turn', async () => {
+  const pool = new GreenPool(2);
+  const err = new Error('input broke');
+  function* inputs(): Generator<number> {
+    yield 1;
+    yield 2;
+    throw err;
+  }
+  const got: number[] = [];
+  const caught = await rejection((async () => {
+    for await (const v of pool.imap((n: number) => n, inputs())) got.push(v);
+  })());
+  assert.is(caught, err);
+  assert.equal(got, [1, 2]);
+});
+
+test('breaking out of a for await over imap kills the remaining calls and leaves nothing behind', async () => {
+  const pool = new GreenPool(5);
+  const killed: number[] = [];
+  let pulled = 0;
+  let inputClosed = false;
+  function* inputs(): Generator<number> {
+    try {
+      for (let i = 0; ; i++) {
+        pulled++;
+        yield i;
+      }
+    } finally {
+      inputClosed = true;
+    }
+  }
+  const got: number[] = [];
+  for await (const v of pool.imap(async (n: number) => {
+    if (n < 2) return n;
+    try {
+      await sleep(10);
+    } catch (e) {
+      killed.push(n);
+      throw e;
+    }
+    return n;
+  }, inputs())) {
+    got.push(v);
+    if (got.length === 2) break;
+  }
+  assert.equal(got, [0, 1]);
+  await settle();
+  assert.ok(killed.length > 0, 'calls were running when the loop broke');
+  assert.ok(killed.every((n) => n >= 2));
+  assert.ok(inputClosed, 'the input was closed');
+  assert.ok(pulled <= 2 + 5, `pulled ${pulled}`);
+  assert.is(pool.running(), 0);
+  assert.is(hub.counts().timers, 0);
+});
+
+test('starmap spreads each argument list into one call, in order; sync and async inputs', async () => {
+  const pool = new GreenPool(3);
+  assert.equal(await collect(pool.starmap(async (a: number, b: number) => {
+    await turns(b);
+    return a * b;
+  }, [[1, 2], [3, 4], [5, 0]])), [2, 12, 0]);
+  async function* lists(): AsyncGenerator<[string, number]> {
+    yield ['a', 1];
+    await sleep(0);
+    yield ['b', 2];
+  }
+  assert.equal(await collect(pool.starmap((s: string, n: number) => s.repeat(n), lists())), ['a', 'bb']);
+  const caught = await rejection(collect(pool.starmap((x: unknown) => x, [[1], 2 as unknown as unknown[]])));
+  assert.instance(caught, TypeError);
+  assert.match((caught as Error).message, /array of arguments/);
+});
+
+// ---- GreenPile ---------------------------------------------------------------------
+
+test('GreenPile: results in spawn order regardless of finish order; counter, used, and the end', async () => {
+  const pile = new GreenPile<string>(10);
+  assert.not.ok(pile.used);
+  assert.is(pile.counter, 0);
+  const finished: string[] = [];
+  for (const [name, n] of [['a', 4], ['b', 0], ['c', 2]] as const) {
+    await pile.spawn(async () => {
+      await turns(n);
+      finished.push(name);
+      return name;
+    });
+  }
+  assert.is(pile.counter, 3);
+  assert.not.ok(pile.used);
+  const first = await pile.next();
+  assert.ok(pile.used);
+  assert.equal(first, { done: false, value: 'a' });
+  assert.is(pile.counter, 2);
+  const rest: string[] = [];
+  for await (const v of pile) rest.push(v);
+  assert.equal(rest, ['b', 'c']);
+  assert.equal(finished, ['b', 'c', 'a']);
+  assert.is(pile.counter, 0);
+  assert.equal(await pile.next(), { done: true, value: undefined });
+});
+
+test('GreenPile: an error is rethrown at its turn, and the later results still come', async () => {
+  const pile = new GreenPile<number>(3);
+  const err = new Error('second');
+  await pile.spawn(async () => {
+    await sleep(0.01);
+    return 1;
+  });
+  await pile.spawn(() => {
+    throw err;
+  });
+  await pile.spawn(() => 3);
+  assert.equal(await pile.next(), { done: false, value: 1 });
+  assert.is(await rejection(pile.next()), err);
+  assert.equal(await pile.next(), { done: false, value: 3 });
+  assert.equal(await pile.next(), { done: true, value: undefined });
+});
+
+test('GreenPile on a shared GreenPool is bounded by the pool', async () => {
+  const pool = new GreenPool(2);
+  const pile = new GreenPile<number>(pool);
+  assert.is(pile.pool, pool);
+  let active = 0;
+  let peak = 0;
+  const spawner = spawn(async () => {
+    for (let i = 0; i < 6; i++) {
+      await pile.spawn(async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await turns(2);
+        active--;
+        return i;
+      });
+    }
+  });
+  await spawner.wait();
+  assert.equal(await collect(pile), [0, 1, 2, 3, 4, 5]);
+  assert.is(peak, 2);
+});
+
+test.run();
