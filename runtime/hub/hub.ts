@@ -435,9 +435,20 @@ export class Hub {
     if (entry === undefined) return;
     // On an error status every listener runs: its next I/O call reports the error.
     const r = entry.read;
-    if (r !== null && (status < 0 || events & binding.READABLE)) r.cb?.(fd);
+    if (r !== null && (status < 0 || events & binding.READABLE)) this.callListener(r, fd);
     const w = entry.write;
-    if (w !== null && entry.write === w && (status < 0 || events & binding.WRITABLE)) w.cb?.(fd);
+    if (w !== null && entry.write === w && (status < 0 || events & binding.WRITABLE)) this.callListener(w, fd);
+  }
+
+  /** A listener that throws is reported, like a timer callback: the hub and the other listener go on. */
+  private callListener(l: Listener, fd: number): void {
+    const cb = l.cb;
+    if (cb === null) return;
+    try {
+      cb(fd);
+    } catch (err) {
+      reportError(`the ${l.kind} listener of fd ${fd}`, err);
+    }
   }
 
   /** Stops and forgets a listener; harmless when it was already removed. */
