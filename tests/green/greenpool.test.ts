@@ -261,7 +261,7 @@ test('bad input: sizes and functions are checked', async () => {
   assert.throws(() => pool.imap(null as unknown as () => void, [1]), TypeError);
   assert.throws(() => pool.imap((x: unknown) => x, 5 as unknown as number[]), TypeError);
   assert.throws(() => pool.imap((x: unknown) => x), TypeError);
-  assert.throws(() => pool.starmap((x: unknown) => x, 5 as unknown as unknown[][]), TypeError);
+  assert.throws(() => pool.starmap((...xs: unknown[]) => xs, 5 as unknown as unknown[][]), TypeError);
 });
 
 // ---- imap / starmap ------------------------------------------------------------------
@@ -448,7 +448,7 @@ test('starmap spreads each argument list into one call, in order; sync and async
     yield ['b', 2];
   }
   assert.equal(await collect(pool.starmap((s: string, n: number) => s.repeat(n), lists())), ['a', 'bb']);
-  const caught = await rejection(collect(pool.starmap((x: unknown) => x, [[1], 2 as unknown as unknown[]])));
+  const caught = await rejection(collect(pool.starmap((...xs: unknown[]) => xs, [[1], 2 as unknown as unknown[]])));
   assert.instance(caught, TypeError);
   assert.match((caught as Error).message, /array of arguments/);
 });

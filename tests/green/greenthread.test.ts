@@ -583,7 +583,8 @@ test('waitall returns the results in argument order and rethrows the first error
 test('wait(promise) resolves with the value, rejects with the reason, takes plain values and thenables', async () => {
   assert.is(await wait(Promise.resolve(3)), 3);
   assert.is(await wait(7), 7);
-  assert.is(await wait({ then: (res: (v: string) => void) => res('thenable') }), 'thenable');
+  const thenable = { then: (res: (v: string) => void) => res('thenable') } as unknown as PromiseLike<string>;
+  assert.is(await wait(thenable), 'thenable');
   const err = new Error('rejected');
   assert.is(await rejection(wait(Promise.reject(err))), err);
   const gt = spawn(() => wait(new Promise<string>((res) => setTimeout(() => res('later'), 5))));
