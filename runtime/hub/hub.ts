@@ -147,6 +147,9 @@ export interface HubCounts {
   threads: number;
 }
 
+/** The longest delay setTimeout honours. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /** Direct (microtask) wake-ups allowed between two loop turns before falling back to the run queue. */
 const DIRECT_BUDGET = 4096;
 
@@ -336,8 +339,12 @@ export class Hub {
   private armTimer(deadline: number): void {
     if (this.aborted) return;
     if (this.timerHandle !== null) clearTimeout(this.timerHandle);
+    this.timerHandle = null;
     this.timerDeadline = deadline;
-    const ms = Math.max(1, Math.ceil((deadline - this.clock()) * 1000));
+    if (deadline === Infinity) return; // never due: nothing to wake up for
+    // setTimeout turns a delay above 2^31-1 ms into 1 ms (with a warning): wake
+    // up at the limit instead, and re-arm for the rest then.
+    const ms = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil((deadline - this.clock()) * 1000)));
     this.timerHandle = setTimeout(this.fireTimers, ms);
   }
 
