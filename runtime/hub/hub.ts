@@ -173,6 +173,16 @@ export class Hub {
   private listenerCount = 0;
   private aborted = false;
 
+  constructor() {
+    // With no timer left, no setTimeout may hold the process: a cancelled
+    // Timeout(30) would otherwise keep a finished script alive for 30 s.
+    this.timers.onEmpty = () => {
+      if (this.timerHandle !== null) clearTimeout(this.timerHandle);
+      this.timerHandle = null;
+      this.timerDeadline = Infinity;
+    };
+  }
+
   /** Seconds on the hub's monotonic clock. */
   clock(): number {
     return performance.now() / 1000;

@@ -49,6 +49,8 @@ function before(a: Timer, b: Timer): boolean {
 export class TimerHeap {
   private items: Timer[] = [];
   private seq = 0;
+  /** Called when the last timer leaves (fired or cancelled), so the hub can disarm. */
+  onEmpty: (() => void) | null = null;
 
   get size(): number {
     return this.items.length;
@@ -84,6 +86,8 @@ export class TimerHeap {
       last.index = i;
       if (i > 0 && before(last, items[(i - 1) >> 2])) this.up(i);
       else this.down(i);
+    } else if (items.length === 0) {
+      this.onEmpty?.();
     }
   }
 
