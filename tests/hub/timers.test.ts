@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getHub, sleep, spawn } from 'evy';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { assertClean } from '../helpers';
 
 const hub = getHub();
@@ -85,6 +87,53 @@ test('a million pending timers: add, cancel half, fire the rest in order', async
   while (hub.counts().timers > 0) await sleep(0.01);
   assert.is(fired, N / 2);
   assert.ok(ordered, 'fired in deadline order');
+});
+
+test('timers beyond setTimeout\'s 24.8-day limit (or Infinity) do not make the hub spin', async () => {
+  const origSetTimeout = globalThis.setTimeout;
+  let arms = 0;
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    warnings.push(w.name);
+  };
+  process.on('warning', onWarning);
+  globalThis.setTimeout = ((...a: Parameters<typeof setTimeout>) => {
+    arms++;
+    return origSetTimeout(...a);
+  }) as typeof setTimeout;
+  let fired = 0;
+  const far = hub.scheduleCallGlobal(1e8, () => fired++);
+  const never = hub.scheduleCallGlobal(Infinity, () => fired++);
+  hub.scheduleCallGlobal(0.005, () => fired++); // fires, then the hub re-arms for the rest
+  try {
+    await new Promise((r) => origSetTimeout(r, 80));
+  } finally {
+    globalThis.setTimeout = origSetTimeout;
+    process.off('warning', onWarning);
+  }
+  assert.is(fired, 1);
+  assert.ok(arms <= 4, `the hub re-armed its timer ${arms} times in 80 ms`);
+  assert.equal(warnings, []);
+  assert.ok(far.pending && never.pending);
+  far.cancel();
+  never.cancel();
+});
+
+test('pending timers keep the process alive; cancelled ones do not', () => {
+  const distIndex = path.resolve(__dirname, '..', '..', 'dist', 'index.js');
+  const script = `
+    const evy = require(${JSON.stringify(distIndex)});
+    (async () => {
+      await evy.sleep(0.05); // a pending sleep keeps the process alive
+      // The hub's setTimeout is armed for this Timeout when it is cancelled.
+      const r = await evy.withTimeout(60, async () => { await evy.sleep(0); return 'quick'; });
+      evy.getHub().scheduleCallGlobal(120, () => {}).cancel();
+      console.log(r, 'slept');
+    })();`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.is(r.signal, null, 'the child exited on its own, without waiting for its cancelled timers');
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), 'quick slept', 'a pending sleep kept it alive');
 });
 
 test.run();
