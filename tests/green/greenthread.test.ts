@@ -272,6 +272,25 @@ test('a kill that arrives after a value was handed over is deferred to the next 
   assert.equal(got, ['item'], 'the item was not lost');
 });
 
+test('kill while parked in another thread\'s wait(): only the waiter is interrupted', async () => {
+  const go = new Event();
+  const target = spawn(async () => {
+    await go.wait();
+    return 'target result';
+  });
+  const started = new Event();
+  const waiter = spawn(async () => {
+    started.send();
+    return target.wait();
+  });
+  await started.wait();
+  waiter.kill(new KillError());
+  assert.instance(await rejection(waiter.wait()), KillError);
+  assert.not.ok(target.dead, 'the target runs on');
+  go.send();
+  assert.is(await target.wait(), 'target result');
+});
+
 test('cancel() kills only a thread that has not started', async () => {
   let ran = false;
   const a = spawn(() => {
