@@ -112,7 +112,7 @@ test('timers beyond setTimeout\'s 24.8-day limit (or Infinity) do not make the h
     process.off('warning', onWarning);
   }
   assert.is(fired, 1);
-  assert.ok(arms <= 4, `the hub re-armed its timer ${arms} times in 80 ms`);
+  assert.ok(arms <= 10, `the hub re-armed its timer ${arms} times in 80 ms`);
   assert.equal(warnings, []);
   assert.ok(far.pending && never.pending);
   far.cancel();
