@@ -368,7 +368,9 @@ test('links run in order on every kind of exit: error, kill while parked, kill b
   c.kill();
   assert.equal(seen, ['c'], 'kill before start runs the links at once');
   await settle();
+  assert.equal(seen, ['c', 'a1', 'a2']);
   b.kill();
+  await b.wait();
   await rejection(a.wait());
   assert.equal(seen, ['c', 'a1', 'a2', 'b']);
 });
