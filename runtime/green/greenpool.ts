@@ -186,6 +186,7 @@ export class GreenPool {
         for await (const args of argLists) {
           if (!Array.isArray(args)) throw new TypeError('starmap: each element must be an array of arguments');
           const gt = (await this.spawn(fn, ...args)) as GreenThread<Awaited<R>>;
+          gt.markObserved(); // the consumer rethrows its error at its turn
           if (closed) {
             // The consumer went away while this call was being spawned.
             gt.kill();
@@ -222,9 +223,11 @@ export class GreenPool {
  * Spawn into it, then iterate: results come out in spawn order, each waiting for
  * its green thread; an error is rethrown at its turn.
  */
+const PILE_END: unique symbol = Symbol('evy.pileEnd');
+
 export class GreenPile<T> implements AsyncIterableIterator<T> {
   readonly pool: GreenPool;
-  private readonly results = new Queue<GreenThread<T>>();
+  private readonly results = new Queue<GreenThread<T> | typeof PILE_END>();
   private _used = false;
   private _counter = 0;
 
@@ -249,9 +252,13 @@ export class GreenPile<T> implements AsyncIterableIterator<T> {
     try {
       gt = await this.pool.spawn(fn, ...args);
     } catch (err) {
+      // Killed (or failed) before it had a slot: one result fewer. A next()
+      // waiting for it must not wait forever.
       this._counter--;
+      if (this._counter === 0) for (let n = this.results.getting(); n > 0; n--) this.results.putNowait(PILE_END);
       throw err;
     }
+    gt.markObserved(); // its error is rethrown by next(), at its turn
     this.results.putNowait(gt as GreenThread<T>);
   }
 
@@ -260,6 +267,7 @@ export class GreenPile<T> implements AsyncIterableIterator<T> {
     this._used = true;
     if (this._counter === 0) return { done: true, value: undefined };
     const gt = await this.results.get();
+    if (gt === PILE_END) return { done: true, value: undefined };
     this._counter--;
     return { done: false, value: await gt.wait() };
   }

@@ -174,6 +174,17 @@ export class GreenThread<T = unknown> implements Parkable {
     else (this.links ??= []).push(l);
   }
 
+  /** @internal removes a link added with addLink, by identity */
+  removeLink(l: Link<T>): void {
+    const i = this.links?.indexOf(l) ?? -1;
+    if (i >= 0) this.links!.splice(i, 1);
+  }
+
+  /** @internal someone will wait() for it later (GreenPile, imap): an error is not unobserved */
+  markObserved(): void {
+    this.observed = true;
+  }
+
   /** Removes a link added with the same function and curried arguments. */
   unlink<C extends unknown[]>(fn: (gt: GreenThread<T>, ...curried: C) => void, ...curried: C): boolean {
     const links = this.links;
@@ -284,7 +295,11 @@ function spawnLater<A extends unknown[], T>(
   }, null, owner);
   if (local && owner !== main) {
     // Cancelled with its spawner: a thread that will never run is dead, cleanly.
-    (owner as GreenThread<unknown>).addLink({ fn: () => gt.cancel(), args: [] });
+    const spawner = owner as GreenThread<unknown>;
+    const cancelWithSpawner: Link<unknown> = { fn: () => gt.cancel(), args: [] };
+    spawner.addLink(cancelWithSpawner);
+    // Once it has run or been cancelled, the spawner need not remember it.
+    gt.addLink({ fn: () => spawner.removeLink(cancelWithSpawner), args: [] });
   }
   return gt;
 }

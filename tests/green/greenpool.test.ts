@@ -520,4 +520,48 @@ test('GreenPile on a shared GreenPool is bounded by the pool', async () => {
   assert.is(peak, 2);
 });
 
+test('GreenPile.next() waiting for a result whose spawn is killed before it got a slot ends the pile', async () => {
+  const pool = new GreenPool(1);
+  const release = new Event();
+  const blocker = await pool.spawn(() => release.wait());
+  const pile = new GreenPile<number>(pool);
+  const spawner = spawn(() => pile.spawn(async () => 1));
+  await sleep(0);
+  assert.is(pile.counter, 1);
+  const consumer = spawn(() => pile.next());
+  await sleep(0);
+  spawner.kill();
+  assert.equal(await consumer.wait(), { done: true, value: undefined });
+  assert.is(pile.counter, 0);
+  release.send();
+  await blocker.wait();
+});
+
+test('an error collected later from a pile or imap is rethrown, never reported as unobserved', async () => {
+  const orig = process.stderr.write.bind(process.stderr);
+  let printed = '';
+  process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
+  try {
+    const pile = new GreenPile<number>(2);
+    await pile.spawn(async () => {
+      throw new Error('pile failure');
+    });
+    await settle(5); // several loop turns before anyone looks
+    await pile.next().then(() => assert.unreachable(), (e: Error) => assert.is(e.message, 'pile failure'));
+    const pool = new GreenPool(2);
+    const it = pool.imap(async (n: number) => {
+      if (n === 1) throw new Error('imap failure');
+      await sleep(0);
+      return n;
+    }, [0, 1, 2]);
+    assert.equal(await it.next(), { done: false, value: 0 });
+    await settle(5);
+    await it.next().then(() => assert.unreachable(), (e: Error) => assert.is(e.message, 'imap failure'));
+    await pool.waitall();
+  } finally {
+    process.stderr.write = orig;
+  }
+  assert.not.match(printed, /never waited for/);
+});
+
 test.run();

@@ -817,4 +817,14 @@ test('counts().threads follows spawned threads back to 0 whatever their end', as
   assert.is(hub.counts().threads, 0);
 });
 
+test('spawnAfterLocal: a long-lived spawner does not keep a link per thread it spawned', async () => {
+  const spawner = spawn(async () => {
+    const gts = [];
+    for (let i = 0; i < 50; i++) gts.push(spawnAfterLocal(0, () => i));
+    for (const gt of gts) await gt.wait();
+    return (getCurrent() as unknown as { links: unknown[] | null }).links?.length ?? 0;
+  });
+  assert.is(await spawner.wait(), 0);
+});
+
 test.run();
