@@ -75,18 +75,19 @@ export class Pool<T> {
       const item = this.orderAsStack ? this.freeItems.pop()! : this.freeItems.shift()!;
       return this.settle(item);
     }
-    if (this.currentSize < this.maxSize) {
-      this.currentSize++;
-      let made: T | PromiseLike<T>;
-      try {
-        made = this.create();
-      } catch (err) {
-        this.currentSize--;
-        throw err;
-      }
-      return this.settle(made);
-    }
+    if (this.currentSize < this.maxSize) return this.settle(this.createCounted());
     return this.waiters.wait(secs, { error: () => new Error(`Pool.get() timed out after ${secs} seconds: all ${this.maxSize} items in use`) });
+  }
+
+  /** create(), counted in currentSize; a synchronous failure gives the place back. */
+  private createCounted(): T | PromiseLike<T> {
+    this.currentSize++;
+    try {
+      return this.create();
+    } catch (err) {
+      this.currentSize--;
+      throw err;
+    }
   }
 
   /** Waits for an item still being created; a failed creation frees its place. */
@@ -131,15 +132,7 @@ export class Pool<T> {
   resize(maxSize: number): void {
     this.maxSize = checkSize(maxSize, 'Pool maxSize');
     while (this.waiters.length > 0 && this.currentSize < this.maxSize) {
-      this.currentSize++;
-      let made: T | PromiseLike<T>;
-      try {
-        made = this.create();
-      } catch (err) {
-        this.currentSize--;
-        throw err;
-      }
-      Promise.resolve(made).then((v) => this.put(v), () => this.currentSize--);
+      Promise.resolve(this.createCounted()).then((v) => this.put(v), () => this.currentSize--);
     }
   }
 }

@@ -23,3 +23,29 @@ export function openFds(): number {
 export function tick(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
+
+/** The rejection reason of `p` (fails the test if it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    const v = await p;
+    assert.unreachable(`expected a rejection, got ${String(v)}`);
+  } catch (err) {
+    if (err instanceof assert.Assertion) throw err;
+    return err;
+  }
+}
+
+/** Runs `fn` with process.stderr.write captured; returns its result and what was printed. */
+export async function captureStderr<T>(fn: () => T | Promise<T>): Promise<[T, string]> {
+  const orig = process.stderr.write;
+  let printed = '';
+  process.stderr.write = ((s: string | Uint8Array) => {
+    printed += typeof s === 'string' ? s : Buffer.from(s).toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return [await fn(), printed];
+  } finally {
+    process.stderr.write = orig;
+  }
+}

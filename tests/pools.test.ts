@@ -2,20 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, sleep, spawn } from 'evy';
 import { Pool, Token, TokenPool } from 'evy/pools';
-import { assertClean, settle } from './helpers';
+import { assertClean, settle, rejection } from './helpers';
 
 test.after.each(assertClean);
-
-/** The rejection reason of `p` (fails if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    const v = await p;
-    assert.unreachable(`expected a rejection, got ${String(v)}`);
-  } catch (err) {
-    if (err instanceof assert.Assertion) throw err;
-    return err;
-  }
-}
 
 /** A pool of numbered items that counts its create() calls. */
 function numbered(opts: { minSize?: number; maxSize?: number; orderAsStack?: boolean } = {}): Pool<number> & { made: number } {

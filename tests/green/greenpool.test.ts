@@ -1,22 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn } from 'evy';
-import { assertClean, settle } from '../helpers';
+import { assertClean, captureStderr, rejection, settle } from '../helpers';
 
 const hub = getHub();
 
 test.after.each(assertClean);
-
-/** The rejection reason of `p` (fails if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    const v = await p;
-    assert.unreachable(`expected a rejection, got ${String(v)}`);
-  } catch (err) {
-    if (err instanceof assert.Assertion) throw err;
-    return err;
-  }
-}
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -538,10 +527,7 @@ test('GreenPile.next() waiting for a result whose spawn is killed before it got 
 });
 
 test('an error collected later from a pile or imap is rethrown, never reported as unobserved', async () => {
-  const orig = process.stderr.write.bind(process.stderr);
-  let printed = '';
-  process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
-  try {
+  const [, printed] = await captureStderr(async () => {
     const pile = new GreenPile<number>(2);
     await pile.spawn(async () => {
       throw new Error('pile failure');
@@ -558,9 +544,7 @@ test('an error collected later from a pile or imap is rethrown, never reported a
     await settle(5);
     await it.next().then(() => assert.unreachable(), (e: Error) => assert.is(e.message, 'imap failure'));
     await pool.waitall();
-  } finally {
-    process.stderr.write = orig;
-  }
+  });
   assert.not.match(printed, /never waited for/);
 });
 

@@ -20,7 +20,7 @@ import {
   waitall,
 } from 'evy';
 import { binding } from '../../dist/hub/binding';
-import { assertClean, settle } from '../helpers';
+import { assertClean, settle, rejection, captureStderr } from '../helpers';
 
 const hub = getHub();
 
@@ -30,32 +30,6 @@ class KillError extends Error {
   constructor(message = 'custom kill') {
     super(message);
     this.name = 'KillError';
-  }
-}
-
-/** Runs `fn` with process.stderr.write captured; returns its result and what was printed. */
-async function captureStderr<T>(fn: () => Promise<T>): Promise<[T, string]> {
-  const orig = process.stderr.write;
-  let printed = '';
-  process.stderr.write = ((s: string | Uint8Array) => {
-    printed += typeof s === 'string' ? s : Buffer.from(s).toString();
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return [await fn(), printed];
-  } finally {
-    process.stderr.write = orig;
-  }
-}
-
-/** The rejection reason of `p` (fails if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    const v = await p;
-    assert.unreachable(`expected a rejection, got ${String(v)}`);
-  } catch (err) {
-    if (err instanceof assert.Assertion) throw err;
-    return err;
   }
 }
 

@@ -4,22 +4,11 @@ import * as fs from 'node:fs';
 import { Event, getHub, sleep, spawn, Timeout } from 'evy';
 import { IOClosed, trampoline, useHub } from 'evy/hubs';
 import { binding } from '../../dist/hub/binding';
-import { assertClean, openFds, settle } from '../helpers';
+import { assertClean, captureStderr, openFds, rejection, settle } from '../helpers';
 
 const hub = getHub();
 
 test.after.each(assertClean);
-
-/** The rejection reason of `p` (fails if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    const v = await p;
-    assert.unreachable(`expected a rejection, got ${String(v)}`);
-  } catch (err) {
-    if (err instanceof assert.Assertion) throw err;
-    return err;
-  }
-}
 
 /** Runs `fn` with a fresh non-blocking pipe [r, w], closing both ends after. */
 async function withPipe<T>(fn: (r: number, w: number) => Promise<T>): Promise<T> {
@@ -261,22 +250,14 @@ test('bad descriptors: a negative fd is a TypeError, a closed one an EBADF error
 
 test('a throwing listener callback is reported, and the hub goes on', () =>
   withPipe(async (r, w) => {
-    const orig = process.stderr.write;
-    let printed = '';
-    process.stderr.write = ((s: string | Uint8Array) => {
-      printed += String(s);
-      return true;
-    }) as typeof process.stderr.write;
-    try {
+    const [, printed] = await captureStderr(async () => {
       const l = hub.addReader(r, () => {
         hub.remove(l);
         throw new Error('listener blew up');
       });
       fs.writeSync(w, 'x');
       while (hub.counts().listeners > 0) await sleep(0.001);
-    } finally {
-      process.stderr.write = orig;
-    }
+    });
     assert.match(printed, /listener blew up/);
     readAll(r);
     fs.writeSync(w, 'again');

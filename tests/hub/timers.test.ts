@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { getHub, sleep, spawn } from 'evy';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { assertClean } from '../helpers';
+import { assertClean, captureStderr } from '../helpers';
 
 const hub = getHub();
 
@@ -44,18 +44,13 @@ test('scheduleCallLocal dies with the green thread that scheduled it', async () 
 
 test('a throwing timer callback is reported and the others still run', async () => {
   const seen: number[] = [];
-  const orig = process.stderr.write.bind(process.stderr);
-  let printed = '';
-  process.stderr.write = ((s: string) => ((printed += s), true)) as typeof process.stderr.write;
-  try {
+  const [, printed] = await captureStderr(async () => {
     hub.scheduleCallGlobal(0.005, () => {
       throw new Error('boom');
     });
     hub.scheduleCallGlobal(0.005, () => seen.push(1));
     await sleep(0.03);
-  } finally {
-    process.stderr.write = orig;
-  }
+  });
   assert.equal(seen, [1]);
   assert.match(printed, /boom/);
 });

@@ -1,18 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, LightQueue, Timeout, getHub, sleep, spawn, withTimeout } from 'evy';
-import { assertClean } from '../helpers';
+import { assertClean, rejection } from '../helpers';
 
 test.after.each(assertClean);
 
 async function expectThrow(p: Promise<unknown>, check: (e: unknown) => void): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    check(e);
-    return;
-  }
-  assert.unreachable('expected a throw');
+  check(await rejection(p));
 }
 
 test('a Timeout interrupts sleep, Event.wait and Queue.get', async () => {
