@@ -21,3 +21,5 @@ export { BoundedSemaphore, CappedSemaphore, Semaphore } from './sync/semaphore';
 export { Empty, Full, LifoQueue, LightQueue, PriorityQueue, Queue, type Compare } from './sync/queue';
 export { Pool, Token, TokenPool, type PoolOptions } from './pools';
 export { getHub, trampoline, useHub, type Hub } from './hubs';
+export { connect, listen, serve, StopServe, type ConnectOptions, type ListenOptions, type ServeOptions } from './io/convenience';
+export { GreenSocket, SocketTimeout, type Address } from './io/socket';

@@ -53,6 +53,7 @@ int evy_arg_int(napi_env env, napi_value v, const char *name, int32_t *out) {
 static napi_value init(napi_env env, napi_value exports) {
   if (evy_init_poll(env, exports) != napi_ok) return NULL;
   if (evy_init_fd(env, exports) != napi_ok) return NULL;
+  if (evy_init_stream(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

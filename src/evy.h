@@ -24,5 +24,6 @@ int evy_arg_int(napi_env env, napi_value v, const char *name, int32_t *out);
 
 napi_status evy_init_poll(napi_env env, napi_value exports);
 napi_status evy_init_fd(napi_env env, napi_value exports);
+napi_status evy_init_stream(napi_env env, napi_value exports);
 
 #endif

@@ -174,6 +174,11 @@ export class GreenThread<T = unknown> implements Parkable {
     else (this.links ??= []).push(l);
   }
 
+  /** @internal What a dead thread threw (`{ error }`), or null if it returned or is alive. */
+  thrown(): { error: unknown } | null {
+    return this.dead && this.outcome === Outcome.Threw ? { error: this.error } : null;
+  }
+
   /** @internal removes a link added with addLink, by identity */
   removeLink(l: Link<T>): void {
     const i = this.links?.indexOf(l) ?? -1;

@@ -12,6 +12,47 @@ export interface NativeBinding {
   pollStart(handle: PollHandle, events: number): void;
   pollClose(handle: PollHandle): void;
   pipe(): [number, number];
+
+  // Stream sockets (src/stream.c): handles are napi_wrap()ed onto their owner.
+  readonly K_READ: number;
+  readonly K_CONNECTION: number;
+  readonly K_CONNECT: number;
+  readonly K_WRITE: number;
+  readonly K_SHUTDOWN: number;
+  readonly UV_EOF: number;
+  readonly AF_INET: number;
+  readonly AF_INET6: number;
+  readonly AF_UNIX: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOL_SOCKET: number;
+  readonly SO_REUSEADDR: number;
+  readonly SO_REUSEPORT: number;
+  readonly SO_KEEPALIVE: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_ERROR: number;
+  readonly SO_TYPE: number;
+  readonly IPPROTO_TCP: number;
+  readonly TCP_NODELAY: number;
+  /** Registers the event dispatcher; returns the shared read slab. */
+  streamInit(dispatch: (owner: object, kind: number, value: number) => void): Buffer;
+  tcpOpen(owner: object, family: number): void;
+  pipeOpen(owner: object): void;
+  bind(owner: object, hostOrPath: string, port?: number, ipv6only?: boolean): void;
+  listen(owner: object, backlog: number): void;
+  accept(server: object, owner: object): void;
+  connect(owner: object, hostOrPath: string, port?: number): void;
+  readStart(owner: object): void;
+  readStop(owner: object): void;
+  /** Bytes written at once; the rest is queued and reported by a K_WRITE event. */
+  write(owner: object, data: Buffer): number;
+  shutdown(owner: object): void;
+  close(owner: object): void;
+  name(owner: object, peer: boolean): [string, number] | string;
+  fileno(owner: object): number;
+  setsockopt(fd: number, level: number, option: number, value: number): void;
+  getsockopt(fd: number, level: number, option: number): number;
 }
 
 function load(): NativeBinding {

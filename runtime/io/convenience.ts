@@ -1,0 +1,111 @@
+// listen / connect / serve: Evy's convenience layer over green sockets.
+import { GreenPool } from '../green/greenpool';
+import { getCurrent, type GreenThread } from '../green/greenthread';
+import { reportError } from '../hub/hub';
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOL_SOCKET,
+  GreenSocket,
+  type Address,
+} from './socket';
+
+/** Thrown by a serve() handler: serve() stops accepting and returns. */
+export class StopServe extends Error {
+  constructor(message = 'serve() stopped by a handler') {
+    super(message);
+    this.name = 'StopServe';
+  }
+}
+
+export interface ListenOptions {
+  /** AF_INET, AF_INET6 or AF_UNIX; default from the address */
+  family?: number;
+  backlog?: number;
+  /** default true (libuv sets SO_REUSEADDR on TCP binds anyway) */
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+}
+
+export interface ConnectOptions {
+  family?: number;
+  /** a local address to bind before connecting */
+  bind?: Address;
+}
+
+function familyOf(addr: Address): number {
+  if (typeof addr === 'string') return AF_UNIX;
+  return addr[0].includes(':') ? AF_INET6 : AF_INET;
+}
+
+/** A listening green socket on `addr` (`['127.0.0.1', 0]` for any free port; a path for Unix). */
+export function listen(addr: Address, opts: ListenOptions = {}): GreenSocket {
+  const sock = new GreenSocket(opts.family ?? familyOf(addr));
+  try {
+    if (sock.family !== AF_UNIX) {
+      if (opts.reuseAddr ?? true) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+      if (opts.reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    }
+    sock.bind(addr);
+    sock.listen(opts.backlog ?? 128);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+  return sock;
+}
+
+/** A green socket connected to `addr`. */
+export async function connect(addr: Address, opts: ConnectOptions = {}): Promise<GreenSocket> {
+  const sock = new GreenSocket(opts.family ?? familyOf(addr));
+  try {
+    if (opts.bind !== undefined) sock.bind(opts.bind);
+    await sock.connect(addr);
+  } catch (err) {
+    sock.close();
+    throw err;
+  }
+  return sock;
+}
+
+export interface ServeOptions {
+  /** most connections handled at once (a GreenPool of this size); default 1000 */
+  concurrency?: number;
+}
+
+/**
+ * Accepts connections on `sock` forever, running `handle(conn, addr)` in a green
+ * thread each, at most `concurrency` at once. The connection is closed when the
+ * handler returns. A handler that throws StopServe ends serve(); other errors
+ * are printed and serving goes on.
+ */
+export async function serve(
+  sock: GreenSocket,
+  handle: (conn: GreenSocket, addr: Address) => unknown,
+  opts: ServeOptions = {},
+): Promise<void> {
+  if (!(sock instanceof GreenSocket)) throw new TypeError('serve needs a listening GreenSocket');
+  if (typeof handle !== 'function') throw new TypeError('serve needs a handler function');
+  const pool = new GreenPool(opts.concurrency ?? 1000);
+  const server = getCurrent();
+  const stop = (gt: GreenThread<unknown>, conn: GreenSocket): void => {
+    conn.close();
+    const failed = gt.thrown();
+    if (failed === null) return;
+    if (failed.error instanceof StopServe) server.kill(failed.error);
+    else reportError('a serve() handler', failed.error);
+  };
+  try {
+    for (;;) {
+      const [conn, addr] = await sock.accept();
+      const gt = await pool.spawn(handle, conn, addr);
+      gt.link(stop, conn);
+    }
+  } catch (err) {
+    if (err instanceof StopServe) return;
+    throw err;
+  }
+}

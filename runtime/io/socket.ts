@@ -1,0 +1,665 @@
+// GreenSocket: Evy's green socket on the native hub's TCP and Unix-domain
+// handles. Every wait is an evy operation: Timeout and kill interrupt accept,
+// connect, recv and sendall, and the socket's own `timeout` raises SocketTimeout.
+import * as dns from 'node:dns';
+import { getSystemErrorName } from 'node:util';
+import { binding } from '../hub/binding';
+import { getHub, Waiter } from '../hub/hub';
+import { wait } from '../green/greenthread';
+
+const hub = getHub();
+
+export const AF_INET = binding.AF_INET;
+export const AF_INET6 = binding.AF_INET6;
+export const AF_UNIX = binding.AF_UNIX;
+export const SOCK_STREAM = binding.SOCK_STREAM;
+export const SOCK_DGRAM = binding.SOCK_DGRAM;
+export const SOL_SOCKET = binding.SOL_SOCKET;
+export const SO_REUSEADDR = binding.SO_REUSEADDR;
+export const SO_REUSEPORT = binding.SO_REUSEPORT;
+export const SO_KEEPALIVE = binding.SO_KEEPALIVE;
+export const SO_RCVBUF = binding.SO_RCVBUF;
+export const SO_SNDBUF = binding.SO_SNDBUF;
+export const SO_ERROR = binding.SO_ERROR;
+export const SO_TYPE = binding.SO_TYPE;
+export const IPPROTO_TCP = binding.IPPROTO_TCP;
+export const TCP_NODELAY = binding.TCP_NODELAY;
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+
+/** `[host, port]` for TCP (`['::1', 80]` for IPv6), a path for Unix sockets. */
+export type Address = [string, number] | string;
+
+/** An expired socket timeout (Evy's `socket.timeout`). */
+export class SocketTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(what: string, seconds: number) {
+    super(`${what} timed out after ${seconds} seconds`);
+    this.name = 'SocketTimeout';
+  }
+}
+
+/** A Node-style system error: code, errno, syscall, and address/port when given. */
+export function systemError(errno: number, syscall: string, address?: Address): NodeJS.ErrnoException {
+  const code = getSystemErrorName(errno);
+  const where = address === undefined ? '' : typeof address === 'string' ? ` ${address}` : ` ${address[0]}:${address[1]}`;
+  const err = new Error(`${syscall} ${code}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
+  err.errno = errno;
+  err.code = code;
+  err.syscall = syscall;
+  if (address !== undefined) {
+    if (typeof address === 'string') err.address = address;
+    else {
+      err.address = address[0];
+      err.port = address[1];
+    }
+  }
+  return err;
+}
+
+function closedError(syscall: string): NodeJS.ErrnoException {
+  const err = new Error(`${syscall} on a closed socket`) as NodeJS.ErrnoException;
+  err.code = 'EBADF';
+  err.errno = -9;
+  err.syscall = syscall;
+  return err;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Bytes buffered from the network, unread, before reading pauses (back-pressure). */
+const HIGH_WATER = 256 * 1024;
+
+/** Sockets with a parked thread or an operation in flight: kept from GC until done. */
+const busy = new Set<GreenSocket>();
+
+const enum State {
+  Fresh,
+  Listening,
+  Connecting,
+  Connected,
+  Closed,
+}
+
+/** One queued write: its waiter, if a thread still waits for it. */
+interface PendingWrite {
+  waiter: Waiter<number> | null;
+  length: number;
+}
+
+function toBuffer(data: Buffer | Uint8Array | string, what: string): Buffer {
+  if (typeof data === 'string') return Buffer.from(data);
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError(`${what}: data must be a Buffer, Uint8Array or string, got ${data === null ? 'null' : typeof data}`);
+}
+
+function checkAddress(family: number, addr: unknown, what: string): Address {
+  if (family === AF_UNIX) {
+    if (typeof addr !== 'string') throw new TypeError(`${what}: a Unix socket address is a path string`);
+    return addr;
+  }
+  if (!Array.isArray(addr) || addr.length !== 2 || typeof addr[0] !== 'string' || !Number.isInteger(addr[1])) {
+    throw new TypeError(`${what}: an address is [host, port], got ${JSON.stringify(addr)}`);
+  }
+  const port = addr[1] as number;
+  if (port < 0 || port > 65535) throw new RangeError(`${what}: port must be between 0 and 65535, got ${port}`);
+  return [addr[0], port];
+}
+
+export class GreenSocket {
+  readonly family: number;
+  readonly type: number;
+  private state = State.Fresh;
+  private timeoutSecs: number | null = null;
+
+  // Reading: chunks copied out of the native slab, and at most one reader.
+  private chunks: Buffer[] = [];
+  private chunkOffset = 0;
+  private buffered = 0;
+  private eof = false;
+  private readError: NodeJS.ErrnoException | null = null;
+  private reading = false;
+  private reader: Waiter<Buffer | number> | null = null;
+  private readWant = 0;
+  private readInto: Buffer | null = null;
+
+  // Listening: libuv holds back the next connection until we accept it.
+  private connectionReady = false;
+  private connectionError: NodeJS.ErrnoException | null = null;
+  private acceptor: Waiter<GreenSocket> | null = null;
+
+  private connector: Waiter<void> | null = null;
+  private writes: PendingWrite[] = [];
+
+  /** `socket(family, type)`. AF_INET/AF_INET6 with SOCK_STREAM is TCP; AF_UNIX is a Unix-domain stream. */
+  constructor(family: number = AF_INET, type: number = SOCK_STREAM, /** @internal */ accepted = false) {
+    if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
+      throw new RangeError(`socket: unsupported address family ${family} (AF_INET, AF_INET6 or AF_UNIX)`);
+    }
+    if (type !== SOCK_STREAM) throw new RangeError(`socket: unsupported socket type ${type}: GreenSocket is SOCK_STREAM`);
+    this.family = family;
+    this.type = type;
+    if (accepted) return; // the native handle comes from accept()
+    if (family === AF_UNIX) binding.pipeOpen(this);
+    else binding.tcpOpen(this, family);
+  }
+
+  // ---- events from the native side -------------------------------------------
+
+  /** @internal */
+  onEvent(kind: number, value: number): void {
+    switch (kind) {
+      case binding.K_READ:
+        this.onRead(value);
+        break;
+      case binding.K_CONNECTION:
+        this.onConnection(value);
+        break;
+      case binding.K_CONNECT:
+        this.onConnect(value);
+        break;
+      case binding.K_WRITE:
+        this.onWrite(value);
+        break;
+    }
+  }
+
+  private onRead(nread: number): void {
+    if (nread < 0) {
+      this.stopReading();
+      if (nread === binding.UV_EOF) this.eof = true;
+      else this.readError = systemError(nread, 'read');
+      const r = this.reader;
+      if (r !== null) {
+        this.reader = null;
+        this.settleIdle();
+        if (this.readError !== null) hub.throwInto(r as Waiter<unknown>, this.readError);
+        else hub.wake(r, this.readInto !== null ? 0 : EMPTY);
+      }
+      return;
+    }
+    let from = 0;
+    const r = this.reader;
+    if (r !== null) {
+      // Straight to the waiting reader: one copy out of the slab.
+      this.reader = null;
+      const n = Math.min(nread, this.readInto !== null ? this.readInto.length : this.readWant);
+      let out: Buffer | number;
+      if (this.readInto !== null) {
+        slab.copy(this.readInto, 0, 0, n);
+        out = n;
+        this.readInto = null;
+      } else {
+        out = Buffer.allocUnsafe(n);
+        slab.copy(out, 0, 0, n);
+      }
+      from = n;
+      this.settleIdle();
+      hub.wake(r, out);
+    }
+    if (from < nread) {
+      const rest = Buffer.allocUnsafe(nread - from);
+      slab.copy(rest, 0, from, nread);
+      this.chunks.push(rest);
+      this.buffered += rest.length;
+      if (this.buffered >= HIGH_WATER) this.stopReading();
+    }
+  }
+
+  private onConnection(status: number): void {
+    if (status < 0) {
+      const err = systemError(status, 'accept');
+      const a = this.acceptor;
+      if (a !== null) {
+        this.acceptor = null;
+        this.settleIdle();
+        hub.throwInto(a as Waiter<unknown>, err);
+      } else this.connectionError = err;
+      return;
+    }
+    const a = this.acceptor;
+    if (a !== null) {
+      this.acceptor = null;
+      this.settleIdle();
+      let conn: GreenSocket;
+      try {
+        conn = this.acceptNow();
+      } catch (err) {
+        hub.throwInto(a as Waiter<unknown>, err);
+        return;
+      }
+      hub.wake(a, conn);
+    } else {
+      this.connectionReady = true;
+    }
+  }
+
+  private onConnect(status: number): void {
+    const c = this.connector;
+    this.connector = null;
+    this.settleIdle();
+    if (this.state !== State.Connecting) return; // interrupted, and closed since
+    if (status < 0) {
+      this.state = State.Fresh;
+      if (c !== null) hub.throwInto(c as Waiter<unknown>, systemError(status, 'connect', this.connectTarget));
+      return;
+    }
+    this.state = State.Connected;
+    if (c !== null) hub.wake(c, undefined);
+  }
+
+  private onWrite(status: number): void {
+    const w = this.writes.shift();
+    this.settleIdle();
+    if (w === undefined || w.waiter === null) return;
+    if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, 'write'));
+    else hub.wake(w.waiter, w.length);
+  }
+
+  /** Drops the GC pin once nothing is parked on or in flight through this socket. */
+  private settleIdle(): void {
+    if (this.reader === null && this.acceptor === null && this.connector === null && this.writes.length === 0) {
+      busy.delete(this);
+    }
+  }
+
+  // ---- waiting -----------------------------------------------------------------
+
+  /** Parks the current thread on this socket, with the socket timeout. */
+  private park<T>(what: string, undo: () => void): Waiter<T> | Promise<never> {
+    const w = hub.park<T>(() => {
+      undo();
+      this.settleIdle();
+    });
+    if (!(w instanceof Waiter)) return w;
+    busy.add(this);
+    const secs = this.timeoutSecs;
+    if (secs !== null) {
+      w.timer = hub.addTimer(secs, () => {
+        w.timer = null;
+        hub.throwInto(w as Waiter<unknown>, new SocketTimeout(what, secs));
+      }, null, null);
+    }
+    return w;
+  }
+
+  private checkOpen(syscall: string): void {
+    if (this.state === State.Closed) throw closedError(syscall);
+  }
+
+  private wouldBlock(syscall: string): NodeJS.ErrnoException {
+    return systemError(-11, syscall); // EAGAIN: timeout 0, nothing ready
+  }
+
+  // ---- the socket API -------------------------------------------------------------
+
+  /** Binds to `[host, port]` (port 0: any free port) or a Unix path. */
+  bind(addr: Address, opts: { ipv6Only?: boolean } = {}): void {
+    this.checkOpen('bind');
+    const a = checkAddress(this.family, addr, 'bind');
+    try {
+      if (typeof a === 'string') binding.bind(this, a);
+      else binding.bind(this, a[0] === '' ? (this.family === AF_INET6 ? '::' : '0.0.0.0') : a[0], a[1], opts.ipv6Only ?? false);
+    } catch (err) {
+      throw withAddress(err, a);
+    }
+  }
+
+  /** Starts listening; accept() takes the connections. */
+  listen(backlog = 128): void {
+    this.checkOpen('listen');
+    if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError(`listen: backlog must be a non-negative integer, got ${backlog}`);
+    binding.listen(this, backlog);
+    this.state = State.Listening;
+  }
+
+  private acceptNow(): GreenSocket {
+    this.connectionReady = false;
+    const conn = new GreenSocket(this.family, this.type, true);
+    binding.accept(this, conn);
+    conn.state = State.Connected;
+    return conn;
+  }
+
+  /** Waits for a connection: `[socket, peer address]`. */
+  accept(): Promise<[GreenSocket, Address]> {
+    try {
+      this.checkOpen('accept');
+      if (this.state !== State.Listening) throw new Error('accept: the socket is not listening; call listen() first');
+      if (this.acceptor !== null) throw new Error('accept: another green thread is already accepting on this socket');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const pending = hub.check();
+    if (pending !== null) return pending;
+    if (this.connectionError !== null) {
+      const err = this.connectionError;
+      this.connectionError = null;
+      return Promise.reject(err);
+    }
+    if (this.connectionReady) {
+      try {
+        const conn = this.acceptNow();
+        return Promise.resolve([conn, conn.peerAddress()]);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('accept'));
+    const w = this.park<GreenSocket>('accept', () => (this.acceptor = null));
+    if (!(w instanceof Waiter)) return w;
+    this.acceptor = w;
+    return w.promise.then((conn) => [conn, conn.peerAddress()]);
+  }
+
+  private connectTarget: Address | undefined = undefined;
+
+  /** Connects to `[host, port]` (host names are resolved) or a Unix path. */
+  async connect(addr: Address): Promise<void> {
+    this.checkOpen('connect');
+    if (this.state === State.Connected) throw systemError(-106, 'connect'); // EISCONN
+    if (this.state !== State.Fresh) throw new Error('connect: the socket is listening or already connecting');
+    let a = checkAddress(this.family, addr, 'connect');
+    if (typeof a !== 'string') a = [await this.resolve(a[0]), a[1]];
+    this.checkOpen('connect');
+    this.connectTarget = a;
+    try {
+      if (typeof a === 'string') binding.connect(this, a);
+      else binding.connect(this, a[0], a[1]);
+    } catch (err) {
+      throw withAddress(err, a);
+    }
+    this.state = State.Connecting;
+    // An interrupted connect leaves the socket unusable, as in Evy: it is closed.
+    const w = this.park<void>('connect', () => {
+      this.connector = null;
+      this.close();
+    });
+    if (!(w instanceof Waiter)) {
+      this.close();
+      return w;
+    }
+    this.connector = w;
+    return w.promise;
+  }
+
+  /** Like connect(), but resolves to an errno (0 on success) instead of throwing a system error. */
+  async connectEx(addr: Address): Promise<number> {
+    try {
+      await this.connect(addr);
+      return 0;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (typeof e.errno === 'number' && typeof e.code === 'string' && e.syscall !== undefined) return -e.errno;
+      throw err;
+    }
+  }
+
+  private async resolve(host: string): Promise<string> {
+    if (host === '') return this.family === AF_INET6 ? '::1' : '127.0.0.1';
+    const family = this.family === AF_INET6 ? 6 : 4;
+    if ((family === 4 && /^\d+\.\d+\.\d+\.\d+$/.test(host)) || (family === 6 && host.includes(':'))) return host;
+    const r = await wait(dns.promises.lookup(host, { family }));
+    return r.address;
+  }
+
+  private startReading(): void {
+    if (!this.reading && !this.eof && this.readError === null) {
+      binding.readStart(this);
+      this.reading = true;
+    }
+  }
+
+  private stopReading(): void {
+    if (this.reading) {
+      this.reading = false;
+      binding.readStop(this);
+    }
+  }
+
+  /** Takes up to `n` buffered bytes (there are some). */
+  private take(n: number): Buffer {
+    const first = this.chunks[0];
+    const avail = first.length - this.chunkOffset;
+    let out: Buffer;
+    if (n >= avail && this.chunkOffset === 0) {
+      out = first;
+      this.chunks.shift();
+    } else if (n >= avail) {
+      out = first.subarray(this.chunkOffset);
+      this.chunks.shift();
+      this.chunkOffset = 0;
+    } else {
+      out = first.subarray(this.chunkOffset, this.chunkOffset + n);
+      this.chunkOffset += n;
+    }
+    this.buffered -= out.length;
+    if (this.buffered < HIGH_WATER / 2 && this.state === State.Connected) this.startReading();
+    return out;
+  }
+
+  private startRead(syscall: string): Promise<never> | null {
+    if (this.state === State.Closed) return Promise.reject(closedError(syscall));
+    if (this.state !== State.Connected) return Promise.reject(systemError(-107, syscall)); // ENOTCONN
+    if (this.reader !== null) {
+      return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
+    }
+    return hub.check();
+  }
+
+  /**
+   * Up to `bufsize` bytes as soon as some are there; an empty Buffer at EOF.
+   * Throws the connection's error (ECONNRESET...), SocketTimeout after the
+   * socket's timeout.
+   */
+  recv(bufsize = 65536): Promise<Buffer> {
+    if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recv: bufsize must be a non-negative integer, got ${bufsize}`));
+    const early = this.startRead('recv');
+    if (early !== null) return early;
+    if (this.buffered > 0) return Promise.resolve(this.take(bufsize));
+    if (this.readError !== null) return Promise.reject(this.readError);
+    if (this.eof || bufsize === 0) return Promise.resolve(EMPTY);
+    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recv'));
+    const w = this.park<Buffer>('recv', () => (this.reader = null));
+    if (!(w instanceof Waiter)) return w;
+    this.reader = w as Waiter<Buffer | number>;
+    this.readWant = bufsize;
+    this.readInto = null;
+    this.startReading();
+    return w.promise;
+  }
+
+  /** Reads into `buf` (up to `nbytes`); resolves the count, 0 at EOF. */
+  recvInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<number> {
+    if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvInto: buf must be a Buffer or Uint8Array'));
+    const target = toBuffer(buf, 'recvInto').subarray(0, nbytes > 0 ? nbytes : undefined);
+    const early = this.startRead('recvInto');
+    if (early !== null) return early;
+    if (this.buffered > 0) {
+      let n = 0;
+      while (n < target.length && this.buffered > 0) {
+        const part = this.take(target.length - n);
+        part.copy(target, n);
+        n += part.length;
+      }
+      return Promise.resolve(n);
+    }
+    if (this.readError !== null) return Promise.reject(this.readError);
+    if (this.eof || target.length === 0) return Promise.resolve(0);
+    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recvInto'));
+    const w = this.park<number>('recvInto', () => {
+      this.reader = null;
+      this.readInto = null;
+    });
+    if (!(w instanceof Waiter)) return w;
+    this.reader = w as Waiter<Buffer | number>;
+    this.readInto = target;
+    this.startReading();
+    return w.promise;
+  }
+
+  /**
+   * Sends all of `data`: what the kernel takes at once goes out at once, the
+   * rest is queued and this waits until it is written (back-pressure).
+   */
+  sendall(data: Buffer | Uint8Array | string): Promise<void> {
+    return this.write(data, 'sendall').then(nothing);
+  }
+
+  /** Sends `data`; resolves the number of bytes sent (all of them, once written). */
+  send(data: Buffer | Uint8Array | string): Promise<number> {
+    return this.write(data, 'send');
+  }
+
+  private write(data: Buffer | Uint8Array | string, syscall: string): Promise<number> {
+    let buf: Buffer;
+    try {
+      buf = toBuffer(data, syscall);
+      this.checkOpen(syscall);
+      if (this.state !== State.Connected) throw systemError(-32, syscall); // EPIPE
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const pending = hub.check();
+    if (pending !== null) return pending;
+    let n: number;
+    try {
+      n = binding.write(this, buf);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (n === buf.length) return Promise.resolve(n);
+    const record: PendingWrite = { waiter: null, length: buf.length };
+    this.writes.push(record);
+    busy.add(this);
+    const w = this.park<number>(syscall, () => (record.waiter = null));
+    if (!(w instanceof Waiter)) return w;
+    record.waiter = w;
+    return w.promise;
+  }
+
+  /** Shuts down reading (SHUT_RD), writing (SHUT_WR: the peer sees EOF), or both. */
+  shutdown(how: number = SHUT_RDWR): void {
+    this.checkOpen('shutdown');
+    if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) throw new RangeError(`shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR, got ${how}`);
+    if (this.state !== State.Connected) throw systemError(-107, 'shutdown');
+    if (how !== SHUT_WR) {
+      this.stopReading();
+      this.eof = true;
+      const r = this.reader;
+      if (r !== null) {
+        this.reader = null;
+        this.settleIdle();
+        hub.wake(r, this.readInto !== null ? 0 : EMPTY);
+      }
+    }
+    if (how !== SHUT_RD) binding.shutdown(this);
+  }
+
+  /** Closes the socket. Threads parked on it get an EBADF error. Harmless twice. */
+  close(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.reading = false;
+    binding.close(this);
+    this.chunks = [];
+    this.buffered = 0;
+    const err = closedError('close');
+    for (const w of [this.reader, this.acceptor, this.connector]) if (w !== null) hub.throwInto(w as Waiter<unknown>, err);
+    this.reader = this.acceptor = this.connector = null;
+    for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, err);
+    // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.
+    if (this.writes.length === 0) busy.delete(this);
+  }
+
+  /** The socket is closed. */
+  get closed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  fileno(): number {
+    this.checkOpen('fileno');
+    return binding.fileno(this);
+  }
+
+  getsockname(): Address {
+    this.checkOpen('getsockname');
+    return binding.name(this, false);
+  }
+
+  getpeername(): Address {
+    this.checkOpen('getpeername');
+    return binding.name(this, true);
+  }
+
+  private peerAddress(): Address {
+    try {
+      return binding.name(this, true);
+    } catch {
+      return this.family === AF_UNIX ? '' : ['', 0];
+    }
+  }
+
+  /** Sets an integer socket option (SOL_SOCKET / IPPROTO_TCP ...); booleans as 0/1. */
+  setsockopt(level: number, option: number, value: number | boolean): void {
+    this.checkOpen('setsockopt');
+    const fd = binding.fileno(this);
+    if (fd < 0) throw closedError('setsockopt');
+    binding.setsockopt(fd, level, option, typeof value === 'boolean' ? Number(value) : value);
+  }
+
+  getsockopt(level: number, option: number): number {
+    this.checkOpen('getsockopt');
+    const fd = binding.fileno(this);
+    if (fd < 0) throw closedError('getsockopt');
+    return binding.getsockopt(fd, level, option);
+  }
+
+  /** Seconds each blocking call may wait (null: forever, 0: never) before SocketTimeout. */
+  get timeout(): number | null {
+    return this.timeoutSecs;
+  }
+
+  set timeout(seconds: number | null) {
+    if (seconds !== null && (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0)) {
+      throw new RangeError(`timeout must be null or a non-negative number of seconds, got ${String(seconds)}`);
+    }
+    this.timeoutSecs = seconds;
+  }
+
+  settimeout(seconds: number | null): void {
+    this.timeout = seconds;
+  }
+
+  gettimeout(): number | null {
+    return this.timeoutSecs;
+  }
+
+  /** setblocking(false) is timeout 0; setblocking(true) is no timeout. */
+  setblocking(flag: boolean): void {
+    this.timeout = flag ? null : 0;
+  }
+
+  /** Data buffered and not yet read (for tests and the debug tools). */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+}
+
+function nothing(): void {}
+
+function withAddress(err: unknown, addr: Address): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e && typeof e === 'object' && typeof e.errno === 'number' && e.syscall !== undefined) {
+    return systemError(e.errno, e.syscall, addr);
+  }
+  return err;
+}
+
+const slab = binding.streamInit((owner, kind, value) => (owner as GreenSocket).onEvent(kind, value));
+
+/** Evy's `socket.socket(family, type)`. */
+export function socket(family: number = AF_INET, type: number = SOCK_STREAM): GreenSocket {
+  return new GreenSocket(family, type);
+}

@@ -1,0 +1,552 @@
+/* evy's native hub: TCP and Unix-domain stream sockets on raw uv_tcp_t /
+ * uv_pipe_t handles of Node's own loop.
+ *
+ * - Each handle is napi_wrap()ed onto its JS owner (a GreenSocket). The native
+ *   side keeps only the wrap's weak reference, so an owner nobody holds can be
+ *   collected; its finalizer closes the handle. The uv handle is freed once it
+ *   has been closed and finalized, whichever comes last: exactly once.
+ * - Every event goes to one JS dispatcher, dispatch(owner, kind, value): no
+ *   closure per socket.
+ * - Reads land in one shared slab (libuv reads one stream at a time and calls
+ *   read_cb right after alloc_cb); the dispatcher copies out what it keeps, so
+ *   an idle connection holds no read buffer.
+ * - Writes try uv_try_write first and queue only what did not go out. */
+#include "evy.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+enum { K_READ = 1, K_CONNECTION = 2, K_CONNECT = 3, K_WRITE = 4, K_SHUTDOWN = 5 };
+
+#define SLAB_SIZE (64 * 1024)
+
+typedef struct {
+  napi_ref dispatch;
+  napi_ref slab;
+  char *slab_data;
+  napi_async_context ctx;
+} evy_env;
+
+typedef struct {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  napi_env env;
+  evy_env *e;
+  napi_ref owner; /* weak: the wrap's reference */
+  int is_pipe;
+  int closing, closed, finalized;
+} evy_stream;
+
+typedef struct {
+  union {
+    uv_write_t write;
+    uv_connect_t connect;
+    uv_shutdown_t shutdown;
+  } req;
+  evy_stream *s;
+  napi_ref buf; /* keeps a queued write's Buffer alive */
+} evy_req;
+
+static void stream_free_if_done(evy_stream *s) {
+  if (s->closed && s->finalized) free(s);
+}
+
+static void on_close(uv_handle_t *h) {
+  evy_stream *s = h->data;
+  s->closed = 1;
+  stream_free_if_done(s);
+}
+
+static void stream_close(evy_stream *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  uv_close(&s->h.handle, on_close);
+}
+
+static void on_finalize(napi_env env, void *data, void *hint) {
+  evy_stream *s = data;
+  s->finalized = 1;
+  if (s->owner) napi_delete_reference(env, s->owner);
+  s->owner = NULL;
+  if (!s->closing) stream_close(s); /* collected without close() */
+  else stream_free_if_done(s);
+}
+
+/* Calls dispatch(owner, kind, value), unless the owner was collected. */
+static void dispatch(evy_stream *s, int kind, int value) {
+  napi_env env = s->env;
+  if (s->owner == NULL || s->e->dispatch == NULL) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value owner = NULL, fn, recv, argv[3], result;
+  napi_get_reference_value(env, s->owner, &owner);
+  if (owner != NULL) {
+    napi_get_reference_value(env, s->e->dispatch, &fn);
+    napi_get_global(env, &recv);
+    argv[0] = owner;
+    napi_create_int32(env, kind, &argv[1]);
+    napi_create_int32(env, value, &argv[2]);
+    if (napi_make_callback(env, s->e->ctx, recv, fn, 3, argv, &result) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  evy_stream *s = h->data;
+  *buf = uv_buf_init(s->e->slab_data, SLAB_SIZE);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  if (nread == 0) return; /* EAGAIN */
+  dispatch(st->data, K_READ, (int)nread);
+}
+
+static void on_connection(uv_stream_t *st, int status) { dispatch(st->data, K_CONNECTION, status); }
+
+static void on_connect(uv_connect_t *req, int status) {
+  evy_req *r = (evy_req *)req;
+  dispatch(r->s, K_CONNECT, status);
+  free(r);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  evy_req *r = (evy_req *)req;
+  if (r->buf) napi_delete_reference(r->s->env, r->buf);
+  dispatch(r->s, K_WRITE, status);
+  free(r);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  evy_req *r = (evy_req *)req;
+  dispatch(r->s, K_SHUTDOWN, status);
+  free(r);
+}
+
+/* ---- argument helpers ---------------------------------------------------- */
+
+static evy_stream *unwrap(napi_env env, napi_value owner, int allow_closed) {
+  void *p = NULL;
+  if (napi_unwrap(env, owner, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "not a native socket");
+    return NULL;
+  }
+  evy_stream *s = p;
+  if (!allow_closed && s->closing) {
+    napi_value m, e, c;
+    napi_create_string_utf8(env, "socket is closed", NAPI_AUTO_LENGTH, &m);
+    napi_create_error(env, NULL, m, &e);
+    napi_create_string_utf8(env, "EBADF", NAPI_AUTO_LENGTH, &c);
+    napi_set_named_property(env, e, "code", c);
+    napi_throw(env, e);
+    return NULL;
+  }
+  return s;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
+  for (size_t i = argc; i < n; i++) napi_get_undefined(env, &argv[i]);
+  return 0;
+}
+
+static int get_string(napi_env env, napi_value v, const char *name, char *out, size_t len) {
+  size_t got;
+  if (napi_get_value_string_utf8(env, v, out, len, &got) != napi_ok) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a string", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* "1.2.3.4" or "::1" and a port -> sockaddr. */
+static int make_addr(napi_env env, napi_value host, napi_value port, struct sockaddr_storage *ss) {
+  char ip[64];
+  int32_t p;
+  if (get_string(env, host, "host", ip, sizeof ip) < 0 || evy_arg_int(env, port, "port", &p) < 0) return -1;
+  if (p < 0 || p > 65535) {
+    napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", "port must be between 0 and 65535");
+    return -1;
+  }
+  int err = strchr(ip, ':') ? uv_ip6_addr(ip, p, (struct sockaddr_in6 *)ss) : uv_ip4_addr(ip, p, (struct sockaddr_in *)ss);
+  if (err < 0) {
+    evy_throw_uv(env, err, "inet_pton");
+    return -1;
+  }
+  return 0;
+}
+
+static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int family) {
+  evy_env *e = NULL;
+  napi_get_instance_data(env, (void **)&e);
+  if (e == NULL || e->dispatch == NULL) {
+    napi_throw_error(env, NULL, "evy native: streamInit() was not called");
+    return NULL;
+  }
+  evy_stream *s = calloc(1, sizeof *s);
+  if (!s) {
+    evy_throw_uv(env, UV_ENOMEM, "socket");
+    return NULL;
+  }
+  int err = is_pipe ? uv_pipe_init(evy_loop(env), &s->h.pipe, 0)
+                    : uv_tcp_init_ex(evy_loop(env), &s->h.tcp, family);
+  if (err < 0) {
+    free(s);
+    evy_throw_uv(env, err, "socket");
+    return NULL;
+  }
+  s->h.handle.data = s;
+  s->env = env;
+  s->e = e;
+  s->is_pipe = is_pipe;
+  if (napi_wrap(env, owner, s, on_finalize, NULL, &s->owner) != napi_ok) {
+    s->finalized = 1;
+    stream_close(s);
+    evy_throw_last(env, "napi_wrap");
+    return NULL;
+  }
+  return s;
+}
+
+/* ---- JS functions -------------------------------------------------------- */
+
+/* streamInit(dispatch) -> the shared read slab (a Buffer). */
+static napi_value stream_init(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_env *e = NULL;
+  napi_get_instance_data(env, (void **)&e);
+  if (e == NULL || e->dispatch != NULL) {
+    napi_throw_error(env, NULL, "evy native: streamInit() called twice");
+    return NULL;
+  }
+  napi_value name, slab;
+  EVY_CALL(env, napi_create_reference(env, argv[0], 1, &e->dispatch));
+  EVY_CALL(env, napi_create_buffer(env, SLAB_SIZE, (void **)&e->slab_data, &slab));
+  EVY_CALL(env, napi_create_reference(env, slab, 1, &e->slab));
+  napi_create_string_utf8(env, "evy.socket", NAPI_AUTO_LENGTH, &name);
+  EVY_CALL(env, napi_async_init(env, argv[0], name, &e->ctx));
+  return slab;
+}
+
+/* tcpOpen(owner, family): family 2 (AF_INET), 10 (AF_INET6), or 0 (created at bind/connect). */
+static napi_value tcp_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t family;
+  if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[1], "family", &family) < 0) return NULL;
+  int f = family == 10 ? AF_INET6 : family == 2 ? AF_INET : AF_UNSPEC;
+  stream_new(env, argv[0], 0, f);
+  return NULL;
+}
+
+static napi_value pipe_open(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  stream_new(env, argv[0], 1, 0);
+  return NULL;
+}
+
+/* bind(owner, host, port, ipv6only) for TCP; bind(owner, path) for pipes. */
+static napi_value stream_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (get_args(env, info, 4, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  int err;
+  if (s->is_pipe) {
+    char path[1024];
+    if (get_string(env, argv[1], "path", path, sizeof path) < 0) return NULL;
+    err = uv_pipe_bind(&s->h.pipe, path);
+  } else {
+    struct sockaddr_storage ss;
+    if (make_addr(env, argv[1], argv[2], &ss) < 0) return NULL;
+    bool v6only = false;
+    napi_get_value_bool(env, argv[3], &v6only);
+    err = uv_tcp_bind(&s->h.tcp, (struct sockaddr *)&ss, v6only ? UV_TCP_IPV6ONLY : 0);
+  }
+  if (err < 0) return evy_throw_uv(env, err, "bind");
+  return NULL;
+}
+
+static napi_value stream_listen(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t backlog;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s || evy_arg_int(env, argv[1], "backlog", &backlog) < 0) return NULL;
+  int err = uv_listen(&s->h.stream, backlog, on_connection);
+  if (err < 0) return evy_throw_uv(env, err, "listen");
+  return NULL;
+}
+
+/* accept(server, newOwner): wraps a new handle onto newOwner and accepts into it. */
+static napi_value stream_accept(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  evy_stream *srv = unwrap(env, argv[0], 0);
+  if (!srv) return NULL;
+  evy_stream *c = stream_new(env, argv[1], srv->is_pipe, AF_UNSPEC);
+  if (!c) return NULL;
+  int err = uv_accept(&srv->h.stream, &c->h.stream);
+  if (err < 0) {
+    stream_close(c);
+    return evy_throw_uv(env, err, "accept");
+  }
+  return NULL;
+}
+
+/* connect(owner, host, port) for TCP; connect(owner, path) for pipes. */
+static napi_value stream_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  evy_req *r = calloc(1, sizeof *r);
+  if (!r) return evy_throw_uv(env, UV_ENOMEM, "connect");
+  r->s = s;
+  if (s->is_pipe) {
+    char path[1024];
+    if (get_string(env, argv[1], "path", path, sizeof path) < 0) {
+      free(r);
+      return NULL;
+    }
+    uv_pipe_connect(&r->req.connect, &s->h.pipe, path, on_connect);
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  if (make_addr(env, argv[1], argv[2], &ss) < 0) {
+    free(r);
+    return NULL;
+  }
+  int err = uv_tcp_connect(&r->req.connect, &s->h.tcp, (struct sockaddr *)&ss, on_connect);
+  if (err < 0) {
+    free(r);
+    return evy_throw_uv(env, err, "connect");
+  }
+  return NULL;
+}
+
+static napi_value stream_read_start(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  int err = uv_read_start(&s->h.stream, on_alloc, on_read);
+  if (err < 0 && err != UV_EALREADY) return evy_throw_uv(env, err, "read");
+  return NULL;
+}
+
+static napi_value stream_read_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 1);
+  if (s && !s->closing) uv_read_stop(&s->h.stream);
+  return NULL;
+}
+
+/* write(owner, buffer) -> bytes written at once. Less than the length: the
+ * rest is queued and a K_WRITE event reports its completion. */
+static napi_value stream_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2], ret;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  char *data;
+  size_t len;
+  bool is_buf = false;
+  napi_is_buffer(env, argv[1], &is_buf);
+  if (!is_buf || napi_get_buffer_info(env, argv[1], (void **)&data, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Buffer");
+    return NULL;
+  }
+  uv_buf_t b = uv_buf_init(data, (unsigned)len);
+  int n = len ? uv_try_write(&s->h.stream, &b, 1) : 0;
+  if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) return evy_throw_uv(env, n, "write");
+  if (n < 0) n = 0;
+  if ((size_t)n < len) {
+    evy_req *r = calloc(1, sizeof *r);
+    if (!r) return evy_throw_uv(env, UV_ENOMEM, "write");
+    r->s = s;
+    if (napi_create_reference(env, argv[1], 1, &r->buf) != napi_ok) {
+      free(r);
+      evy_throw_last(env, "write");
+      return NULL;
+    }
+    b = uv_buf_init(data + n, (unsigned)(len - n));
+    int err = uv_write(&r->req.write, &s->h.stream, &b, 1, on_write);
+    if (err < 0) {
+      napi_delete_reference(env, r->buf);
+      free(r);
+      return evy_throw_uv(env, err, "write");
+    }
+  }
+  napi_create_int32(env, n, &ret);
+  return ret;
+}
+
+static napi_value stream_shutdown(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  evy_req *r = calloc(1, sizeof *r);
+  if (!r) return evy_throw_uv(env, UV_ENOMEM, "shutdown");
+  r->s = s;
+  int err = uv_shutdown(&r->req.shutdown, &s->h.stream, on_shutdown);
+  if (err < 0) {
+    free(r);
+    return evy_throw_uv(env, err, "shutdown");
+  }
+  return NULL;
+}
+
+/* close(owner): harmless when already closed. */
+static napi_value stream_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 1);
+  if (s) stream_close(s);
+  return NULL;
+}
+
+static napi_value addr_value(napi_env env, struct sockaddr_storage *ss) {
+  char ip[64] = "";
+  int port = 0;
+  if (ss->ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    uv_ip4_name(a, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  }
+  napi_value arr, v;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &v);
+  napi_set_element(env, arr, 0, v);
+  napi_create_int32(env, port, &v);
+  napi_set_element(env, arr, 1, v);
+  return arr;
+}
+
+/* name(owner, peer) -> [host, port] for TCP, a path for pipes. */
+static napi_value stream_name(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  bool peer = false;
+  napi_get_value_bool(env, argv[1], &peer);
+  int err;
+  if (s->is_pipe) {
+    char path[1024];
+    size_t len = sizeof path;
+    err = peer ? uv_pipe_getpeername(&s->h.pipe, path, &len) : uv_pipe_getsockname(&s->h.pipe, path, &len);
+    if (err < 0) return evy_throw_uv(env, err, peer ? "getpeername" : "getsockname");
+    napi_value v;
+    napi_create_string_utf8(env, path, len, &v);
+    return v;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  err = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&ss, &len)
+             : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &len);
+  if (err < 0) return evy_throw_uv(env, err, peer ? "getpeername" : "getsockname");
+  return addr_value(env, &ss);
+}
+
+static napi_value stream_fileno(napi_env env, napi_callback_info info) {
+  napi_value argv[1], v;
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  uv_os_fd_t fd;
+  int err = uv_fileno(&s->h.handle, &fd);
+  napi_create_int32(env, err < 0 ? -1 : fd, &v);
+  return v;
+}
+
+/* setsockopt(fd, level, name, value) and getsockopt(fd, level, name): int options. */
+static napi_value sock_setopt(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int32_t fd, level, name, value;
+  if (get_args(env, info, 4, argv) < 0 || evy_arg_int(env, argv[0], "fd", &fd) < 0 ||
+      evy_arg_int(env, argv[1], "level", &level) < 0 || evy_arg_int(env, argv[2], "option", &name) < 0 ||
+      evy_arg_int(env, argv[3], "value", &value) < 0)
+    return NULL;
+  int v = value;
+  if (setsockopt(fd, level, name, &v, sizeof v) < 0) return evy_throw_uv(env, uv_translate_sys_error(errno), "setsockopt");
+  return NULL;
+}
+
+static napi_value sock_getopt(napi_env env, napi_callback_info info) {
+  napi_value argv[3], ret;
+  int32_t fd, level, name;
+  if (get_args(env, info, 3, argv) < 0 || evy_arg_int(env, argv[0], "fd", &fd) < 0 ||
+      evy_arg_int(env, argv[1], "level", &level) < 0 || evy_arg_int(env, argv[2], "option", &name) < 0)
+    return NULL;
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, level, name, &v, &len) < 0) return evy_throw_uv(env, uv_translate_sys_error(errno), "getsockopt");
+  napi_create_int32(env, v, &ret);
+  return ret;
+}
+
+static void env_cleanup(napi_env env, void *data, void *hint) {
+  evy_env *e = data;
+  if (e->dispatch) napi_delete_reference(env, e->dispatch);
+  if (e->slab) napi_delete_reference(env, e->slab);
+  if (e->ctx) napi_async_destroy(env, e->ctx);
+  free(e);
+}
+
+napi_status evy_init_stream(napi_env env, napi_value exports) {
+  evy_env *e = calloc(1, sizeof *e);
+  if (!e) return napi_generic_failure;
+  napi_status st = napi_set_instance_data(env, e, env_cleanup, NULL);
+  if (st != napi_ok) return st;
+#define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}
+  napi_property_descriptor props[] = {
+      FN("streamInit", stream_init), FN("tcpOpen", tcp_open),       FN("pipeOpen", pipe_open),
+      FN("bind", stream_bind),       FN("listen", stream_listen),   FN("accept", stream_accept),
+      FN("connect", stream_connect), FN("readStart", stream_read_start), FN("readStop", stream_read_stop),
+      FN("write", stream_write),     FN("shutdown", stream_shutdown), FN("close", stream_close_js),
+      FN("name", stream_name),       FN("fileno", stream_fileno),   FN("setsockopt", sock_setopt),
+      FN("getsockopt", sock_getopt),
+  };
+#undef FN
+  st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (st != napi_ok) return st;
+  const struct { const char *name; int value; } consts[] = {
+      {"K_READ", K_READ}, {"K_CONNECTION", K_CONNECTION}, {"K_CONNECT", K_CONNECT},
+      {"K_WRITE", K_WRITE}, {"K_SHUTDOWN", K_SHUTDOWN}, {"UV_EOF", UV_EOF},
+      {"AF_INET", AF_INET}, {"AF_INET6", AF_INET6}, {"AF_UNIX", AF_UNIX},
+      {"SOCK_STREAM", SOCK_STREAM}, {"SOCK_DGRAM", SOCK_DGRAM},
+      {"SOL_SOCKET", SOL_SOCKET}, {"SO_REUSEADDR", SO_REUSEADDR}, {"SO_REUSEPORT", SO_REUSEPORT},
+      {"SO_KEEPALIVE", SO_KEEPALIVE}, {"SO_RCVBUF", SO_RCVBUF}, {"SO_SNDBUF", SO_SNDBUF},
+      {"SO_ERROR", SO_ERROR}, {"SO_TYPE", SO_TYPE}, {"IPPROTO_TCP", IPPROTO_TCP}, {"TCP_NODELAY", TCP_NODELAY},
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+    napi_value v;
+    napi_create_int32(env, consts[i].value, &v);
+    st = napi_set_named_property(env, exports, consts[i].name, v);
+    if (st != napi_ok) return st;
+  }
+  return napi_ok;
+}
