@@ -94,7 +94,7 @@ static void dispatch(evy_stream *s, int kind, int value) {
     argv[0] = owner;
     napi_create_int32(env, kind, &argv[1]);
     napi_create_int32(env, value, &argv[2]);
-    if (napi_make_callback(env, s->e->ctx, recv, fn, 3, argv, &result) == napi_pending_exception) {
+    if (napi_make_callback(env, NULL, recv, fn, 3, argv, &result) == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
       napi_fatal_exception(env, err);

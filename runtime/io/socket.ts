@@ -67,6 +67,7 @@ function closedError(syscall: string): NodeJS.ErrnoException {
 }
 
 const EMPTY = Buffer.alloc(0);
+const RESOLVED: Promise<void> = Promise.resolve();
 /** Bytes buffered from the network, unread, before reading pauses (back-pressure). */
 const HIGH_WATER = 256 * 1024;
 
@@ -83,7 +84,8 @@ const enum State {
 
 /** One queued write: its waiter, if a thread still waits for it. */
 interface PendingWrite {
-  waiter: Waiter<number> | null;
+  waiter: Waiter<number | undefined> | null;
+  /** resolved with this count (send), or undefined when -1 (sendall) */
   length: number;
 }
 
@@ -254,7 +256,7 @@ export class GreenSocket {
     this.settleIdle();
     if (w === undefined || w.waiter === null) return;
     if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, 'write'));
-    else hub.wake(w.waiter, w.length);
+    else hub.wake(w.waiter, w.length < 0 ? undefined : w.length);
   }
 
   /** Drops the GC pin once nothing is parked on or in flight through this socket. */
@@ -445,7 +447,7 @@ export class GreenSocket {
     if (this.reader !== null) {
       return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
     }
-    return hub.check();
+    return null;
   }
 
   /**
@@ -457,7 +459,7 @@ export class GreenSocket {
     if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recv: bufsize must be a non-negative integer, got ${bufsize}`));
     const early = this.startRead('recv');
     if (early !== null) return early;
-    if (this.buffered > 0) return Promise.resolve(this.take(bufsize));
+    if (this.buffered > 0) return hub.check() ?? Promise.resolve(this.take(bufsize));
     if (this.readError !== null) return Promise.reject(this.readError);
     if (this.eof || bufsize === 0) return Promise.resolve(EMPTY);
     if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recv'));
@@ -474,7 +476,7 @@ export class GreenSocket {
   recvInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<number> {
     if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvInto: buf must be a Buffer or Uint8Array'));
     const target = toBuffer(buf, 'recvInto').subarray(0, nbytes > 0 ? nbytes : undefined);
-    const early = this.startRead('recvInto');
+    const early = this.startRead('recvInto') ?? hub.check();
     if (early !== null) return early;
     if (this.buffered > 0) {
       let n = 0;
@@ -504,15 +506,16 @@ export class GreenSocket {
    * rest is queued and this waits until it is written (back-pressure).
    */
   sendall(data: Buffer | Uint8Array | string): Promise<void> {
-    return this.write(data, 'sendall').then(nothing);
+    return this.write(data, 'sendall', true) as Promise<void>;
   }
 
   /** Sends `data`; resolves the number of bytes sent (all of them, once written). */
   send(data: Buffer | Uint8Array | string): Promise<number> {
-    return this.write(data, 'send');
+    return this.write(data, 'send') as Promise<number>;
   }
 
-  private write(data: Buffer | Uint8Array | string, syscall: string): Promise<number> {
+  /** `all`: resolve undefined (sendall) instead of the count (send). */
+  private write(data: Buffer | Uint8Array | string, syscall: string, all = false): Promise<number | void> {
     let buf: Buffer;
     try {
       buf = toBuffer(data, syscall);
@@ -529,11 +532,11 @@ export class GreenSocket {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (n === buf.length) return Promise.resolve(n);
-    const record: PendingWrite = { waiter: null, length: buf.length };
+    if (n === buf.length) return all ? RESOLVED : Promise.resolve(n);
+    const record: PendingWrite = { waiter: null, length: all ? -1 : buf.length };
     this.writes.push(record);
     busy.add(this);
-    const w = this.park<number>(syscall, () => (record.waiter = null));
+    const w = this.park<number | undefined>(syscall, () => (record.waiter = null));
     if (!(w instanceof Waiter)) return w;
     record.waiter = w;
     return w.promise;
@@ -646,8 +649,6 @@ export class GreenSocket {
     return this.buffered;
   }
 }
-
-function nothing(): void {}
 
 function withAddress(err: unknown, addr: Address): unknown {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
