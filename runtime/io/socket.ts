@@ -6,6 +6,7 @@ import { getSystemErrorName } from 'node:util';
 import { binding } from '../hub/binding';
 import { getHub, Waiter } from '../hub/hub';
 import { wait } from '../green/greenthread';
+import { GreenFile, type GreenFileOptions } from './file';
 
 const hub = getHub();
 
@@ -642,6 +643,17 @@ export class GreenSocket {
   /** setblocking(false) is timeout 0; setblocking(true) is no timeout. */
   setblocking(flag: boolean): void {
     this.timeout = flag ? null : 0;
+  }
+
+  /**
+   * A buffered file over this socket: 'r'/'w'/'rw' read and write strings,
+   * with 'b' Buffers. Closing the file flushes it; the socket stays open.
+   */
+  makefile(mode: 'r' | 'w' | 'rw', opts?: GreenFileOptions): GreenFile<string>;
+  makefile(mode?: 'rb' | 'wb' | 'rwb', opts?: GreenFileOptions): GreenFile<Buffer>;
+  makefile(mode = 'rb', opts: GreenFileOptions = {}): GreenFile<string> | GreenFile<Buffer> {
+    this.checkOpen('makefile');
+    return mode.includes('b') ? new GreenFile<Buffer>(this, mode, opts) : new GreenFile<string>(this, mode, opts);
   }
 
   /** Data buffered and not yet read (for tests and the debug tools). */

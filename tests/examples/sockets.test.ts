@@ -1,0 +1,170 @@
+// The socket examples, run as their README lines say, against loopback peers
+// that this test starts itself.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import { join, resolve } from 'node:path';
+import { connect, listen, serve, spawn, Event, wait, type GreenSocket } from 'evy';
+import { assertClean } from '../helpers';
+
+const root = resolve(__dirname, '..', '..');
+const children = new Set<ChildProcess>();
+
+interface Running {
+  child: ChildProcess;
+  out: () => string;
+  /** Resolves with the first stdout line matching `re`. */
+  line(re: RegExp): Promise<RegExpMatchArray>;
+}
+
+function run(example: string, args: string[]): Running {
+  const child = spawnChild(process.execPath, [join(root, 'bin', 'evy'), 'run', join(root, 'examples', example), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  const waiting: [RegExp, (m: RegExpMatchArray) => void][] = [];
+  const check = (): void => {
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const m = out.match(waiting[i][0]);
+      if (m) {
+        waiting[i][1](m);
+        waiting.splice(i, 1);
+      }
+    }
+  };
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    check();
+  });
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    child,
+    out: () => out,
+    line: (re) =>
+      wait(
+        new Promise<RegExpMatchArray>((res, rej) => {
+          waiting.push([re, res]);
+          check();
+          child.once('exit', (code) => rej(new Error(`${example} exited (${code}) before printing ${re}:\n${out}`)));
+        }),
+      ),
+  };
+}
+
+async function stop(r: Running): Promise<void> {
+  if (r.child.exitCode === null) {
+    const exited = new Promise((res) => r.child.once('exit', res));
+    r.child.kill('SIGTERM'); // only the child this test started, by its pid
+    await wait(exited);
+  }
+  children.delete(r.child);
+}
+
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function readLine(sock: GreenSocket): Promise<string> {
+  return sock.makefile('r').readline();
+}
+
+test.after.each(assertClean);
+
+test('echoserver.ts echoes lines back to each client', async () => {
+  const r = run('echoserver.ts', ['0']);
+  const [, port] = await r.line(/listening on 127\.0\.0\.1:(\d+)/);
+  const a = await connect(['127.0.0.1', Number(port)]);
+  const b = await connect(['127.0.0.1', Number(port)]);
+  const fa = a.makefile('rw');
+  const fb = b.makefile('rw');
+  await fa.write('hello\n');
+  await fa.flush();
+  await fb.write('from b\n');
+  await fb.flush();
+  assert.is(await fa.readline(), 'hello\n');
+  assert.is(await fb.readline(), 'from b\n');
+  a.close();
+  b.close();
+  await r.line(/client disconnected[\s\S]*client disconnected/);
+  assert.match(r.out(), /echoed hello/);
+  await stop(r);
+});
+
+test('connect.ts prints each server\'s status line in order, and errors per server', async () => {
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await wait(new Promise<void>((res) => server.listen(0, '127.0.0.1', res)));
+  const port = (server.address() as { port: number }).port;
+  const closed = listen(['127.0.0.1', 0]);
+  const deadPort = (closed.getsockname() as [string, number])[1];
+  closed.close(); // nothing listens there now: refused
+  const r = run('connect.ts', [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`, `127.0.0.1:${port}`]);
+  const exited = new Promise<number | null>((res) => r.child.once('exit', res));
+  const code = await wait(exited);
+  children.delete(r.child);
+  server.close();
+  assert.is(code, 0, r.out());
+  const lines = r.out().trim().split('\n');
+  assert.is(lines.length, 3, r.out());
+  assert.match(lines[0], new RegExp(`^127\\.0\\.0\\.1:${port}: HTTP/1\\.1 200 OK$`));
+  assert.match(lines[1], /ECONNREFUSED/);
+  assert.match(lines[2], /200 OK$/);
+});
+
+test('forwarder.ts joins clients to the remote address, both directions, EOF passed on', async () => {
+  const upstream = listen(['127.0.0.1', 0]);
+  const upPort = (upstream.getsockname() as [string, number])[1];
+  const server = spawn(() =>
+    serve(upstream, async (conn) => {
+      for (;;) {
+        const d = await conn.recv();
+        if (d.length === 0) break;
+        await conn.sendall(Buffer.from(d.toString().toUpperCase()));
+      }
+    }),
+  );
+  const r = run('forwarder.ts', ['0', `127.0.0.1:${upPort}`]);
+  const [, port] = await r.line(/forwarding 127\.0\.0\.1:(\d+) to/);
+  const c = await connect(['127.0.0.1', Number(port)]);
+  await c.sendall('through the forwarder\n');
+  assert.is(await readLine(c), 'THROUGH THE FORWARDER\n');
+  c.shutdown(1);
+  assert.is((await c.recv()).length, 0, 'the upstream EOF came back through');
+  c.close();
+  await stop(r);
+  server.kill();
+  await server.wait();
+  upstream.close();
+});
+
+test('chat_server.ts sends each line to every other participant', async () => {
+  const r = run('chat_server.ts', ['0']);
+  const [, port] = await r.line(/listening on 127\.0\.0\.1:(\d+)/);
+  const files = [];
+  const socks = [];
+  for (let i = 0; i < 3; i++) {
+    const s = await connect(['127.0.0.1', Number(port)]);
+    socks.push(s);
+    files.push(s.makefile('rw'));
+  }
+  await r.line(/(participant joined[\s\S]*){3}/);
+  await files[0].write('hi all\n');
+  await files[0].flush();
+  assert.is(await files[1].readline(), 'hi all\n');
+  assert.is(await files[2].readline(), 'hi all\n');
+  // The sender does not get its own line: the next thing it reads is another's.
+  const got = new Event<string>();
+  const reader = spawn(async () => got.send(await files[0].readline()));
+  await files[2].write('reply\n');
+  await files[2].flush();
+  assert.is(await got.wait(), 'reply\n');
+  await reader.wait();
+  assert.is(await files[1].readline(), 'reply\n');
+  for (const s of socks) s.close();
+  await r.line(/(participant left[\s\S]*){3}/);
+  await stop(r);
+});
+
+test.run();
