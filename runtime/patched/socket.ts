@@ -48,3 +48,5 @@ export async function createConnection(
   }
   return sock;
 }
+
+export { gethostbyname, gethostbyaddr, getaddrinfo, type AddrInfo } from './dns';
