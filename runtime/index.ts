@@ -24,3 +24,4 @@ export { getHub, trampoline, useHub, type Hub } from './hubs';
 export { connect, listen, serve, StopServe, type ConnectOptions, type ListenOptions, type ServeOptions } from './io/convenience';
 export { GreenSocket, SocketTimeout, type Address } from './io/socket';
 export { GreenFile, type GreenFileOptions, type RawStream } from './io/file';
+export { GreenSSLSocket, GreenStreamSocket, wrapSsl, type WrapSslOptions } from './io/ssl';
