@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TCP echo, 64-byte ping-pong, 100 and 1000 connections, 4 s each: evy's green
+# TCP echo, 64-byte ping-pong, 100 and 1000 connections, 3 s each, 3 rounds: evy's green
 # server vs node:net vs plain C on libuv (the ceiling). Servers on core 0, the
 # load generator on core 1. Uses the shared measuring tools (echoload.c,
 # uv_echo.c) from $EVY_ANCHORS (default ../shared/anchors).
@@ -15,26 +15,37 @@ have_c=0
 if gcc -O2 -o "$tmp/uv_echo" "$anchors/uv_echo.c" -luv 2>/dev/null; then have_c=1; fi
 ulimit -n 65536 2>/dev/null
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
-run() { # name cmd...
+rounds=${EVY_ROUNDS:-3}
+run() { # name cmd...: one round, both connection counts, on a fresh server
   local name=$1; shift
   local port; port=$(free_port)
   taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   for c in 100 1000; do
-    local r; r=$(taskset -c 1 "$tmp/echoload" "$port" "$c" 4 64 | awk '{print $1}')
-    printf 'echo_%s_c%s\t%s\ttrips/s\n' "$name" "$c" "$r"
+    local r; r=$(taskset -c 1 "$tmp/echoload" "$port" "$c" 3 64 | awk '{print $1}')
+    printf 'echo_%s_c%s\t%s\n' "$name" "$c" "$r" >>"$tmp/raw"
   done
   local rss; rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
-  printf 'echo_%s_peak_rss\t%s\tKiB\n' "$name" "${rss:-?}"
+  printf 'echo_%s_peak_rss\t%s\n' "$name" "${rss:-0}" >>"$tmp/raw"
   kill "$pid"; wait "$pid" 2>/dev/null
 }
-out="$tmp/out"
-{
+# The servers take turns, round after round, so drift on this shared machine
+# hits them alike; each figure is the median of its rounds.
+: >"$tmp/raw"
+for _ in $(seq "$rounds"); do
   run evy node bin/evy run bench/echo_server.ts
   run node node bench/peers/node_echo.mjs
   [ $have_c = 1 ] && run c_libuv "$tmp/uv_echo"
-} | tee "$out"
+done
+out="$tmp/out"
+for name in evy node c_libuv; do
+  for k in c100 c1000 peak_rss; do
+    unit=trips/s; [ $k = peak_rss ] && unit=KiB
+    v=$(awk -F'\t' -v k="echo_${name}_$k" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}')
+    [ -n "$v" ] && printf 'echo_%s_%s\t%s\t%s\n' "$name" "$k" "$v" "$unit"
+  done
+done | tee "$out"
 val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
 ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.2f\n", n, a / b }'; }
 echo

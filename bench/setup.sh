@@ -5,6 +5,7 @@ need=()
 /usr/bin/python3 -c 'import eventlet' 2>/dev/null || need+=(python3-eventlet)
 /usr/bin/python3 -c 'import gevent' 2>/dev/null || need+=(python3-gevent)
 command -v wrk >/dev/null || need+=(wrk)
+[ -f /usr/include/uv.h ] || need+=(libuv1-dev) # uv_echo.c, the C ceiling of bench/echo.sh
 if [ ${#need[@]} -gt 0 ]; then
   echo "bench/setup.sh: installing ${need[*]}" >&2
   apt-get update -qq

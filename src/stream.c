@@ -1,15 +1,18 @@
-/* evy's native hub: TCP and Unix-domain stream sockets on raw uv_tcp_t /
- * uv_pipe_t handles of Node's own loop.
+/* evy's native hub: TCP, UDP and Unix-domain sockets on raw uv_tcp_t /
+ * uv_udp_t / uv_pipe_t handles of Node's own loop.
  *
  * - Each handle is napi_wrap()ed onto its JS owner (a GreenSocket). The native
  *   side keeps only the wrap's weak reference, so an owner nobody holds can be
  *   collected; its finalizer closes the handle. The uv handle is freed once it
- *   has been closed and finalized, whichever comes last: exactly once.
- * - Every event goes to one JS dispatcher, dispatch(owner, kind, value): no
- *   closure per socket.
- * - Reads land in one shared slab (libuv reads one stream at a time and calls
- *   read_cb right after alloc_cb); the dispatcher copies out what it keeps, so
- *   an idle connection holds no read buffer.
+ *   has been closed, finalized and its queued events delivered: exactly once.
+ * - Events are batched: each libuv callback appends a record (kind, value,
+ *   slab offset) to a shared Int32Array, and one call into JS per loop turn
+ *   (from a uv_check handle, or sooner when the batch fills) delivers them all
+ *   to flush(owners, start, end). One JS entry, one microtask checkpoint, for
+ *   every socket that became ready in that turn.
+ * - Reads land in one shared slab at increasing offsets; the batch is flushed
+ *   before the slab could run short, so a read never waits for room. JS copies
+ *   out what it keeps: an idle connection holds no read buffer.
  * - Writes try uv_try_write first and queue only what did not go out. */
 #include "evy.h"
 
@@ -20,28 +23,43 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum { K_READ = 1, K_CONNECTION = 2, K_CONNECT = 3, K_WRITE = 4, K_SHUTDOWN = 5 };
+enum { K_READ = 1, K_CONNECTION = 2, K_CONNECT = 3, K_WRITE = 4, K_SHUTDOWN = 5, K_DGRAM = 6, K_SENT = 7 };
 
-#define SLAB_SIZE (64 * 1024)
+#define SLAB_SIZE (1024 * 1024)
+#define READ_CHUNK (64 * 1024) /* the most one read takes; any UDP datagram fits */
+#define EV_MAX 2048            /* records per batch */
+#define EV_INTS 3              /* kind, value, slab offset */
+
+struct evy_stream;
 
 typedef struct {
+  napi_env env;
   napi_ref dispatch;
   napi_ref slab;
   char *slab_data;
-  napi_async_context ctx;
+  size_t slab_pos; /* next free byte; at least READ_CHUNK are always free */
+  napi_ref events_ref;
+  int32_t *events;
+  struct evy_stream *sources[EV_MAX];
+  struct sockaddr_storage *froms; /* sender of each K_DGRAM record */
+  int nev;
+  uv_check_t check;
 } evy_env;
 
-typedef struct {
+typedef struct evy_stream {
   union {
     uv_handle_t handle;
     uv_stream_t stream;
     uv_tcp_t tcp;
     uv_pipe_t pipe;
+    uv_udp_t udp;
   } h;
   napi_env env;
   evy_env *e;
   napi_ref owner; /* weak: the wrap's reference */
   int is_pipe;
+  int is_udp;
+  int queued; /* records in the current batch */
   int closing, closed, finalized;
 } evy_stream;
 
@@ -50,13 +68,14 @@ typedef struct {
     uv_write_t write;
     uv_connect_t connect;
     uv_shutdown_t shutdown;
+    uv_udp_send_t send;
   } req;
   evy_stream *s;
   napi_ref buf; /* keeps a queued write's Buffer alive */
 } evy_req;
 
 static void stream_free_if_done(evy_stream *s) {
-  if (s->closed && s->finalized) free(s);
+  if (s->closed && s->finalized && s->queued == 0) free(s);
 }
 
 static void on_close(uv_handle_t *h) {
@@ -80,37 +99,86 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   else stream_free_if_done(s);
 }
 
-/* Calls dispatch(owner, kind, value), unless the owner was collected. */
-static void dispatch(evy_stream *s, int kind, int value) {
-  napi_env env = s->env;
-  if (s->owner == NULL || s->e->dispatch == NULL) return;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value owner = NULL, fn, recv, argv[3], result;
-  napi_get_reference_value(env, s->owner, &owner);
-  if (owner != NULL) {
-    napi_get_reference_value(env, s->e->dispatch, &fn);
+/* Delivers the batch to JS: flush(owners, start, end), owners[i] undefined
+ * where the owner was collected. Events queued while JS runs go in the next
+ * round of the loop. */
+static void flush(evy_env *e) {
+  napi_env env = e->env;
+  int start = 0;
+  while (start < e->nev) {
+    int end = e->nev;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value owners, fn, recv, argv[3], result, undef;
+    napi_get_undefined(env, &undef);
+    napi_create_array_with_length(env, end, &owners);
+    for (int i = start; i < end; i++) {
+      evy_stream *s = e->sources[i];
+      napi_value owner = NULL;
+      if (s->owner != NULL) napi_get_reference_value(env, s->owner, &owner);
+      napi_set_element(env, owners, i, owner != NULL ? owner : undef);
+    }
+    napi_get_reference_value(env, e->dispatch, &fn);
     napi_get_global(env, &recv);
-    argv[0] = owner;
-    napi_create_int32(env, kind, &argv[1]);
-    napi_create_int32(env, value, &argv[2]);
+    argv[0] = owners;
+    napi_create_int32(env, start, &argv[1]);
+    napi_create_int32(env, end, &argv[2]);
     if (napi_make_callback(env, NULL, recv, fn, 3, argv, &result) == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
       napi_fatal_exception(env, err);
     }
+    napi_close_handle_scope(env, scope);
+    for (int i = start; i < end; i++) {
+      evy_stream *s = e->sources[i];
+      s->queued--;
+      stream_free_if_done(s);
+    }
+    start = end;
   }
-  napi_close_handle_scope(env, scope);
+  e->nev = 0;
+  e->slab_pos = 0;
+}
+
+/* Appends an event; flushes at once when the batch or the slab is full. */
+static int queue_event(evy_stream *s, int kind, int value, size_t offset) {
+  evy_env *e = s->e;
+  if (e->dispatch == NULL) return -1;
+  int i = e->nev++;
+  int32_t *r = e->events + i * EV_INTS;
+  r[0] = kind;
+  r[1] = value;
+  r[2] = (int32_t)offset;
+  e->sources[i] = s;
+  s->queued++;
+  return i;
+}
+
+static void maybe_flush(evy_env *e) {
+  if (e->nev == EV_MAX || SLAB_SIZE - e->slab_pos < READ_CHUNK) flush(e);
+}
+
+static void dispatch(evy_stream *s, int kind, int value) {
+  if (queue_event(s, kind, value, 0) >= 0) maybe_flush(s->e);
+}
+
+static void on_check(uv_check_t *h) {
+  evy_env *e = h->data;
+  if (e->nev > 0) flush(e);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  evy_stream *s = h->data;
-  *buf = uv_buf_init(s->e->slab_data, SLAB_SIZE);
+  evy_env *e = ((evy_stream *)h->data)->e;
+  *buf = uv_buf_init(e->slab_data + e->slab_pos, READ_CHUNK);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return; /* EAGAIN */
-  dispatch(st->data, K_READ, (int)nread);
+  evy_stream *s = st->data;
+  evy_env *e = s->e;
+  if (queue_event(s, K_READ, (int)nread, e->slab_pos) < 0) return;
+  if (nread > 0) e->slab_pos += (size_t)nread;
+  maybe_flush(e);
 }
 
 static void on_connection(uv_stream_t *st, int status) { dispatch(st->data, K_CONNECTION, status); }
@@ -131,6 +199,28 @@ static void on_write(uv_write_t *req, int status) {
 static void on_shutdown(uv_shutdown_t *req, int status) {
   evy_req *r = (evy_req *)req;
   dispatch(r->s, K_SHUTDOWN, status);
+  free(r);
+}
+
+static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr, unsigned flags) {
+  evy_stream *s = h->data;
+  evy_env *e = s->e;
+  if (nread == 0 && addr == NULL) return; /* nothing more this time */
+  int i = queue_event(s, K_DGRAM, (int)nread, e->slab_pos);
+  if (i < 0) return;
+  memset(&e->froms[i], 0, sizeof e->froms[i]);
+  if (addr != NULL) {
+    size_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    memcpy(&e->froms[i], addr, len);
+  }
+  if (nread > 0) e->slab_pos += (size_t)nread;
+  maybe_flush(e);
+}
+
+static void on_udp_send(uv_udp_send_t *req, int status) {
+  evy_req *r = (evy_req *)req;
+  if (r->buf) napi_delete_reference(r->s->env, r->buf);
+  dispatch(r->s, K_SENT, status);
   free(r);
 }
 
@@ -190,7 +280,7 @@ static int make_addr(napi_env env, napi_value host, napi_value port, struct sock
   return 0;
 }
 
-static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int family) {
+static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int family, int is_udp) {
   evy_env *e = NULL;
   napi_get_instance_data(env, (void **)&e);
   if (e == NULL || e->dispatch == NULL) {
@@ -202,8 +292,9 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
     evy_throw_uv(env, UV_ENOMEM, "socket");
     return NULL;
   }
-  int err = is_pipe ? uv_pipe_init(evy_loop(env), &s->h.pipe, 0)
-                    : uv_tcp_init_ex(evy_loop(env), &s->h.tcp, family);
+  int err = is_udp    ? uv_udp_init_ex(evy_loop(env), &s->h.udp, family)
+            : is_pipe ? uv_pipe_init(evy_loop(env), &s->h.pipe, 0)
+                      : uv_tcp_init_ex(evy_loop(env), &s->h.tcp, family);
   if (err < 0) {
     free(s);
     evy_throw_uv(env, err, "socket");
@@ -213,6 +304,7 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
   s->env = env;
   s->e = e;
   s->is_pipe = is_pipe;
+  s->is_udp = is_udp;
   if (napi_wrap(env, owner, s, on_finalize, NULL, &s->owner) != napi_ok) {
     s->finalized = 1;
     stream_close(s);
@@ -224,7 +316,14 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
 
 /* ---- JS functions -------------------------------------------------------- */
 
-/* streamInit(dispatch) -> the shared read slab (a Buffer). */
+static void on_check_closed(uv_handle_t *h) {
+  evy_env *e = h->data;
+  free(e->froms);
+  free(e);
+}
+
+/* streamInit(flush) -> [slab, events]: the shared read slab (a Buffer) and the
+ * event records (an Int32Array, EV_INTS per record). */
 static napi_value stream_init(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) < 0) return NULL;
@@ -234,13 +333,24 @@ static napi_value stream_init(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "evy native: streamInit() called twice");
     return NULL;
   }
-  napi_value name, slab;
-  EVY_CALL(env, napi_create_reference(env, argv[0], 1, &e->dispatch));
+  napi_value slab, ab, events, ret;
+  e->froms = calloc(EV_MAX, sizeof *e->froms);
+  if (!e->froms) return evy_throw_uv(env, UV_ENOMEM, "streamInit");
   EVY_CALL(env, napi_create_buffer(env, SLAB_SIZE, (void **)&e->slab_data, &slab));
   EVY_CALL(env, napi_create_reference(env, slab, 1, &e->slab));
-  napi_create_string_utf8(env, "evy.socket", NAPI_AUTO_LENGTH, &name);
-  EVY_CALL(env, napi_async_init(env, argv[0], name, &e->ctx));
-  return slab;
+  EVY_CALL(env, napi_create_arraybuffer(env, EV_MAX * EV_INTS * sizeof(int32_t), (void **)&e->events, &ab));
+  EVY_CALL(env, napi_create_typedarray(env, napi_int32_array, EV_MAX * EV_INTS, ab, 0, &events));
+  EVY_CALL(env, napi_create_reference(env, events, 1, &e->events_ref));
+  int err = uv_check_init(evy_loop(env), &e->check);
+  if (err < 0) return evy_throw_uv(env, err, "streamInit");
+  e->check.data = e;
+  uv_check_start(&e->check, on_check);
+  uv_unref((uv_handle_t *)&e->check);
+  EVY_CALL(env, napi_create_reference(env, argv[0], 1, &e->dispatch));
+  napi_create_array_with_length(env, 2, &ret);
+  napi_set_element(env, ret, 0, slab);
+  napi_set_element(env, ret, 1, events);
+  return ret;
 }
 
 /* tcpOpen(owner, family): family 2 (AF_INET), 10 (AF_INET6), or 0 (created at bind/connect). */
@@ -249,14 +359,23 @@ static napi_value tcp_open(napi_env env, napi_callback_info info) {
   int32_t family;
   if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[1], "family", &family) < 0) return NULL;
   int f = family == 10 ? AF_INET6 : family == 2 ? AF_INET : AF_UNSPEC;
-  stream_new(env, argv[0], 0, f);
+  stream_new(env, argv[0], 0, f, 0);
+  return NULL;
+}
+
+/* udpOpen(owner, family): family 2 or 10. */
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t family;
+  if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[1], "family", &family) < 0) return NULL;
+  stream_new(env, argv[0], 0, family == 10 ? AF_INET6 : AF_INET, 1);
   return NULL;
 }
 
 static napi_value pipe_open(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) < 0) return NULL;
-  stream_new(env, argv[0], 1, 0);
+  stream_new(env, argv[0], 1, 0, 0);
   return NULL;
 }
 
@@ -276,7 +395,8 @@ static napi_value stream_bind(napi_env env, napi_callback_info info) {
     if (make_addr(env, argv[1], argv[2], &ss) < 0) return NULL;
     bool v6only = false;
     napi_get_value_bool(env, argv[3], &v6only);
-    err = uv_tcp_bind(&s->h.tcp, (struct sockaddr *)&ss, v6only ? UV_TCP_IPV6ONLY : 0);
+    err = s->is_udp ? uv_udp_bind(&s->h.udp, (struct sockaddr *)&ss, (v6only ? UV_UDP_IPV6ONLY : 0) | UV_UDP_REUSEADDR)
+                    : uv_tcp_bind(&s->h.tcp, (struct sockaddr *)&ss, v6only ? UV_TCP_IPV6ONLY : 0);
   }
   if (err < 0) return evy_throw_uv(env, err, "bind");
   return NULL;
@@ -299,7 +419,7 @@ static napi_value stream_accept(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 2, argv) < 0) return NULL;
   evy_stream *srv = unwrap(env, argv[0], 0);
   if (!srv) return NULL;
-  evy_stream *c = stream_new(env, argv[1], srv->is_pipe, AF_UNSPEC);
+  evy_stream *c = stream_new(env, argv[1], srv->is_pipe, AF_UNSPEC, 0);
   if (!c) return NULL;
   int err = uv_accept(&srv->h.stream, &c->h.stream);
   if (err < 0) {
@@ -465,8 +585,12 @@ static napi_value stream_name(napi_env env, napi_callback_info info) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   memset(&ss, 0, sizeof ss);
-  err = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&ss, &len)
-             : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &len);
+  if (s->is_udp)
+    err = peer ? uv_udp_getpeername(&s->h.udp, (struct sockaddr *)&ss, &len)
+               : uv_udp_getsockname(&s->h.udp, (struct sockaddr *)&ss, &len);
+  else
+    err = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&ss, &len)
+               : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &len);
   if (err < 0) return evy_throw_uv(env, err, peer ? "getpeername" : "getsockname");
   return addr_value(env, &ss);
 }
@@ -508,17 +632,124 @@ static napi_value sock_getopt(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+static napi_value udp_recv_start(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  int err = uv_udp_recv_start(&s->h.udp, on_alloc, on_udp_recv);
+  if (err < 0 && err != UV_EALREADY) return evy_throw_uv(env, err, "recvfrom");
+  return NULL;
+}
+
+static napi_value udp_recv_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 1);
+  if (s && !s->closing) uv_udp_recv_stop(&s->h.udp);
+  return NULL;
+}
+
+/* udpFrom(i) -> [host, port]: the sender of record i of the batch being delivered. */
+static napi_value udp_from(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t i;
+  if (get_args(env, info, 1, argv) < 0 || evy_arg_int(env, argv[0], "index", &i) < 0) return NULL;
+  evy_env *e = NULL;
+  napi_get_instance_data(env, (void **)&e);
+  if (i < 0 || i >= e->nev) {
+    napi_throw_range_error(env, NULL, "udpFrom: no such record");
+    return NULL;
+  }
+  return addr_value(env, &e->froms[i]);
+}
+
+/* udpConnect(owner, host, port): the default peer of send(); connect(owner) with no host dissolves it. */
+static napi_value udp_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  int err;
+  if (t == napi_undefined) {
+    err = uv_udp_connect(&s->h.udp, NULL);
+  } else {
+    struct sockaddr_storage ss;
+    if (make_addr(env, argv[1], argv[2], &ss) < 0) return NULL;
+    err = uv_udp_connect(&s->h.udp, (struct sockaddr *)&ss);
+  }
+  if (err < 0) return evy_throw_uv(env, err, "connect");
+  return NULL;
+}
+
+/* udpSend(owner, buffer, host?, port?) -> 1 if sent at once, 0 if queued (a
+ * K_SENT event follows). No host: to the connected peer. */
+static napi_value udp_send(napi_env env, napi_callback_info info) {
+  napi_value argv[4], ret;
+  if (get_args(env, info, 4, argv) < 0) return NULL;
+  evy_stream *s = unwrap(env, argv[0], 0);
+  if (!s) return NULL;
+  char *data;
+  size_t len;
+  bool is_buf = false;
+  napi_is_buffer(env, argv[1], &is_buf);
+  if (!is_buf || napi_get_buffer_info(env, argv[1], (void **)&data, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Buffer");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  struct sockaddr *to = NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_undefined) {
+    if (make_addr(env, argv[2], argv[3], &ss) < 0) return NULL;
+    to = (struct sockaddr *)&ss;
+  }
+  uv_buf_t b = uv_buf_init(data, (unsigned)len);
+  int n = uv_udp_try_send(&s->h.udp, &b, 1, to);
+  if (n >= 0) {
+    napi_create_int32(env, 1, &ret);
+    return ret;
+  }
+  if (n != UV_EAGAIN) return evy_throw_uv(env, n, "sendto");
+  evy_req *r = calloc(1, sizeof *r);
+  if (!r) return evy_throw_uv(env, UV_ENOMEM, "sendto");
+  r->s = s;
+  if (napi_create_reference(env, argv[1], 1, &r->buf) != napi_ok) {
+    free(r);
+    evy_throw_last(env, "sendto");
+    return NULL;
+  }
+  int err = uv_udp_send(&r->req.send, &s->h.udp, &b, 1, to, on_udp_send);
+  if (err < 0) {
+    napi_delete_reference(env, r->buf);
+    free(r);
+    return evy_throw_uv(env, err, "sendto");
+  }
+  napi_create_int32(env, 0, &ret);
+  return ret;
+}
+
 static void env_cleanup(napi_env env, void *data, void *hint) {
   evy_env *e = data;
   if (e->dispatch) napi_delete_reference(env, e->dispatch);
   if (e->slab) napi_delete_reference(env, e->slab);
-  if (e->ctx) napi_async_destroy(env, e->ctx);
-  free(e);
+  if (e->events_ref) napi_delete_reference(env, e->events_ref);
+  e->dispatch = NULL;
+  if (e->check.data == e) {
+    uv_check_stop(&e->check);
+    uv_close((uv_handle_t *)&e->check, on_check_closed); /* frees e */
+  } else {
+    free(e);
+  }
 }
 
 napi_status evy_init_stream(napi_env env, napi_value exports) {
   evy_env *e = calloc(1, sizeof *e);
   if (!e) return napi_generic_failure;
+  e->env = env;
   napi_status st = napi_set_instance_data(env, e, env_cleanup, NULL);
   if (st != napi_ok) return st;
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}
@@ -528,14 +759,17 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
       FN("connect", stream_connect), FN("readStart", stream_read_start), FN("readStop", stream_read_stop),
       FN("write", stream_write),     FN("shutdown", stream_shutdown), FN("close", stream_close_js),
       FN("name", stream_name),       FN("fileno", stream_fileno),   FN("setsockopt", sock_setopt),
-      FN("getsockopt", sock_getopt),
+      FN("getsockopt", sock_getopt), FN("udpOpen", udp_open),   FN("udpRecvStart", udp_recv_start),
+      FN("udpRecvStop", udp_recv_stop), FN("udpSend", udp_send), FN("udpFrom", udp_from),
+      FN("udpConnect", udp_connect),
   };
 #undef FN
   st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   if (st != napi_ok) return st;
   const struct { const char *name; int value; } consts[] = {
       {"K_READ", K_READ}, {"K_CONNECTION", K_CONNECTION}, {"K_CONNECT", K_CONNECT},
-      {"K_WRITE", K_WRITE}, {"K_SHUTDOWN", K_SHUTDOWN}, {"UV_EOF", UV_EOF},
+      {"K_WRITE", K_WRITE}, {"K_SHUTDOWN", K_SHUTDOWN}, {"K_DGRAM", K_DGRAM}, {"K_SENT", K_SENT},
+      {"UV_EOF", UV_EOF},
       {"AF_INET", AF_INET}, {"AF_INET6", AF_INET6}, {"AF_UNIX", AF_UNIX},
       {"SOCK_STREAM", SOCK_STREAM}, {"SOCK_DGRAM", SOCK_DGRAM},
       {"SOL_SOCKET", SOL_SOCKET}, {"SO_REUSEADDR", SO_REUSEADDR}, {"SO_REUSEPORT", SO_REUSEPORT},

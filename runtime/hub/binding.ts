@@ -19,6 +19,8 @@ export interface NativeBinding {
   readonly K_CONNECT: number;
   readonly K_WRITE: number;
   readonly K_SHUTDOWN: number;
+  readonly K_DGRAM: number;
+  readonly K_SENT: number;
   readonly UV_EOF: number;
   readonly AF_INET: number;
   readonly AF_INET6: number;
@@ -35,8 +37,12 @@ export interface NativeBinding {
   readonly SO_TYPE: number;
   readonly IPPROTO_TCP: number;
   readonly TCP_NODELAY: number;
-  /** Registers the event dispatcher; returns the shared read slab. */
-  streamInit(dispatch: (owner: object, kind: number, value: number) => void): Buffer;
+  /**
+   * Registers the batch dispatcher: flush(owners, start, end) delivers records
+   * start..end-1 of `events` (kind, value, slab offset per record; owners[i]
+   * undefined when collected). Returns the shared read slab and the records.
+   */
+  streamInit(flush: (owners: (object | undefined)[], start: number, end: number) => void): [Buffer, Int32Array];
   tcpOpen(owner: object, family: number): void;
   pipeOpen(owner: object): void;
   bind(owner: object, hostOrPath: string, port?: number, ipv6only?: boolean): void;
@@ -51,6 +57,15 @@ export interface NativeBinding {
   close(owner: object): void;
   name(owner: object, peer: boolean): [string, number] | string;
   fileno(owner: object): number;
+  udpOpen(owner: object, family: number): void;
+  udpRecvStart(owner: object): void;
+  udpRecvStop(owner: object): void;
+  /** 1 if sent at once, 0 if queued (a K_SENT event follows). No host: to the connected peer. */
+  udpSend(owner: object, data: Buffer, host?: string, port?: number): number;
+  /** The sender of record `index` of the batch being delivered. */
+  udpFrom(index: number): [string, number];
+  /** No host: dissolves the association. */
+  udpConnect(owner: object, host?: string, port?: number): void;
   setsockopt(fd: number, level: number, option: number, value: number): void;
   getsockopt(fd: number, level: number, option: number): number;
 }

@@ -254,6 +254,11 @@ export class Hub {
   wake<T>(w: Waiter<T>, value: T): boolean {
     if (w.state !== PARKED) return false;
     w.state = WOKEN;
+    if (w.timer !== null) {
+      // a deadline (socket timeout...) that no longer applies
+      w.timer.cancel();
+      w.timer = null;
+    }
     if (this.budget > 0) {
       this.budget--;
       this.settle(w, value);

@@ -1,10 +1,11 @@
-// GreenSocket: Evy's green socket on the native hub's TCP and Unix-domain
+// GreenSocket: Evy's green socket on the native hub's TCP, UDP and Unix-domain
 // handles. Every wait is an evy operation: Timeout and kill interrupt accept,
-// connect, recv and sendall, and the socket's own `timeout` raises SocketTimeout.
+// connect, recv, recvfrom, sendall and sendto, and the socket's own `timeout`
+// raises SocketTimeout.
 import * as dns from 'node:dns';
 import { getSystemErrorName } from 'node:util';
 import { binding } from '../hub/binding';
-import { getHub, Waiter } from '../hub/hub';
+import { getHub, reportError, Waiter } from '../hub/hub';
 import { wait } from '../green/greenthread';
 import { GreenFile, type GreenFileOptions } from './file';
 
@@ -67,13 +68,28 @@ function closedError(syscall: string): NodeJS.ErrnoException {
   return err;
 }
 
+const { K_READ, K_CONNECTION, K_CONNECT, K_WRITE, K_DGRAM, K_SENT, UV_EOF } = binding;
 const EMPTY = Buffer.alloc(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Bytes buffered from the network, unread, before reading pauses (back-pressure). */
 const HIGH_WATER = 256 * 1024;
+/** Datagrams queued unread before receiving pauses (the kernel's buffer takes over, then drops). */
+const DGRAM_QUEUE = 1024;
 
-/** Sockets with a parked thread or an operation in flight: kept from GC until done. */
-const busy = new Set<GreenSocket>();
+/**
+ * Sockets with a parked thread or an operation in flight, kept from GC until
+ * done (the native side holds its owner weakly). An array with each socket's
+ * slot in `pin`: pinning and unpinning on every recv cost no hashing.
+ */
+const pinned: GreenSocket[] = [];
+
+/** What a parked reader wants back. */
+const enum ReadMode {
+  Bytes, // recv: a Buffer
+  Into, // recvInto: a count
+  From, // recvfrom: [Buffer, address]
+  FromInto, // recvfromInto: [count, address]
+}
 
 const enum State {
   Fresh,
@@ -116,14 +132,18 @@ export class GreenSocket {
   private state = State.Fresh;
   private timeoutSecs: number | null = null;
 
-  // Reading: chunks copied out of the native slab, and at most one reader.
+  // Reading: chunks (for UDP, whole datagrams) copied out of the native slab,
+  // and at most one reader.
   private chunks: Buffer[] = [];
   private chunkOffset = 0;
   private buffered = 0;
+  /** UDP: the sender of each queued datagram */
+  private froms: Address[] | null = null;
   private eof = false;
   private readError: NodeJS.ErrnoException | null = null;
   private reading = false;
-  private reader: Waiter<Buffer | number> | null = null;
+  private reader: Waiter<unknown> | null = null;
+  private readMode = ReadMode.Bytes;
   private readWant = 0;
   private readInto: Buffer | null = null;
 
@@ -134,50 +154,65 @@ export class GreenSocket {
 
   private connector: Waiter<void> | null = null;
   private writes: PendingWrite[] = [];
+  /** Slot in `pinned`, or -1. */
+  private pin = -1;
 
-  /** `socket(family, type)`. AF_INET/AF_INET6 with SOCK_STREAM is TCP; AF_UNIX is a Unix-domain stream. */
+  /**
+   * `socket(family, type)`. AF_INET/AF_INET6 with SOCK_STREAM is TCP, with
+   * SOCK_DGRAM UDP; AF_UNIX with SOCK_STREAM is a Unix-domain stream.
+   */
   constructor(family: number = AF_INET, type: number = SOCK_STREAM, /** @internal */ accepted = false) {
     if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
       throw new RangeError(`socket: unsupported address family ${family} (AF_INET, AF_INET6 or AF_UNIX)`);
     }
-    if (type !== SOCK_STREAM) throw new RangeError(`socket: unsupported socket type ${type}: GreenSocket is SOCK_STREAM`);
+    if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
+      throw new RangeError(`socket: unsupported socket type ${type} (SOCK_STREAM or SOCK_DGRAM)`);
+    }
+    if (type === SOCK_DGRAM && family === AF_UNIX) throw new RangeError('socket: AF_UNIX sockets are SOCK_STREAM only');
     this.family = family;
     this.type = type;
     if (accepted) return; // the native handle comes from accept()
-    if (family === AF_UNIX) binding.pipeOpen(this);
+    if (type === SOCK_DGRAM) {
+      binding.udpOpen(this, family);
+      this.froms = [];
+    } else if (family === AF_UNIX) binding.pipeOpen(this);
     else binding.tcpOpen(this, family);
   }
 
   // ---- events from the native side -------------------------------------------
 
   /** @internal */
-  onEvent(kind: number, value: number): void {
+  onEvent(kind: number, value: number, offset: number, index: number): void {
     switch (kind) {
-      case binding.K_READ:
-        this.onRead(value);
+      case K_READ:
+        this.onRead(value, offset);
         break;
-      case binding.K_CONNECTION:
+      case K_DGRAM:
+        this.onDatagram(value, offset, index);
+        break;
+      case K_SENT:
+      case K_CONNECTION:
         this.onConnection(value);
         break;
-      case binding.K_CONNECT:
+      case K_CONNECT:
         this.onConnect(value);
         break;
-      case binding.K_WRITE:
+      case K_WRITE:
         this.onWrite(value);
         break;
     }
   }
 
-  private onRead(nread: number): void {
+  private onRead(nread: number, offset: number): void {
     if (nread < 0) {
       this.stopReading();
-      if (nread === binding.UV_EOF) this.eof = true;
+      if (nread === UV_EOF) this.eof = true;
       else this.readError = systemError(nread, 'read');
       const r = this.reader;
       if (r !== null) {
         this.reader = null;
         this.settleIdle();
-        if (this.readError !== null) hub.throwInto(r as Waiter<unknown>, this.readError);
+        if (this.readError !== null) hub.throwInto(r, this.readError);
         else hub.wake(r, this.readInto !== null ? 0 : EMPTY);
       }
       return;
@@ -187,27 +222,68 @@ export class GreenSocket {
     if (r !== null) {
       // Straight to the waiting reader: one copy out of the slab.
       this.reader = null;
-      const n = Math.min(nread, this.readInto !== null ? this.readInto.length : this.readWant);
       let out: Buffer | number;
-      if (this.readInto !== null) {
-        slab.copy(this.readInto, 0, 0, n);
-        out = n;
+      const into = this.readInto;
+      if (into !== null) {
+        out = slab.copy(into, 0, offset, offset + Math.min(nread, into.length));
         this.readInto = null;
       } else {
+        const n = Math.min(nread, this.readWant);
         out = Buffer.allocUnsafe(n);
-        slab.copy(out, 0, 0, n);
+        slab.copy(out, 0, offset, offset + n);
       }
-      from = n;
+      from = into !== null ? (out as number) : (out as Buffer).length;
       this.settleIdle();
       hub.wake(r, out);
     }
     if (from < nread) {
       const rest = Buffer.allocUnsafe(nread - from);
-      slab.copy(rest, 0, from, nread);
+      slab.copy(rest, 0, offset + from, offset + nread);
       this.chunks.push(rest);
       this.buffered += rest.length;
       if (this.buffered >= HIGH_WATER) this.stopReading();
     }
+  }
+
+  private onDatagram(nread: number, offset: number, index: number): void {
+    const r = this.reader;
+    if (nread < 0) {
+      // An ICMP error for an earlier send (ECONNREFUSED on a connected socket):
+      // the next or current receive reports it, once.
+      const err = systemError(nread, 'recvfrom');
+      if (r === null) this.readError = err;
+      else {
+        this.reader = null;
+        this.settleIdle();
+        hub.throwInto(r, err);
+      }
+      return;
+    }
+    const from = binding.udpFrom(index);
+    if (r === null) {
+      const data = Buffer.allocUnsafe(nread);
+      slab.copy(data, 0, offset, offset + nread);
+      this.chunks.push(data);
+      this.froms!.push(from);
+      this.buffered += nread;
+      if (this.chunks.length >= DGRAM_QUEUE || this.buffered >= HIGH_WATER) this.stopReading();
+      return;
+    }
+    this.reader = null;
+    this.settleIdle();
+    const into = this.readInto;
+    let data: Buffer | number;
+    if (into !== null) {
+      this.readInto = null;
+      data = slab.copy(into, 0, offset, offset + Math.min(nread, into.length));
+    } else {
+      // A datagram longer than the reader asked for is cut, as recvfrom(2) does.
+      const n = Math.min(nread, this.readWant);
+      data = Buffer.allocUnsafe(n);
+      slab.copy(data, 0, offset, offset + n);
+    }
+    const mode = this.readMode;
+    hub.wake(r, mode === ReadMode.From || mode === ReadMode.FromInto ? [data, from] : data);
   }
 
   private onConnection(status: number): void {
@@ -256,27 +332,58 @@ export class GreenSocket {
     const w = this.writes.shift();
     this.settleIdle();
     if (w === undefined || w.waiter === null) return;
-    if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, 'write'));
+    if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write'));
     else hub.wake(w.waiter, w.length < 0 ? undefined : w.length);
+  }
+
+  private pinSelf(): void {
+    if (this.pin < 0) {
+      this.pin = pinned.length;
+      pinned.push(this);
+    }
   }
 
   /** Drops the GC pin once nothing is parked on or in flight through this socket. */
   private settleIdle(): void {
-    if (this.reader === null && this.acceptor === null && this.connector === null && this.writes.length === 0) {
-      busy.delete(this);
+    const i = this.pin;
+    if (i >= 0 && this.reader === null && this.acceptor === null && this.connector === null && this.writes.length === 0) {
+      const last = pinned.pop()!;
+      if (last !== this) {
+        pinned[i] = last;
+        last.pin = i;
+      }
+      this.pin = -1;
     }
+  }
+
+  /**
+   * @internal A parked thread was interrupted (kill, Timeout, socket timeout):
+   * forget its waiter. An interrupted connect leaves the socket unusable, as in
+   * Evy: it is closed.
+   */
+  unlink(w: Waiter<unknown>): void {
+    if (this.reader === w) {
+      this.reader = null;
+      this.readInto = null;
+    } else if (this.acceptor === w) {
+      this.acceptor = null;
+    } else if (this.connector === w) {
+      this.connector = null;
+      this.close();
+    } else {
+      for (const p of this.writes) if (p.waiter === w) p.waiter = null;
+    }
+    this.settleIdle();
   }
 
   // ---- waiting -----------------------------------------------------------------
 
-  /** Parks the current thread on this socket, with the socket timeout. */
-  private park<T>(what: string, undo: () => void): Waiter<T> | Promise<never> {
-    const w = hub.park<T>(() => {
-      undo();
-      this.settleIdle();
-    });
+  /** Parks the current thread on this socket, with the socket timeout. An interruption calls unlink(). */
+  private park<T>(what: string): Waiter<T> | Promise<never> {
+    const w = hub.park<T>(null);
     if (!(w instanceof Waiter)) return w;
-    busy.add(this);
+    w.list = this;
+    this.pinSelf();
     const secs = this.timeoutSecs;
     if (secs !== null) {
       w.timer = hub.addTimer(secs, () => {
@@ -312,6 +419,7 @@ export class GreenSocket {
   /** Starts listening; accept() takes the connections. */
   listen(backlog = 128): void {
     this.checkOpen('listen');
+    if (this.type === SOCK_DGRAM) throw systemError(-95, 'listen'); // ENOTSUP (EOPNOTSUPP)
     if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError(`listen: backlog must be a non-negative integer, got ${backlog}`);
     binding.listen(this, backlog);
     this.state = State.Listening;
@@ -329,6 +437,7 @@ export class GreenSocket {
   accept(): Promise<[GreenSocket, Address]> {
     try {
       this.checkOpen('accept');
+      if (this.type === SOCK_DGRAM) throw systemError(-95, 'accept');
       if (this.state !== State.Listening) throw new Error('accept: the socket is not listening; call listen() first');
       if (this.acceptor !== null) throw new Error('accept: another green thread is already accepting on this socket');
     } catch (err) {
@@ -350,7 +459,7 @@ export class GreenSocket {
       }
     }
     if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('accept'));
-    const w = this.park<GreenSocket>('accept', () => (this.acceptor = null));
+    const w = this.park<GreenSocket>('accept');
     if (!(w instanceof Waiter)) return w;
     this.acceptor = w;
     return w.promise.then((conn) => [conn, conn.peerAddress()]);
@@ -361,6 +470,7 @@ export class GreenSocket {
   /** Connects to `[host, port]` (host names are resolved) or a Unix path. */
   async connect(addr: Address): Promise<void> {
     this.checkOpen('connect');
+    if (this.type === SOCK_DGRAM) return this.connectDatagram(addr);
     if (this.state === State.Connected) throw systemError(-106, 'connect'); // EISCONN
     if (this.state !== State.Fresh) throw new Error('connect: the socket is listening or already connecting');
     let a = checkAddress(this.family, addr, 'connect');
@@ -374,17 +484,28 @@ export class GreenSocket {
       throw withAddress(err, a);
     }
     this.state = State.Connecting;
-    // An interrupted connect leaves the socket unusable, as in Evy: it is closed.
-    const w = this.park<void>('connect', () => {
-      this.connector = null;
-      this.close();
-    });
+    const w = this.park<void>('connect');
     if (!(w instanceof Waiter)) {
       this.close();
       return w;
     }
     this.connector = w;
     return w.promise;
+  }
+
+  /** UDP: sets the peer of send() and the only sender recv() accepts. Nothing is sent. */
+  private async connectDatagram(addr: Address): Promise<void> {
+    const a = checkAddress(this.family, addr, 'connect') as [string, number];
+    const to: [string, number] = [await this.resolve(a[0]), a[1]];
+    this.checkOpen('connect');
+    try {
+      if (this.state === State.Connected) binding.udpConnect(this); // dissolve the old association first
+      this.state = State.Fresh;
+      binding.udpConnect(this, to[0], to[1]);
+    } catch (err) {
+      throw withAddress(err, to);
+    }
+    this.state = State.Connected;
   }
 
   /** Like connect(), but resolves to an errno (0 on success) instead of throwing a system error. */
@@ -409,7 +530,8 @@ export class GreenSocket {
 
   private startReading(): void {
     if (!this.reading && !this.eof && this.readError === null) {
-      binding.readStart(this);
+      if (this.type === SOCK_DGRAM) binding.udpRecvStart(this);
+      else binding.readStart(this);
       this.reading = true;
     }
   }
@@ -417,7 +539,8 @@ export class GreenSocket {
   private stopReading(): void {
     if (this.reading) {
       this.reading = false;
-      binding.readStop(this);
+      if (this.type === SOCK_DGRAM) binding.udpRecvStop(this);
+      else binding.readStop(this);
     }
   }
 
@@ -458,15 +581,17 @@ export class GreenSocket {
    */
   recv(bufsize = 65536): Promise<Buffer> {
     if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recv: bufsize must be a non-negative integer, got ${bufsize}`));
+    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.Bytes, bufsize, null, 'recv') as Promise<Buffer>;
     const early = this.startRead('recv');
     if (early !== null) return early;
     if (this.buffered > 0) return hub.check() ?? Promise.resolve(this.take(bufsize));
     if (this.readError !== null) return Promise.reject(this.readError);
     if (this.eof || bufsize === 0) return Promise.resolve(EMPTY);
     if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recv'));
-    const w = this.park<Buffer>('recv', () => (this.reader = null));
+    const w = this.park<Buffer>('recv');
     if (!(w instanceof Waiter)) return w;
-    this.reader = w as Waiter<Buffer | number>;
+    this.reader = w as Waiter<unknown>;
+    this.readMode = ReadMode.Bytes;
     this.readWant = bufsize;
     this.readInto = null;
     this.startReading();
@@ -477,6 +602,7 @@ export class GreenSocket {
   recvInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<number> {
     if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvInto: buf must be a Buffer or Uint8Array'));
     const target = toBuffer(buf, 'recvInto').subarray(0, nbytes > 0 ? nbytes : undefined);
+    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.Into, 0, target, 'recvInto') as Promise<number>;
     const early = this.startRead('recvInto') ?? hub.check();
     if (early !== null) return early;
     if (this.buffered > 0) {
@@ -491,15 +617,73 @@ export class GreenSocket {
     if (this.readError !== null) return Promise.reject(this.readError);
     if (this.eof || target.length === 0) return Promise.resolve(0);
     if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recvInto'));
-    const w = this.park<number>('recvInto', () => {
-      this.reader = null;
-      this.readInto = null;
-    });
+    const w = this.park<number>('recvInto');
     if (!(w instanceof Waiter)) return w;
-    this.reader = w as Waiter<Buffer | number>;
+    this.reader = w as Waiter<unknown>;
+    this.readMode = ReadMode.Into;
     this.readInto = target;
     this.startReading();
     return w.promise;
+  }
+
+  /**
+   * `[data, sender]`: for UDP the next datagram (cut to `bufsize`, as
+   * recvfrom(2) does) and who sent it; for stream sockets recv() and the peer.
+   */
+  recvfrom(bufsize = 65536): Promise<[Buffer, Address]> {
+    if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recvfrom: bufsize must be a non-negative integer, got ${bufsize}`));
+    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.From, bufsize, null, 'recvfrom') as Promise<[Buffer, Address]>;
+    return this.recv(bufsize).then((data) => [data, this.peerAddress()]);
+  }
+
+  /** recvfrom() into `buf` (up to `nbytes`): `[count, sender]`. */
+  recvfromInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<[number, Address]> {
+    if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvfromInto: buf must be a Buffer or Uint8Array'));
+    if (this.type === SOCK_STREAM) return this.recvInto(buf, nbytes).then((n) => [n, this.peerAddress()]);
+    const target = toBuffer(buf, 'recvfromInto').subarray(0, nbytes > 0 ? nbytes : undefined);
+    return this.receiveDatagram(ReadMode.FromInto, 0, target, 'recvfromInto') as Promise<[number, Address]>;
+  }
+
+  /** The next datagram, in the shape `mode` asks for. */
+  private receiveDatagram(mode: ReadMode, want: number, into: Buffer | null, syscall: string): Promise<unknown> {
+    if (this.state === State.Closed) return Promise.reject(closedError(syscall));
+    if (this.reader !== null) return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
+    const pending = hub.check();
+    if (pending !== null) return pending;
+    if (this.chunks.length > 0) {
+      const data = this.chunks.shift()!;
+      const from = this.froms!.shift()!;
+      this.buffered -= data.length;
+      if (this.buffered < HIGH_WATER / 2 && this.chunks.length < DGRAM_QUEUE / 2) this.startReading();
+      const out = into !== null ? data.copy(into, 0, 0, Math.min(data.length, into.length)) : data.length > want ? data.subarray(0, want) : data;
+      return Promise.resolve(mode === ReadMode.From || mode === ReadMode.FromInto ? [out, from] : out);
+    }
+    if (this.readError !== null) {
+      const err = this.readError;
+      this.readError = null;
+      return Promise.reject(err);
+    }
+    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock(syscall));
+    const w = this.park<unknown>(syscall);
+    if (!(w instanceof Waiter)) return w;
+    this.reader = w;
+    this.readMode = mode;
+    this.readWant = want;
+    this.readInto = into;
+    this.startReading();
+    return w.promise;
+  }
+
+  /**
+   * Sends `data` to `addr`: for UDP one datagram, resolving its length; a
+   * connected stream socket ignores `addr`, as Linux does.
+   */
+  async sendto(data: Buffer | Uint8Array | string, addr: Address): Promise<number> {
+    if (this.type === SOCK_STREAM) return this.send(data);
+    this.checkOpen('sendto');
+    const a = checkAddress(this.family, addr, 'sendto') as [string, number];
+    const to: [string, number] = [await this.resolve(a[0]), a[1]];
+    return this.write(data, 'sendto', false, to) as Promise<number>;
   }
 
   /**
@@ -515,13 +699,16 @@ export class GreenSocket {
     return this.write(data, 'send') as Promise<number>;
   }
 
-  /** `all`: resolve undefined (sendall) instead of the count (send). */
-  private write(data: Buffer | Uint8Array | string, syscall: string, all = false): Promise<number | void> {
+  /** `all`: resolve undefined (sendall) instead of the count (send). `to`: a UDP destination. */
+  private write(data: Buffer | Uint8Array | string, syscall: string, all = false, to?: [string, number]): Promise<number | void> {
     let buf: Buffer;
+    const dgram = this.type === SOCK_DGRAM;
     try {
       buf = toBuffer(data, syscall);
       this.checkOpen(syscall);
-      if (this.state !== State.Connected) throw systemError(-32, syscall); // EPIPE
+      if (to === undefined && this.state !== State.Connected) {
+        throw systemError(dgram ? -89 : -32, syscall); // EDESTADDRREQ: no peer; EPIPE
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -529,15 +716,17 @@ export class GreenSocket {
     if (pending !== null) return pending;
     let n: number;
     try {
-      n = binding.write(this, buf);
+      if (!dgram) n = binding.write(this, buf);
+      else if (to === undefined) n = binding.udpSend(this, buf) === 1 ? buf.length : -1;
+      else n = binding.udpSend(this, buf, to[0], to[1]) === 1 ? buf.length : -1;
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(to !== undefined ? withAddress(err, to) : err);
     }
     if (n === buf.length) return all ? RESOLVED : Promise.resolve(n);
     const record: PendingWrite = { waiter: null, length: all ? -1 : buf.length };
     this.writes.push(record);
-    busy.add(this);
-    const w = this.park<number | undefined>(syscall, () => (record.waiter = null));
+    this.pinSelf();
+    const w = this.park<number | undefined>(syscall);
     if (!(w instanceof Waiter)) return w;
     record.waiter = w;
     return w.promise;
@@ -546,6 +735,7 @@ export class GreenSocket {
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR: the peer sees EOF), or both. */
   shutdown(how: number = SHUT_RDWR): void {
     this.checkOpen('shutdown');
+    if (this.type === SOCK_DGRAM) throw systemError(-95, 'shutdown');
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) throw new RangeError(`shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR, got ${how}`);
     if (this.state !== State.Connected) throw systemError(-107, 'shutdown');
     if (how !== SHUT_WR) {
@@ -568,13 +758,14 @@ export class GreenSocket {
     this.reading = false;
     binding.close(this);
     this.chunks = [];
+    if (this.froms !== null) this.froms = [];
     this.buffered = 0;
     const err = closedError('close');
     for (const w of [this.reader, this.acceptor, this.connector]) if (w !== null) hub.throwInto(w as Waiter<unknown>, err);
     this.reader = this.acceptor = this.connector = null;
     for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, err);
     // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.
-    if (this.writes.length === 0) busy.delete(this);
+    this.settleIdle();
   }
 
   /** The socket is closed. */
@@ -653,6 +844,7 @@ export class GreenSocket {
   makefile(mode?: 'rb' | 'wb' | 'rwb', opts?: GreenFileOptions): GreenFile<Buffer>;
   makefile(mode = 'rb', opts: GreenFileOptions = {}): GreenFile<string> | GreenFile<Buffer> {
     this.checkOpen('makefile');
+    if (this.type === SOCK_DGRAM) throw new Error('makefile: a SOCK_DGRAM socket has no byte stream to buffer');
     return mode.includes('b') ? new GreenFile<Buffer>(this, mode, opts) : new GreenFile<string>(this, mode, opts);
   }
 
@@ -670,7 +862,21 @@ function withAddress(err: unknown, addr: Address): unknown {
   return err;
 }
 
-const slab = binding.streamInit((owner, kind, value) => (owner as GreenSocket).onEvent(kind, value));
+/** Delivers one batch of native events (see src/stream.c): record i is kind, value, slab offset. */
+function deliver(owners: (object | undefined)[], start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    const owner = owners[i] as GreenSocket | undefined;
+    if (owner === undefined) continue; // collected: its handle is being closed
+    const j = i * 3;
+    try {
+      owner.onEvent(events[j], events[j + 1], events[j + 2], i);
+    } catch (err) {
+      reportError('a socket event', err);
+    }
+  }
+}
+
+const [slab, events] = binding.streamInit(deliver);
 
 /** Evy's `socket.socket(family, type)`. */
 export function socket(family: number = AF_INET, type: number = SOCK_STREAM): GreenSocket {
