@@ -178,7 +178,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   evy_env *e = s->e;
   if (queue_event(s, K_READ, (int)nread, e->slab_pos) < 0) return;
   if (nread > 0) e->slab_pos += (size_t)nread;
-  maybe_flush(e);
+  /* A read that filled its chunk is a bulk transfer: deliver it now, so JS can
+   * pause a slow reader's socket before libuv reads the next chunk for it. */
+  if (nread == READ_CHUNK) flush(e);
+  else maybe_flush(e);
 }
 
 static void on_connection(uv_stream_t *st, int status) { dispatch(st->data, K_CONNECTION, status); }

@@ -91,6 +91,13 @@ const enum ReadMode {
   FromInto, // recvfromInto: [count, address]
 }
 
+const enum Flag {
+  Eof = 1,
+  Reading = 2,
+  /** listening: libuv holds back a connection until accept() takes it */
+  ConnectionReady = 4,
+}
+
 const enum State {
   Fresh,
   Listening,
@@ -132,30 +139,29 @@ export class GreenSocket {
   private state = State.Fresh;
   private timeoutSecs: number | null = null;
 
-  // Reading: chunks (for UDP, whole datagrams) copied out of the native slab,
-  // and at most one reader.
-  private chunks: Buffer[] = [];
+  // Reading: chunks (for UDP, whole datagrams) copied out of the native slab.
+  // The arrays are made on first use: an idle connection holds none.
+  private chunks: Buffer[] | null = null;
   private chunkOffset = 0;
   private buffered = 0;
   /** UDP: the sender of each queued datagram */
   private froms: Address[] | null = null;
-  private eof = false;
-  private readError: NodeJS.ErrnoException | null = null;
-  private reading = false;
-  private reader: Waiter<unknown> | null = null;
+  private flags = 0;
+  /** The read error (ECONNRESET...), or for a listening socket the failed accept, not yet reported. */
+  private error: NodeJS.ErrnoException | null = null;
+  /**
+   * The thread parked in recv, accept or connect: at most one, as a socket is
+   * either connected, listening or connecting. Writers park in `writes`.
+   */
+  private waiting: Waiter<unknown> | null = null;
   private readMode = ReadMode.Bytes;
   private readWant = 0;
   private readInto: Buffer | null = null;
-
-  // Listening: libuv holds back the next connection until we accept it.
-  private connectionReady = false;
-  private connectionError: NodeJS.ErrnoException | null = null;
-  private acceptor: Waiter<GreenSocket> | null = null;
-
-  private connector: Waiter<void> | null = null;
-  private writes: PendingWrite[] = [];
+  private writes: PendingWrite[] | null = null;
   /** Slot in `pinned`, or -1. */
   private pin = -1;
+  /** Where connect() goes, for its error. */
+  private target: Address | undefined = undefined;
 
   /**
    * `socket(family, type)`. AF_INET/AF_INET6 with SOCK_STREAM is TCP, with
@@ -190,7 +196,6 @@ export class GreenSocket {
       case K_DGRAM:
         this.onDatagram(value, offset, index);
         break;
-      case K_SENT:
       case K_CONNECTION:
         this.onConnection(value);
         break;
@@ -198,6 +203,7 @@ export class GreenSocket {
         this.onConnect(value);
         break;
       case K_WRITE:
+      case K_SENT:
         this.onWrite(value);
         break;
     }
@@ -206,22 +212,22 @@ export class GreenSocket {
   private onRead(nread: number, offset: number): void {
     if (nread < 0) {
       this.stopReading();
-      if (nread === UV_EOF) this.eof = true;
-      else this.readError = systemError(nread, 'read');
-      const r = this.reader;
+      if (nread === UV_EOF) this.flags |= Flag.Eof;
+      else this.error = systemError(nread, 'read');
+      const r = this.waiting;
       if (r !== null) {
-        this.reader = null;
+        this.waiting = null;
         this.settleIdle();
-        if (this.readError !== null) hub.throwInto(r, this.readError);
+        if (this.error !== null) hub.throwInto(r, this.error);
         else hub.wake(r, this.readInto !== null ? 0 : EMPTY);
       }
       return;
     }
     let from = 0;
-    const r = this.reader;
+    const r = this.waiting;
     if (r !== null) {
       // Straight to the waiting reader: one copy out of the slab.
-      this.reader = null;
+      this.waiting = null;
       let out: Buffer | number;
       const into = this.readInto;
       if (into !== null) {
@@ -239,21 +245,21 @@ export class GreenSocket {
     if (from < nread) {
       const rest = Buffer.allocUnsafe(nread - from);
       slab.copy(rest, 0, offset + from, offset + nread);
-      this.chunks.push(rest);
+      (this.chunks ??= []).push(rest);
       this.buffered += rest.length;
       if (this.buffered >= HIGH_WATER) this.stopReading();
     }
   }
 
   private onDatagram(nread: number, offset: number, index: number): void {
-    const r = this.reader;
+    const r = this.waiting;
     if (nread < 0) {
       // An ICMP error for an earlier send (ECONNREFUSED on a connected socket):
       // the next or current receive reports it, once.
       const err = systemError(nread, 'recvfrom');
-      if (r === null) this.readError = err;
+      if (r === null) this.error = err;
       else {
-        this.reader = null;
+        this.waiting = null;
         this.settleIdle();
         hub.throwInto(r, err);
       }
@@ -263,13 +269,13 @@ export class GreenSocket {
     if (r === null) {
       const data = Buffer.allocUnsafe(nread);
       slab.copy(data, 0, offset, offset + nread);
-      this.chunks.push(data);
+      (this.chunks ??= []).push(data);
       this.froms!.push(from);
       this.buffered += nread;
       if (this.chunks.length >= DGRAM_QUEUE || this.buffered >= HIGH_WATER) this.stopReading();
       return;
     }
-    this.reader = null;
+    this.waiting = null;
     this.settleIdle();
     const into = this.readInto;
     let data: Buffer | number;
@@ -289,17 +295,17 @@ export class GreenSocket {
   private onConnection(status: number): void {
     if (status < 0) {
       const err = systemError(status, 'accept');
-      const a = this.acceptor;
+      const a = this.waiting;
       if (a !== null) {
-        this.acceptor = null;
+        this.waiting = null;
         this.settleIdle();
         hub.throwInto(a as Waiter<unknown>, err);
-      } else this.connectionError = err;
+      } else this.error = err;
       return;
     }
-    const a = this.acceptor;
+    const a = this.waiting;
     if (a !== null) {
-      this.acceptor = null;
+      this.waiting = null;
       this.settleIdle();
       let conn: GreenSocket;
       try {
@@ -310,18 +316,18 @@ export class GreenSocket {
       }
       hub.wake(a, conn);
     } else {
-      this.connectionReady = true;
+      this.flags |= Flag.ConnectionReady;
     }
   }
 
   private onConnect(status: number): void {
-    const c = this.connector;
-    this.connector = null;
+    const c = this.waiting;
+    this.waiting = null;
     this.settleIdle();
     if (this.state !== State.Connecting) return; // interrupted, and closed since
     if (status < 0) {
       this.state = State.Fresh;
-      if (c !== null) hub.throwInto(c as Waiter<unknown>, systemError(status, 'connect', this.connectTarget));
+      if (c !== null) hub.throwInto(c as Waiter<unknown>, systemError(status, 'connect', this.target));
       return;
     }
     this.state = State.Connected;
@@ -329,7 +335,7 @@ export class GreenSocket {
   }
 
   private onWrite(status: number): void {
-    const w = this.writes.shift();
+    const w = this.writes?.shift();
     this.settleIdle();
     if (w === undefined || w.waiter === null) return;
     if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write'));
@@ -346,7 +352,7 @@ export class GreenSocket {
   /** Drops the GC pin once nothing is parked on or in flight through this socket. */
   private settleIdle(): void {
     const i = this.pin;
-    if (i >= 0 && this.reader === null && this.acceptor === null && this.connector === null && this.writes.length === 0) {
+    if (i >= 0 && this.waiting === null && (this.writes === null || this.writes.length === 0)) {
       const last = pinned.pop()!;
       if (last !== this) {
         pinned[i] = last;
@@ -362,15 +368,11 @@ export class GreenSocket {
    * Evy: it is closed.
    */
   unlink(w: Waiter<unknown>): void {
-    if (this.reader === w) {
-      this.reader = null;
+    if (this.waiting === w) {
+      this.waiting = null;
       this.readInto = null;
-    } else if (this.acceptor === w) {
-      this.acceptor = null;
-    } else if (this.connector === w) {
-      this.connector = null;
-      this.close();
-    } else {
+      if (this.state === State.Connecting) this.close();
+    } else if (this.writes !== null) {
       for (const p of this.writes) if (p.waiter === w) p.waiter = null;
     }
     this.settleIdle();
@@ -398,8 +400,13 @@ export class GreenSocket {
     if (this.state === State.Closed) throw closedError(syscall);
   }
 
-  private wouldBlock(syscall: string): NodeJS.ErrnoException {
-    return systemError(-11, syscall); // EAGAIN: timeout 0, nothing ready
+  /**
+   * Timeout 0 and nothing buffered: EAGAIN. Reading starts anyway, so what the
+   * kernel holds is there for the next try, as with a non-blocking fd.
+   */
+  private wouldBlock(syscall: string): Promise<never> {
+    this.startReading();
+    return Promise.reject(systemError(-11, syscall));
   }
 
   // ---- the socket API -------------------------------------------------------------
@@ -426,7 +433,7 @@ export class GreenSocket {
   }
 
   private acceptNow(): GreenSocket {
-    this.connectionReady = false;
+    this.flags &= ~Flag.ConnectionReady;
     const conn = new GreenSocket(this.family, this.type, true);
     binding.accept(this, conn);
     conn.state = State.Connected;
@@ -439,18 +446,18 @@ export class GreenSocket {
       this.checkOpen('accept');
       if (this.type === SOCK_DGRAM) throw systemError(-95, 'accept');
       if (this.state !== State.Listening) throw new Error('accept: the socket is not listening; call listen() first');
-      if (this.acceptor !== null) throw new Error('accept: another green thread is already accepting on this socket');
+      if (this.waiting !== null) throw new Error('accept: another green thread is already accepting on this socket');
     } catch (err) {
       return Promise.reject(err);
     }
     const pending = hub.check();
     if (pending !== null) return pending;
-    if (this.connectionError !== null) {
-      const err = this.connectionError;
-      this.connectionError = null;
+    if (this.error !== null) {
+      const err = this.error;
+      this.error = null;
       return Promise.reject(err);
     }
-    if (this.connectionReady) {
+    if ((this.flags & Flag.ConnectionReady) !== 0) {
       try {
         const conn = this.acceptNow();
         return Promise.resolve([conn, conn.peerAddress()]);
@@ -458,14 +465,12 @@ export class GreenSocket {
         return Promise.reject(err);
       }
     }
-    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('accept'));
+    if (this.timeoutSecs === 0) return Promise.reject(systemError(-11, 'accept'));
     const w = this.park<GreenSocket>('accept');
     if (!(w instanceof Waiter)) return w;
-    this.acceptor = w;
+    this.waiting = w as Waiter<unknown>;
     return w.promise.then((conn) => [conn, conn.peerAddress()]);
   }
-
-  private connectTarget: Address | undefined = undefined;
 
   /** Connects to `[host, port]` (host names are resolved) or a Unix path. */
   async connect(addr: Address): Promise<void> {
@@ -476,7 +481,7 @@ export class GreenSocket {
     let a = checkAddress(this.family, addr, 'connect');
     if (typeof a !== 'string') a = [await this.resolve(a[0]), a[1]];
     this.checkOpen('connect');
-    this.connectTarget = a;
+    this.target = a;
     try {
       if (typeof a === 'string') binding.connect(this, a);
       else binding.connect(this, a[0], a[1]);
@@ -489,7 +494,7 @@ export class GreenSocket {
       this.close();
       return w;
     }
-    this.connector = w;
+    this.waiting = w as Waiter<unknown>;
     return w.promise;
   }
 
@@ -529,16 +534,16 @@ export class GreenSocket {
   }
 
   private startReading(): void {
-    if (!this.reading && !this.eof && this.readError === null) {
+    if ((this.flags & Flag.Reading) === 0 && (this.flags & Flag.Eof) === 0 && this.error === null) {
       if (this.type === SOCK_DGRAM) binding.udpRecvStart(this);
       else binding.readStart(this);
-      this.reading = true;
+      this.flags |= Flag.Reading;
     }
   }
 
   private stopReading(): void {
-    if (this.reading) {
-      this.reading = false;
+    if ((this.flags & Flag.Reading) !== 0) {
+      this.flags &= ~Flag.Reading;
       if (this.type === SOCK_DGRAM) binding.udpRecvStop(this);
       else binding.readStop(this);
     }
@@ -546,15 +551,16 @@ export class GreenSocket {
 
   /** Takes up to `n` buffered bytes (there are some). */
   private take(n: number): Buffer {
-    const first = this.chunks[0];
+    const chunks = this.chunks!;
+    const first = chunks[0];
     const avail = first.length - this.chunkOffset;
     let out: Buffer;
     if (n >= avail && this.chunkOffset === 0) {
       out = first;
-      this.chunks.shift();
+      chunks.shift();
     } else if (n >= avail) {
       out = first.subarray(this.chunkOffset);
-      this.chunks.shift();
+      chunks.shift();
       this.chunkOffset = 0;
     } else {
       out = first.subarray(this.chunkOffset, this.chunkOffset + n);
@@ -568,7 +574,7 @@ export class GreenSocket {
   private startRead(syscall: string): Promise<never> | null {
     if (this.state === State.Closed) return Promise.reject(closedError(syscall));
     if (this.state !== State.Connected) return Promise.reject(systemError(-107, syscall)); // ENOTCONN
-    if (this.reader !== null) {
+    if (this.waiting !== null) {
       return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
     }
     return null;
@@ -585,12 +591,12 @@ export class GreenSocket {
     const early = this.startRead('recv');
     if (early !== null) return early;
     if (this.buffered > 0) return hub.check() ?? Promise.resolve(this.take(bufsize));
-    if (this.readError !== null) return Promise.reject(this.readError);
-    if (this.eof || bufsize === 0) return Promise.resolve(EMPTY);
-    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recv'));
+    if (this.error !== null) return Promise.reject(this.error);
+    if ((this.flags & Flag.Eof) !== 0 || bufsize === 0) return Promise.resolve(EMPTY);
+    if (this.timeoutSecs === 0) return this.wouldBlock('recv');
     const w = this.park<Buffer>('recv');
     if (!(w instanceof Waiter)) return w;
-    this.reader = w as Waiter<unknown>;
+    this.waiting = w as Waiter<unknown>;
     this.readMode = ReadMode.Bytes;
     this.readWant = bufsize;
     this.readInto = null;
@@ -614,12 +620,12 @@ export class GreenSocket {
       }
       return Promise.resolve(n);
     }
-    if (this.readError !== null) return Promise.reject(this.readError);
-    if (this.eof || target.length === 0) return Promise.resolve(0);
-    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock('recvInto'));
+    if (this.error !== null) return Promise.reject(this.error);
+    if ((this.flags & Flag.Eof) !== 0 || target.length === 0) return Promise.resolve(0);
+    if (this.timeoutSecs === 0) return this.wouldBlock('recvInto');
     const w = this.park<number>('recvInto');
     if (!(w instanceof Waiter)) return w;
-    this.reader = w as Waiter<unknown>;
+    this.waiting = w as Waiter<unknown>;
     this.readMode = ReadMode.Into;
     this.readInto = target;
     this.startReading();
@@ -647,10 +653,10 @@ export class GreenSocket {
   /** The next datagram, in the shape `mode` asks for. */
   private receiveDatagram(mode: ReadMode, want: number, into: Buffer | null, syscall: string): Promise<unknown> {
     if (this.state === State.Closed) return Promise.reject(closedError(syscall));
-    if (this.reader !== null) return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
+    if (this.waiting !== null) return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
     const pending = hub.check();
     if (pending !== null) return pending;
-    if (this.chunks.length > 0) {
+    if (this.chunks !== null && this.chunks.length > 0) {
       const data = this.chunks.shift()!;
       const from = this.froms!.shift()!;
       this.buffered -= data.length;
@@ -658,15 +664,15 @@ export class GreenSocket {
       const out = into !== null ? data.copy(into, 0, 0, Math.min(data.length, into.length)) : data.length > want ? data.subarray(0, want) : data;
       return Promise.resolve(mode === ReadMode.From || mode === ReadMode.FromInto ? [out, from] : out);
     }
-    if (this.readError !== null) {
-      const err = this.readError;
-      this.readError = null;
+    if (this.error !== null) {
+      const err = this.error;
+      this.error = null;
       return Promise.reject(err);
     }
-    if (this.timeoutSecs === 0) return Promise.reject(this.wouldBlock(syscall));
+    if (this.timeoutSecs === 0) return this.wouldBlock(syscall);
     const w = this.park<unknown>(syscall);
     if (!(w instanceof Waiter)) return w;
-    this.reader = w;
+    this.waiting = w;
     this.readMode = mode;
     this.readWant = want;
     this.readInto = into;
@@ -724,7 +730,7 @@ export class GreenSocket {
     }
     if (n === buf.length) return all ? RESOLVED : Promise.resolve(n);
     const record: PendingWrite = { waiter: null, length: all ? -1 : buf.length };
-    this.writes.push(record);
+    (this.writes ??= []).push(record);
     this.pinSelf();
     const w = this.park<number | undefined>(syscall);
     if (!(w instanceof Waiter)) return w;
@@ -740,10 +746,10 @@ export class GreenSocket {
     if (this.state !== State.Connected) throw systemError(-107, 'shutdown');
     if (how !== SHUT_WR) {
       this.stopReading();
-      this.eof = true;
-      const r = this.reader;
+      this.flags |= Flag.Eof;
+      const r = this.waiting;
       if (r !== null) {
-        this.reader = null;
+        this.waiting = null;
         this.settleIdle();
         hub.wake(r, this.readInto !== null ? 0 : EMPTY);
       }
@@ -755,15 +761,16 @@ export class GreenSocket {
   close(): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
-    this.reading = false;
+    this.flags &= ~Flag.Reading;
     binding.close(this);
-    this.chunks = [];
+    this.chunks = null;
     if (this.froms !== null) this.froms = [];
     this.buffered = 0;
     const err = closedError('close');
-    for (const w of [this.reader, this.acceptor, this.connector]) if (w !== null) hub.throwInto(w as Waiter<unknown>, err);
-    this.reader = this.acceptor = this.connector = null;
-    for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, err);
+    const w = this.waiting;
+    this.waiting = null;
+    if (w !== null) hub.throwInto(w, err);
+    if (this.writes !== null) for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, err);
     // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.
     this.settleIdle();
   }
