@@ -56,7 +56,8 @@ class FeedError {
 export class GreenPool {
   private limit: number;
   private readonly sem: Semaphore;
-  private readonly members = new Set<GreenThread<unknown>>();
+  /** Threads holding a slot; each knows its pool (GreenThread.pool): no per-thread set entry. */
+  private members = 0;
   private readonly idleWaiters = new WaitList<void>();
 
   constructor(size = 1000) {
@@ -70,7 +71,7 @@ export class GreenPool {
 
   /** Green threads running in the pool now. */
   running(): number {
-    return this.members.size;
+    return this.members;
   }
 
   /** Slots free now: how many spawn() calls would not wait. */
@@ -96,14 +97,19 @@ export class GreenPool {
    * is not idle until that thread is done too.
    */
   private idle(): boolean {
-    return this.members.size === 0 && this.sem.balance >= this.limit;
+    return this.members === 0 && this.sem.balance >= this.limit;
   }
 
-  private readonly onExit = (gt: GreenThread<unknown>): void => {
-    this.members.delete(gt);
+  /** @internal a member thread ended: its slot is free */
+  threadExited(): void {
+    this.members--;
     this.sem.release();
     if (this.idle()) this.idleWaiters.wakeAll(undefined);
-  };
+  }
+
+  private isMember(gt: unknown): boolean {
+    return gt instanceof GreenThread && gt.pool === this;
+  }
 
   /**
    * Waits for a free slot, then spawns `fn(...args)` in it. Called from one of
@@ -113,7 +119,7 @@ export class GreenPool {
   async spawn<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Promise<GreenThread<Awaited<T>>> {
     if (typeof fn !== 'function') throw new TypeError('GreenPool.spawn needs a function');
     const cur = getCurrent();
-    if (this.sem.locked() && this.members.has(cur)) {
+    if (this.sem.locked() && this.isMember(cur)) {
       const gt = new GreenThread<Awaited<T>>(fn as unknown as (...a: never[]) => Awaited<T>, args);
       await gt.runInline();
       return gt;
@@ -128,7 +134,7 @@ export class GreenPool {
   async spawnN<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): Promise<void> {
     if (typeof fn !== 'function') throw new TypeError('GreenPool.spawnN needs a function');
     const cur = getCurrent();
-    if (this.sem.locked() && this.members.has(cur)) {
+    if (this.sem.locked() && this.isMember(cur)) {
       const gt = new GreenThread<unknown>(fn as unknown as (...a: never[]) => unknown, args);
       gt.printErrors = true;
       await gt.runInline();
@@ -139,13 +145,13 @@ export class GreenPool {
   }
 
   private admit(gt: GreenThread<unknown>): void {
-    this.members.add(gt);
-    gt.addLink({ fn: this.onExit as (gt: GreenThread<unknown>) => void, args: [] });
+    this.members++;
+    gt.pool = this;
   }
 
   /** Waits until no green thread runs in the pool. */
   waitall(): Promise<void> {
-    if (this.members.has(getCurrent())) {
+    if (this.isMember(getCurrent())) {
       return Promise.reject(new Error('GreenPool.waitall() called from one of the pool\'s own green threads would never return'));
     }
     if (this.idle()) return hub.check() ?? Promise.resolve();

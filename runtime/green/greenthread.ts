@@ -38,7 +38,10 @@ export class GreenThread<T = unknown> implements Parkable {
   private result: T | undefined = undefined;
   private error: unknown = undefined;
   private exitWaiters: Waiter<unknown>[] | null = null;
-  private links: Link<T>[] | null = null;
+  /** One link as is, several in an array: most threads have none or one. */
+  private links: Link<T> | Link<T>[] | null = null;
+  /** @internal the GreenPool whose slot it holds, told when it ends */
+  pool: { threadExited(): void } | null = null;
   private observed = false;
   /** @internal spawnN: errors are printed rather than kept for wait() */
   printErrors = false;
@@ -98,9 +101,15 @@ export class GreenThread<T = unknown> implements Parkable {
     const waiters = this.exitWaiters;
     this.exitWaiters = null;
     if (waiters !== null) for (const w of waiters) hub.wake(w, undefined);
+    const pool = this.pool;
+    if (pool !== null) {
+      this.pool = null;
+      pool.threadExited();
+    }
     const links = this.links;
     this.links = null;
-    if (links !== null) for (const l of links) this.callLink(l);
+    if (Array.isArray(links)) for (const l of links) this.callLink(l);
+    else if (links !== null) this.callLink(links);
     if (outcome === Outcome.Threw && err !== this.killError) {
       if (this.printErrors) reportError(`green thread ${this.id}`, err);
       else if (!this.observed) setImmediate(() => {
@@ -170,8 +179,11 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** @internal a link that does not count as observing the thread's error */
   addLink(l: Link<T>): void {
+    const links = this.links;
     if (this.dead) this.callLink(l);
-    else (this.links ??= []).push(l);
+    else if (links === null) this.links = l;
+    else if (Array.isArray(links)) links.push(l);
+    else this.links = [links, l];
   }
 
   /** @internal What a dead thread threw (`{ error }`), or null if it returned or is alive. */
@@ -181,8 +193,22 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** @internal removes a link added with addLink, by identity */
   removeLink(l: Link<T>): void {
-    const i = this.links?.indexOf(l) ?? -1;
-    if (i >= 0) this.links!.splice(i, 1);
+    this.dropLink((k) => k === l);
+  }
+
+  /** Removes the first link that `match` picks; true if there was one. */
+  private dropLink(match: (l: Link<T>) => boolean): boolean {
+    const links = this.links;
+    if (links === null) return false;
+    if (!Array.isArray(links)) {
+      if (!match(links)) return false;
+      this.links = null;
+      return true;
+    }
+    const i = links.findIndex(match);
+    if (i < 0) return false;
+    links.splice(i, 1);
+    return true;
   }
 
   /** @internal someone will wait() for it later (GreenPile, imap): an error is not unobserved */
@@ -192,14 +218,9 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** Removes a link added with the same function and curried arguments. */
   unlink<C extends unknown[]>(fn: (gt: GreenThread<T>, ...curried: C) => void, ...curried: C): boolean {
-    const links = this.links;
-    if (links === null) return false;
-    const i = links.findIndex(
+    return this.dropLink(
       (l) => l.fn === (fn as unknown) && l.args.length === curried.length && l.args.every((a, k) => a === curried[k]),
     );
-    if (i < 0) return false;
-    links.splice(i, 1);
-    return true;
   }
 
   /** @internal Runs `fn` inline in the current thread on this object's behalf (GreenPool's full-pool rule). */

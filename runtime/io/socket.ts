@@ -797,7 +797,7 @@ export class GreenSocket {
 
   private peerAddress(): Address {
     try {
-      return binding.name(this, true);
+      return intern(binding.name(this, true));
     } catch {
       return this.family === AF_UNIX ? '' : ['', 0];
     }
@@ -859,6 +859,17 @@ export class GreenSocket {
   get pendingBytes(): number {
     return this.buffered;
   }
+}
+
+/** Host strings seen lately, shared: a server's peers mostly come from a few addresses. */
+const hosts = new Map<string, string>();
+
+function intern(addr: Address): Address {
+  if (typeof addr === 'string') return addr;
+  const host = hosts.get(addr[0]);
+  if (host !== undefined) addr[0] = host;
+  else if (hosts.size < 256) hosts.set(addr[0], addr[0]);
+  return addr;
 }
 
 function withAddress(err: unknown, addr: Address): unknown {
