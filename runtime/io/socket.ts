@@ -106,11 +106,13 @@ const enum State {
   Closed,
 }
 
-/** One queued write: its waiter, if a thread still waits for it. */
+/** One queued write: its waiter, if a thread still waits for it, or its callback. */
 interface PendingWrite {
   waiter: Waiter<number | undefined> | null;
   /** resolved with this count (send), or undefined when -1 (sendall) */
   length: number;
+  /** writeThen()'s callback */
+  done: ((err?: Error | null) => void) | null;
 }
 
 function toBuffer(data: Buffer | Uint8Array | string, what: string): Buffer {
@@ -337,7 +339,12 @@ export class GreenSocket {
   private onWrite(status: number): void {
     const w = this.writes?.shift();
     this.settleIdle();
-    if (w === undefined || w.waiter === null) return;
+    if (w === undefined) return;
+    if (w.done !== null) {
+      w.done(status < 0 ? systemError(status, 'write') : null);
+      return;
+    }
+    if (w.waiter === null) return;
     if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write'));
     else hub.wake(w.waiter, w.length < 0 ? undefined : w.length);
   }
@@ -729,13 +736,38 @@ export class GreenSocket {
       return Promise.reject(to !== undefined ? withAddress(err, to) : err);
     }
     if (n === buf.length) return all ? RESOLVED : Promise.resolve(n);
-    const record: PendingWrite = { waiter: null, length: all ? -1 : buf.length };
+    const record: PendingWrite = { waiter: null, length: all ? -1 : buf.length, done: null };
     (this.writes ??= []).push(record);
     this.pinSelf();
     const w = this.park<number | undefined>(syscall);
     if (!(w instanceof Waiter)) return w;
     record.waiter = w;
     return w.promise;
+  }
+
+  /**
+   * @internal Writes `buf` without parking anyone: `done` runs once all of it
+   * is written (at once when the kernel took it). For stream adapters (TLS),
+   * whose writes come from Node's stream machinery, not from a green thread.
+   */
+  writeThen(buf: Buffer, done: (err?: Error | null) => void): void {
+    if (this.state !== State.Connected) {
+      done(this.state === State.Closed ? closedError('write') : systemError(-32, 'write'));
+      return;
+    }
+    let n: number;
+    try {
+      n = binding.write(this, buf);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if (n === buf.length) {
+      done(null);
+      return;
+    }
+    (this.writes ??= []).push({ waiter: null, length: -1, done });
+    this.pinSelf();
   }
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR: the peer sees EOF), or both. */

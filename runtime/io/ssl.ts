@@ -1,11 +1,11 @@
-// TLS for green sockets: Node's tls runs over a Duplex pumped by two green
-// threads from the GreenSocket, and the TLS stream is read and written back
-// through green recv/sendall (GreenStreamSocket).
+// TLS for green sockets: Node's tls runs over a Duplex on the GreenSocket
+// (a green thread pumps its reads; its writes go straight to the socket), and
+// the TLS stream is read and written back through green recv/sendall
+// (GreenStreamSocket).
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { GreenThread, spawn, wait } from '../green/greenthread';
 import { getHub, Waiter } from '../hub/hub';
-import { LightQueue } from '../sync/queue';
 import { GreenFile, type GreenFileOptions } from './file';
 import { GreenSocket, SHUT_WR, SocketTimeout, type Address } from './socket';
 
@@ -13,42 +13,18 @@ const hub = getHub();
 const EMPTY = Buffer.alloc(0);
 const HIGH_WATER = 256 * 1024;
 
-type WriteJob = { chunk: Buffer; cb: (err?: Error | null) => void } | { end: (err?: Error | null) => void };
-
 /**
- * A Node Duplex over a GreenSocket. Its reads and writes run in two green
- * threads of its own, so no caller's Timeout or kill can land in them.
+ * A Node Duplex over a GreenSocket. Its reads run in a green thread of its
+ * own and its writes never park, so no caller's Timeout or kill can land in
+ * them.
  */
 class SocketDuplex extends Duplex {
   private readonly sock: GreenSocket;
   private reader: GreenThread<void> | null = null;
-  private readonly writes = new LightQueue<WriteJob>();
-  private readonly writer: GreenThread<void>;
 
   constructor(sock: GreenSocket) {
     super({ allowHalfOpen: true });
     this.sock = sock;
-    this.writer = spawn(async () => {
-      for (;;) {
-        const job = await this.writes.get();
-        if ('end' in job) {
-          try {
-            sock.shutdown(SHUT_WR);
-            job.end();
-          } catch (err) {
-            job.end(err as Error);
-          }
-          return;
-        }
-        try {
-          await sock.sendall(job.chunk);
-          job.cb();
-        } catch (err) {
-          job.cb(err as Error);
-          return;
-        }
-      }
-    });
   }
 
   override _read(): void {
@@ -72,16 +48,21 @@ class SocketDuplex extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.writes.putNowait({ chunk, cb });
+    this.sock.writeThen(chunk, cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.writes.putNowait({ end: cb });
+    // Every write's callback has run: nothing is left to send before the FIN.
+    try {
+      this.sock.shutdown(SHUT_WR);
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.reader?.kill();
-    this.writer.kill();
     this.sock.close();
     cb(err);
   }
