@@ -1,6 +1,9 @@
-// Exercises the native hub's poll handles under valgrind (`make leakcheck`):
-// listeners added and removed, trampolines woken and timed out, and polls dropped
-// without pollClose() so their finalizer path runs. Run by Makefile, not by uvu.
+// Exercises the native hub under valgrind (`make leakcheck`): poll handles
+// (listeners added and removed, trampolines woken and timed out, polls dropped
+// without pollClose() so their finalizer path runs) and sockets (TCP echo with
+// small and bulk transfers through the event batches, queued writes, UDP,
+// sockets closed with events pending, sockets dropped without close()).
+// Run by Makefile, not by uvu.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -33,9 +36,76 @@ async function main() {
     fs.closeSync(r);
     fs.closeSync(w);
   }
+  await sockets();
   const counts = hub.counts();
   if (counts.timers || counts.listeners || counts.threads) throw new Error(`leftovers: ${JSON.stringify(counts)}`);
   console.log('leakcheck: ok');
+}
+
+async function sockets() {
+  const { listen, connect, GreenSocket, spawn, sleep } = evy;
+  const { AF_INET, SOCK_DGRAM } = require(path.join(dist, 'patched', 'socket.js'));
+  const server = listen(['127.0.0.1', 0]);
+  const handlers = [];
+  const echo = spawn(async () => {
+    for (;;) {
+      const [conn] = await server.accept();
+      handlers.push(
+        spawn(async () => {
+          try {
+            for (let d; (d = await conn.recv()).length > 0; ) await conn.sendall(d);
+          } catch {
+            // reset by a client dropped without close()
+          } finally {
+            conn.close();
+          }
+        }),
+      );
+    }
+  });
+  const big = Buffer.alloc(3 * 1024 * 1024, 7);
+  for (let i = 0; i < 20; i++) {
+    const c = await connect(server.getsockname());
+    await c.sendall('ping');
+    if ((await c.recv()).toString() !== 'ping') throw new Error('bad echo');
+    // bulk: the slab fills, batches flush early, writes queue natively
+    const reader = spawn(async () => {
+      let n = 0;
+      while (n < big.length) n += (await c.recv()).length;
+      return n;
+    });
+    await c.sendall(big);
+    if ((await reader.wait()) !== big.length) throw new Error('short bulk echo');
+    c.close();
+  }
+  for (let i = 0; i < 20; i++) {
+    // dropped without close(), with a write queued: the finalizer closes it
+    const c = await connect(server.getsockname());
+    c.sendall(big).catch(() => {});
+    global.gc();
+    await sleep(0.001);
+  }
+  await sleep(0.05);
+  global.gc();
+  await sleep(0.05);
+  for (let i = 0; i < 50; i++) {
+    const a = new GreenSocket(AF_INET, SOCK_DGRAM);
+    const b = new GreenSocket(AF_INET, SOCK_DGRAM);
+    a.bind(['127.0.0.1', 0]);
+    b.bind(['127.0.0.1', 0]);
+    await a.sendto('x', b.getsockname());
+    const [d] = await b.recvfrom();
+    if (d.toString() !== 'x') throw new Error('bad datagram');
+    await a.sendto('pending', b.getsockname());
+    await sleep(0);
+    a.close();
+    b.close(); // with a datagram received and unread
+  }
+  echo.kill();
+  for (const h of handlers) h.kill();
+  server.close();
+  global.gc();
+  await sleep(0.05);
 }
 
 main().catch((e) => {
