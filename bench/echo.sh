@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# TCP echo, 64-byte ping-pong, 100 and 1000 connections, 3 s each, 3 rounds: evy's green
+# TCP echo, 64-byte ping-pong, 100 and 1000 connections, 3 s each, 3 rounds
+# (round trips/s, and the server's user and system CPU per round trip): evy's green
 # server vs node:net vs plain C on libuv (the ceiling). Servers on core 0, the
 # load generator on core 1. Uses the shared measuring tools (echoload.c,
 # uv_echo.c) from $EVY_ANCHORS (default ../shared/anchors).
@@ -23,8 +24,14 @@ run() { # name cmd...: one round, both connection counts, on a fresh server
   local pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   for c in 100 1000; do
-    local r; r=$(taskset -c 1 "$tmp/echoload" "$port" "$c" 3 64 | awk '{print $1}')
-    printf 'echo_%s_c%s\t%s\n' "$name" "$c" "$r" >>"$tmp/raw"
+    local u0 s0 u1 s1 r
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    r=$(taskset -c 1 "$tmp/echoload" "$port" "$c" 3 64)
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    printf 'echo_%s_c%s\t%s\n' "$name" "$c" "$(echo "$r" | awk '{print $1}')" >>"$tmp/raw"
+    # the server's CPU time per round trip: what it costs, whoever is the bottleneck
+    echo "$r" | sed -E 's/.*\(([0-9]+) trips.*/\1/' | awk -v du=$((u1 - u0)) -v ds=$((s1 - s0)) -v k="$(getconf CLK_TCK)" \
+      -v n="echo_${name}_c${c}" '$1 > 0 {printf "%s_user_us\t%.2f\n%s_sys_us\t%.2f\n", n, du / k * 1e6 / $1, n, ds / k * 1e6 / $1}' >>"$tmp/raw"
   done
   local rss; rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
   printf 'echo_%s_peak_rss\t%s\n' "$name" "${rss:-0}" >>"$tmp/raw"
@@ -40,8 +47,8 @@ for _ in $(seq "$rounds"); do
 done
 out="$tmp/out"
 for name in evy node c_libuv; do
-  for k in c100 c1000 peak_rss; do
-    unit=trips/s; [ $k = peak_rss ] && unit=KiB
+  for k in c100 c100_user_us c100_sys_us c1000 c1000_user_us c1000_sys_us peak_rss; do
+    case $k in peak_rss) unit=KiB ;; *_us) unit='us CPU/trip' ;; *) unit=trips/s ;; esac
     v=$(awk -F'\t' -v k="echo_${name}_$k" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}')
     [ -n "$v" ] && printf 'echo_%s_%s\t%s\t%s\n' "$name" "$k" "$v" "$unit"
   done
@@ -52,4 +59,5 @@ echo
 for c in 100 1000; do
   ratio "evy/node:net c$c" "echo_evy_c$c" "echo_node_c$c"
   ratio "evy/C c$c" "echo_evy_c$c" "echo_c_libuv_c$c"
+  ratio "node:net/evy user CPU per trip c$c" "echo_node_c${c}_user_us" "echo_evy_c${c}_user_us"
 done

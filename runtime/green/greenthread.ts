@@ -81,7 +81,7 @@ export class GreenThread<T = unknown> implements Parkable {
       outcome = Outcome.Threw;
       err = this.pendingThrow;
       value = undefined;
-      this.pendingThrow = NO_THROW;
+      hub.dropPending(this);
     }
     if (outcome === Outcome.Threw && err instanceof GreenletExit) {
       outcome = Outcome.Returned;

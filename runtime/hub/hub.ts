@@ -171,6 +171,8 @@ export class Hub {
   private timerDeadline = Infinity;
   private readonly fds = new Map<number, FdEntry>();
   private listenerCount = 0;
+  /** Threads with a deferred throw waiting for their next suspension point. */
+  private pendingThrows = 0;
   private aborted = false;
 
   constructor() {
@@ -240,14 +242,23 @@ export class Hub {
 
   /** @internal A suspension point that does not block: delivers a deferred throw, if any. */
   check(): Promise<never> | null {
+    if (this.pendingThrows === 0) return null; // the common case: no lookup of the current thread
     const gt = als.getStore() ?? this.main;
     return gt.pendingThrow === NO_THROW ? null : this.takePending(gt);
   }
 
   private takePending(gt: Parkable): Promise<never> {
     const err = gt.pendingThrow;
-    gt.pendingThrow = NO_THROW;
+    this.dropPending(gt);
     return Promise.reject(err);
+  }
+
+  /** @internal Clears a thread's deferred throw (delivered, or the thread ended). */
+  dropPending(gt: Parkable): void {
+    if (gt.pendingThrow !== NO_THROW) {
+      gt.pendingThrow = NO_THROW;
+      this.pendingThrows--;
+    }
   }
 
   /** @internal Hands `value` to a parked waiter. False if it was no longer parked. */
@@ -316,7 +327,10 @@ export class Hub {
       w = prev;
     }
     gt.waiter = null;
-    if (!delivered && gt.pendingThrow === NO_THROW) gt.pendingThrow = err;
+    if (!delivered && gt.pendingThrow === NO_THROW) {
+      gt.pendingThrow = err;
+      this.pendingThrows++;
+    }
   }
 
   // ---- timers --------------------------------------------------------------

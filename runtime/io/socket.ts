@@ -238,7 +238,7 @@ export class GreenSocket {
       } else {
         const n = Math.min(nread, this.readWant);
         out = Buffer.allocUnsafe(n);
-        slab.copy(out, 0, offset, offset + n);
+        out.set(slab.subarray(offset, offset + n));
       }
       from = into !== null ? (out as number) : (out as Buffer).length;
       this.settleIdle();
@@ -246,7 +246,7 @@ export class GreenSocket {
     }
     if (from < nread) {
       const rest = Buffer.allocUnsafe(nread - from);
-      slab.copy(rest, 0, offset + from, offset + nread);
+      rest.set(slab.subarray(offset + from, offset + nread));
       (this.chunks ??= []).push(rest);
       this.buffered += rest.length;
       if (this.buffered >= HIGH_WATER) this.stopReading();
