@@ -42,6 +42,7 @@ typedef struct {
   int32_t *events;
   struct evy_stream *sources[EV_MAX];
   struct sockaddr_storage *froms; /* sender of each K_DGRAM record */
+  napi_value argv[EV_MAX + 1];    /* flush()'s arguments */
   int nev;
   uv_check_t check;
 } evy_env;
@@ -99,9 +100,10 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   else stream_free_if_done(s);
 }
 
-/* Delivers the batch to JS: flush(owners, start, end), owners[i] undefined
- * where the owner was collected. Events queued while JS runs go in the next
- * round of the loop. */
+/* Delivers the batch to JS: flush(start, ...owners) with the owners of
+ * records start.. as arguments (undefined where one was collected): passing
+ * them as arguments costs no array stores. Events queued while JS runs go in
+ * another round. */
 static void flush(evy_env *e) {
   napi_env env = e->env;
   int start = 0;
@@ -109,21 +111,19 @@ static void flush(evy_env *e) {
     int end = e->nev;
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value owners, fn, recv, argv[3], result, undef;
+    napi_value fn, recv, result, undef;
     napi_get_undefined(env, &undef);
-    napi_create_array_with_length(env, end, &owners);
+    napi_value *argv = e->argv;
+    napi_create_int32(env, start, &argv[0]);
     for (int i = start; i < end; i++) {
       evy_stream *s = e->sources[i];
       napi_value owner = NULL;
       if (s->owner != NULL) napi_get_reference_value(env, s->owner, &owner);
-      napi_set_element(env, owners, i, owner != NULL ? owner : undef);
+      argv[1 + i - start] = owner != NULL ? owner : undef;
     }
     napi_get_reference_value(env, e->dispatch, &fn);
     napi_get_global(env, &recv);
-    argv[0] = owners;
-    napi_create_int32(env, start, &argv[1]);
-    napi_create_int32(env, end, &argv[2]);
-    if (napi_make_callback(env, NULL, recv, fn, 3, argv, &result) == napi_pending_exception) {
+    if (napi_make_callback(env, NULL, recv, fn, (size_t)(1 + end - start), argv, &result) == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
       napi_fatal_exception(env, err);

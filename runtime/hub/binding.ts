@@ -38,11 +38,12 @@ export interface NativeBinding {
   readonly IPPROTO_TCP: number;
   readonly TCP_NODELAY: number;
   /**
-   * Registers the batch dispatcher: flush(owners, start, end) delivers records
-   * start..end-1 of `events` (kind, value, slab offset per record; owners[i]
-   * undefined when collected). Returns the shared read slab and the records.
+   * Registers the batch dispatcher: flush(start, ...owners) delivers records
+   * start, start+1... of `events` (kind, value, slab offset per record), one
+   * owner argument each (undefined when collected). Returns the shared read
+   * slab and the records.
    */
-  streamInit(flush: (owners: (object | undefined)[], start: number, end: number) => void): [Buffer, Int32Array];
+  streamInit(flush: (start: number, ...owners: (object | undefined)[]) => void): [Buffer, Int32Array];
   tcpOpen(owner: object, family: number): void;
   pipeOpen(owner: object): void;
   bind(owner: object, hostOrPath: string, port?: number, ipv6only?: boolean): void;

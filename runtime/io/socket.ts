@@ -237,16 +237,14 @@ export class GreenSocket {
         this.readInto = null;
       } else {
         const n = Math.min(nread, this.readWant);
-        out = Buffer.allocUnsafe(n);
-        out.set(slab.subarray(offset, offset + n));
+        out = copyOut(offset, n);
       }
       from = into !== null ? (out as number) : (out as Buffer).length;
       this.settleIdle();
       hub.wake(r, out);
     }
     if (from < nread) {
-      const rest = Buffer.allocUnsafe(nread - from);
-      rest.set(slab.subarray(offset + from, offset + nread));
+      const rest = copyOut(offset + from, nread - from);
       (this.chunks ??= []).push(rest);
       this.buffered += rest.length;
       if (this.buffered >= HIGH_WATER) this.stopReading();
@@ -269,8 +267,7 @@ export class GreenSocket {
     }
     const from = binding.udpFrom(index);
     if (r === null) {
-      const data = Buffer.allocUnsafe(nread);
-      slab.copy(data, 0, offset, offset + nread);
+      const data = copyOut(offset, nread);
       (this.chunks ??= []).push(data);
       this.froms!.push(from);
       this.buffered += nread;
@@ -287,8 +284,7 @@ export class GreenSocket {
     } else {
       // A datagram longer than the reader asked for is cut, as recvfrom(2) does.
       const n = Math.min(nread, this.readWant);
-      data = Buffer.allocUnsafe(n);
-      slab.copy(data, 0, offset, offset + n);
+      data = copyOut(offset, n);
     }
     const mode = this.readMode;
     hub.wake(r, mode === ReadMode.From || mode === ReadMode.FromInto ? [data, from] : data);
@@ -912,10 +908,15 @@ function withAddress(err: unknown, addr: Address): unknown {
   return err;
 }
 
-/** Delivers one batch of native events (see src/stream.c): record i is kind, value, slab offset. */
-function deliver(owners: (object | undefined)[], start: number, end: number): void {
-  for (let i = start; i < end; i++) {
-    const owner = owners[i] as GreenSocket | undefined;
+/**
+ * Delivers one batch of native events (see src/stream.c): record i is kind,
+ * value, slab offset; its owner is argument i - start + 1.
+ */
+function deliver(start: number): void {
+  const owners = arguments;
+  for (let k = 1; k < owners.length; k++) {
+    const owner = owners[k] as GreenSocket | undefined;
+    const i = start + k - 1;
     if (owner === undefined) continue; // collected: its handle is being closed
     const j = i * 3;
     try {
@@ -927,6 +928,18 @@ function deliver(owners: (object | undefined)[], start: number, end: number): vo
 }
 
 const [slab, events] = binding.streamInit(deliver);
+
+/** `n` bytes of the slab from `offset`, in a Buffer of their own. */
+function copyOut(offset: number, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  if (n <= 128) {
+    // small messages: a loop is cheaper than making a view to copy from
+    for (let i = 0; i < n; i++) out[i] = slab[offset + i];
+  } else {
+    out.set(slab.subarray(offset, offset + n));
+  }
+  return out;
+}
 
 /** Evy's `socket.socket(family, type)`. */
 export function socket(family: number = AF_INET, type: number = SOCK_STREAM): GreenSocket {
