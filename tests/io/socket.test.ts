@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   Event,
   GreenSocket,
@@ -1088,6 +1090,35 @@ test('no socket fd left open after 50 connections are opened and closed', async 
     after = socketFds();
   }
   assert.is(after, before, `socket fds: ${before} before, ${after} after`);
+});
+
+test('a socket dropped without close() is collected and its handle and fd closed', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  await settle();
+  const before = socketFds();
+  const srv = own(listen(LOCAL));
+  const addr = srv.getsockname();
+  // Twenty client sockets that nobody keeps: connected, used once, dropped.
+  await (async () => {
+    for (let i = 0; i < 20; i++) {
+      const acc = go(() => srv.accept());
+      const c = await connect(addr);
+      const [s] = await acc.wait();
+      await c.sendall('x');
+      assert.is((await s.recv()).toString(), 'x');
+      s.close();
+    }
+  })();
+  assert.ok(socketFds() >= before + 21, 'the dropped sockets are still open before a GC');
+  srv.close();
+  let after = socketFds();
+  for (let i = 0; i < 20 && after !== before; i++) {
+    gc();
+    await settle();
+    after = socketFds();
+  }
+  assert.is(after, before, `socket fds: ${before} before, ${after} after the GC`);
 });
 
 // ---- makefile over real packets -----------------------------------------------------------------
