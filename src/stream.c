@@ -43,6 +43,12 @@ typedef struct {
   struct evy_stream *sources[EV_MAX];
   struct sockaddr_storage *froms; /* sender of each K_DGRAM record */
   napi_value argv[EV_MAX + 1];    /* flush()'s arguments */
+  /* Slots: JS names a handle by a small integer in the hot calls (write), which
+   * is cheaper than napi_unwrap()ing its owner. A slot lives as long as its
+   * handle; the owner holds the number, and the handle outlives the owner. */
+  struct evy_stream **slots;
+  int *next_free;
+  int nslots, free_slot;
   int nev;
   uv_check_t check;
 } evy_env;
@@ -61,6 +67,7 @@ typedef struct evy_stream {
   int is_pipe;
   int is_udp;
   int queued; /* records in the current batch */
+  int slot;
   int closing, closed, finalized;
 } evy_stream;
 
@@ -75,8 +82,38 @@ typedef struct {
   napi_ref buf; /* keeps a queued write's Buffer alive */
 } evy_req;
 
+static int slot_take(evy_env *e, evy_stream *s) {
+  if (e->free_slot < 0) {
+    int n = e->nslots ? e->nslots * 2 : 1024;
+    evy_stream **slots = realloc(e->slots, n * sizeof *slots);
+    if (!slots) return -1;
+    e->slots = slots;
+    int *next = realloc(e->next_free, n * sizeof *next);
+    if (!next) return -1;
+    e->next_free = next;
+    for (int i = e->nslots; i < n; i++) {
+      slots[i] = NULL;
+      next[i] = i + 1 < n ? i + 1 : -1;
+    }
+    e->free_slot = e->nslots;
+    e->nslots = n;
+  }
+  int i = e->free_slot;
+  e->free_slot = e->next_free[i];
+  e->slots[i] = s;
+  return i;
+}
+
 static void stream_free_if_done(evy_stream *s) {
-  if (s->closed && s->finalized && s->queued == 0) free(s);
+  if (s->closed && s->finalized && s->queued == 0) {
+    evy_env *e = s->e;
+    if (s->slot >= 0) {
+      e->slots[s->slot] = NULL;
+      e->next_free[s->slot] = e->free_slot;
+      e->free_slot = s->slot;
+    }
+    free(s);
+  }
 }
 
 static void on_close(uv_handle_t *h) {
@@ -308,6 +345,13 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
   s->e = e;
   s->is_pipe = is_pipe;
   s->is_udp = is_udp;
+  s->slot = slot_take(e, s);
+  if (s->slot < 0) {
+    s->finalized = 1;
+    stream_close(s); /* freed by on_close */
+    evy_throw_uv(env, UV_ENOMEM, "socket");
+    return NULL;
+  }
   if (napi_wrap(env, owner, s, on_finalize, NULL, &s->owner) != napi_ok) {
     s->finalized = 1;
     stream_close(s);
@@ -317,11 +361,20 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
   return s;
 }
 
+/* The slot number of a new handle, for JS (NULL: an exception is pending). */
+static napi_value slot_value(napi_env env, evy_stream *s) {
+  napi_value v;
+  if (s == NULL || napi_create_int32(env, s->slot, &v) != napi_ok) return NULL;
+  return v;
+}
+
 /* ---- JS functions -------------------------------------------------------- */
 
 static void on_check_closed(uv_handle_t *h) {
   evy_env *e = h->data;
   free(e->froms);
+  free(e->slots);
+  free(e->next_free);
   free(e);
 }
 
@@ -362,8 +415,7 @@ static napi_value tcp_open(napi_env env, napi_callback_info info) {
   int32_t family;
   if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[1], "family", &family) < 0) return NULL;
   int f = family == 10 ? AF_INET6 : family == 2 ? AF_INET : AF_UNSPEC;
-  stream_new(env, argv[0], 0, f, 0);
-  return NULL;
+  return slot_value(env, stream_new(env, argv[0], 0, f, 0));
 }
 
 /* udpOpen(owner, family): family 2 or 10. */
@@ -371,15 +423,13 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int32_t family;
   if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[1], "family", &family) < 0) return NULL;
-  stream_new(env, argv[0], 0, family == 10 ? AF_INET6 : AF_INET, 1);
-  return NULL;
+  return slot_value(env, stream_new(env, argv[0], 0, family == 10 ? AF_INET6 : AF_INET, 1));
 }
 
 static napi_value pipe_open(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) < 0) return NULL;
-  stream_new(env, argv[0], 1, 0, 0);
-  return NULL;
+  return slot_value(env, stream_new(env, argv[0], 1, 0, 0));
 }
 
 /* bind(owner, host, port, ipv6only) for TCP; bind(owner, path) for pipes. */
@@ -429,7 +479,7 @@ static napi_value stream_accept(napi_env env, napi_callback_info info) {
     stream_close(c);
     return evy_throw_uv(env, err, "accept");
   }
-  return NULL;
+  return slot_value(env, c);
 }
 
 /* connect(owner, host, port) for TCP; connect(owner, path) for pipes. */
@@ -481,13 +531,16 @@ static napi_value stream_read_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* write(owner, buffer) -> bytes written at once. Less than the length: the
+/* write(slot, buffer) -> bytes written at once. Less than the length: the
  * rest is queued and a K_WRITE event reports its completion. */
 static napi_value stream_write(napi_env env, napi_callback_info info) {
   napi_value argv[2], ret;
-  if (get_args(env, info, 2, argv) < 0) return NULL;
-  evy_stream *s = unwrap(env, argv[0], 0);
-  if (!s) return NULL;
+  int32_t slot;
+  if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[0], "slot", &slot) < 0) return NULL;
+  evy_env *e = NULL;
+  napi_get_instance_data(env, (void **)&e);
+  evy_stream *s = slot >= 0 && slot < e->nslots ? e->slots[slot] : NULL;
+  if (s == NULL || s->closing) return evy_throw_uv(env, UV_EBADF, "write");
   char *data;
   size_t len;
   bool is_buf = false;
@@ -753,6 +806,7 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
   evy_env *e = calloc(1, sizeof *e);
   if (!e) return napi_generic_failure;
   e->env = env;
+  e->free_slot = -1;
   napi_status st = napi_set_instance_data(env, e, env_cleanup, NULL);
   if (st != napi_ok) return st;
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}

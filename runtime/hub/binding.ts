@@ -44,21 +44,22 @@ export interface NativeBinding {
    * slab and the records.
    */
   streamInit(flush: (start: number, ...owners: (object | undefined)[]) => void): [Buffer, Int32Array];
-  tcpOpen(owner: object, family: number): void;
-  pipeOpen(owner: object): void;
+  /** The open functions and accept return the handle's slot: write() takes it instead of the owner. */
+  tcpOpen(owner: object, family: number): number;
+  pipeOpen(owner: object): number;
   bind(owner: object, hostOrPath: string, port?: number, ipv6only?: boolean): void;
   listen(owner: object, backlog: number): void;
-  accept(server: object, owner: object): void;
+  accept(server: object, owner: object): number;
   connect(owner: object, hostOrPath: string, port?: number): void;
   readStart(owner: object): void;
   readStop(owner: object): void;
   /** Bytes written at once; the rest is queued and reported by a K_WRITE event. */
-  write(owner: object, data: Buffer): number;
+  write(slot: number, data: Buffer): number;
   shutdown(owner: object): void;
   close(owner: object): void;
   name(owner: object, peer: boolean): [string, number] | string;
   fileno(owner: object): number;
-  udpOpen(owner: object, family: number): void;
+  udpOpen(owner: object, family: number): number;
   udpRecvStart(owner: object): void;
   udpRecvStop(owner: object): void;
   /** 1 if sent at once, 0 if queued (a K_SENT event follows). No host: to the connected peer. */

@@ -162,6 +162,8 @@ export class GreenSocket {
   private writes: PendingWrite[] | null = null;
   /** Slot in `pinned`, or -1. */
   private pin = -1;
+  /** The native handle's slot (src/stream.c), for write(). */
+  private slot = -1;
   /** Where connect() goes, for its error. */
   private target: Address | undefined = undefined;
 
@@ -181,10 +183,10 @@ export class GreenSocket {
     this.type = type;
     if (accepted) return; // the native handle comes from accept()
     if (type === SOCK_DGRAM) {
-      binding.udpOpen(this, family);
+      this.slot = binding.udpOpen(this, family);
       this.froms = [];
-    } else if (family === AF_UNIX) binding.pipeOpen(this);
-    else binding.tcpOpen(this, family);
+    } else if (family === AF_UNIX) this.slot = binding.pipeOpen(this);
+    else this.slot = binding.tcpOpen(this, family);
   }
 
   // ---- events from the native side -------------------------------------------
@@ -438,7 +440,7 @@ export class GreenSocket {
   private acceptNow(): GreenSocket {
     this.flags &= ~Flag.ConnectionReady;
     const conn = new GreenSocket(this.family, this.type, true);
-    binding.accept(this, conn);
+    conn.slot = binding.accept(this, conn);
     conn.state = State.Connected;
     return conn;
   }
@@ -725,7 +727,7 @@ export class GreenSocket {
     if (pending !== null) return pending;
     let n: number;
     try {
-      if (!dgram) n = binding.write(this, buf);
+      if (!dgram) n = binding.write(this.slot, buf);
       else if (to === undefined) n = binding.udpSend(this, buf) === 1 ? buf.length : -1;
       else n = binding.udpSend(this, buf, to[0], to[1]) === 1 ? buf.length : -1;
     } catch (err) {
@@ -753,7 +755,7 @@ export class GreenSocket {
     }
     let n: number;
     try {
-      n = binding.write(this, buf);
+      n = binding.write(this.slot, buf);
     } catch (err) {
       done(err as Error);
       return;
