@@ -49,6 +49,8 @@ typedef struct {
   struct evy_stream **slots;
   int *next_free;
   int nslots, free_slot;
+  int live;     /* handles not yet freed: they read slots, so e outlives them */
+  int released; /* the environment is gone (check handle closed) */
   int nev;
   uv_check_t check;
 } evy_env;
@@ -104,6 +106,13 @@ static int slot_take(evy_env *e, evy_stream *s) {
   return i;
 }
 
+static void env_free(evy_env *e) {
+  free(e->froms);
+  free(e->slots);
+  free(e->next_free);
+  free(e);
+}
+
 static void stream_free_if_done(evy_stream *s) {
   if (s->closed && s->finalized && s->queued == 0) {
     evy_env *e = s->e;
@@ -113,6 +122,7 @@ static void stream_free_if_done(evy_stream *s) {
       e->free_slot = s->slot;
     }
     free(s);
+    if (--e->live == 0 && e->released) env_free(e);
   }
 }
 
@@ -343,6 +353,7 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
   s->h.handle.data = s;
   s->env = env;
   s->e = e;
+  e->live++;
   s->is_pipe = is_pipe;
   s->is_udp = is_udp;
   s->slot = slot_take(e, s);
@@ -372,10 +383,8 @@ static napi_value slot_value(napi_env env, evy_stream *s) {
 
 static void on_check_closed(uv_handle_t *h) {
   evy_env *e = h->data;
-  free(e->froms);
-  free(e->slots);
-  free(e->next_free);
-  free(e);
+  e->released = 1;
+  if (e->live == 0) env_free(e); /* else the last handle freed frees it */
 }
 
 /* streamInit(flush) -> [slab, events]: the shared read slab (a Buffer) and the
