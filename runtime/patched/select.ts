@@ -1,0 +1,2 @@
+// evy/patched/select: select() over fds and green sockets (in progress).
+export {};

@@ -1,0 +1,2 @@
+// evy/patched/threading: green Lock, RLock, Condition, local (in progress).
+export {};
