@@ -25,3 +25,4 @@ export { connect, listen, serve, StopServe, type ConnectOptions, type ListenOpti
 export { GreenSocket, SocketTimeout, type Address } from './io/socket';
 export { GreenFile, type GreenFileOptions, type RawStream } from './io/file';
 export { GreenSSLSocket, GreenStreamSocket, wrapSsl, type WrapSslOptions } from './io/ssl';
+export { importPatched, isMonkeyPatched, monkeyPatch, type MonkeyPatchOptions, type Replacement } from './patcher';

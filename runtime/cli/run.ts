@@ -5,6 +5,7 @@ import Module, { register as registerHooks } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { getHub } from '../hub/hub';
+import { monkeyPatch, type MonkeyPatchOptions } from '../patcher';
 
 const SCRIPT_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'];
 
@@ -68,8 +69,16 @@ export function entryIsModule(abs: string): boolean {
  * Loads the script as the main green thread. Resolves when its top level has
  * run; the process then lives on while green threads, timers or I/O remain.
  */
-export async function runScript(script: string, args: string[]): Promise<void> {
+export interface RunOptions {
+  /** monkeyPatch() before the script runs: true (everything), false, or the options to use. */
+  patch?: boolean | MonkeyPatchOptions;
+}
+
+export async function runScript(script: string, args: string[], opts: RunOptions = {}): Promise<void> {
   const abs = findScript(script);
+  // The world is green before the script's first line (evy run's promise).
+  const patch = opts.patch ?? true;
+  if (patch !== false) monkeyPatch(patch === true ? {} : patch);
   process.argv = [process.argv[0], abs, ...args];
   // TypeScript (ESM and CommonJS), with source maps for stacks.
   const tsxCjs = (await import('tsx/cjs/api')) as typeof import('tsx/cjs/api');

@@ -1,0 +1,286 @@
+// Greening the world (DESIGN §5): monkeyPatch() installs evy's green modules in
+// place of Node's stock ones for the whole process; importPatched() loads one
+// CommonJS module graph with them and leaves the rest of the process stock.
+//
+// Node's builtin module objects are shared: `require('net')`, `import net from
+// 'node:net'` and the named ESM exports (after syncBuiltinESMExports) all read
+// the same object. Patching assigns the green functions onto that object, so
+// code that imported a module before the patch sees green functions too. Code
+// that copied a function out (`const { connect } = require('net')`) before the
+// patch keeps the stock one: monkeyPatch() looks for such copies among the
+// loaded CommonJS modules and names them in a warning.
+import Module, { isBuiltin, syncBuiltinESMExports } from 'node:module';
+import * as path from 'node:path';
+
+/** monkeyPatch's keywords: Evy's (`os`, `select`, `socket`, `thread`, `time`) and Node's module names. */
+export interface MonkeyPatchOptions {
+  /** Everything not switched off (the default when no keyword is true). */
+  all?: boolean;
+  os?: boolean;
+  select?: boolean;
+  /** Evy's socket: node:net, node:dns and node:tls. */
+  socket?: boolean;
+  /** Green Lock/RLock/Condition/local in evy/patched/threading (Node has no threading module to replace). */
+  thread?: boolean;
+  /** node:timers (adds sleep). */
+  time?: boolean;
+  net?: boolean;
+  dns?: boolean;
+  timers?: boolean;
+  childProcess?: boolean;
+  tls?: boolean;
+  http?: boolean;
+}
+
+type Keyword = Exclude<keyof MonkeyPatchOptions, 'all'>;
+
+/** What each keyword greens: names of evy/patched/* modules. */
+const KEYWORDS: Record<Keyword, string[]> = {
+  os: ['os'],
+  select: ['select'],
+  socket: ['net', 'dns', 'tls'],
+  thread: ['threading'],
+  time: ['timers'],
+  net: ['net'],
+  dns: ['dns'],
+  timers: ['timers'],
+  childProcess: ['child_process'],
+  tls: ['tls'],
+  http: ['http'],
+};
+
+/** The green modules that replace a Node builtin of the same name. */
+const BUILTIN_GREEN = new Set(['net', 'dns', 'tls', 'timers', 'child_process', 'http', 'os']);
+/** Green modules with no stock counterpart (import them from evy/patched/...). */
+const STANDALONE_GREEN = new Set(['select', 'threading']);
+const ALL_GREEN = [...BUILTIN_GREEN, ...STANDALONE_GREEN];
+
+const ALIASES: Record<string, string> = {
+  childProcess: 'child_process',
+  socket: 'net',
+  time: 'timers',
+  thread: 'threading',
+};
+
+/** A green module: the stock exports, the green ones, and an optional installer. */
+type GreenModule = Record<string, unknown> & { __evyPatch?: (builtin: Record<string, unknown>) => void };
+
+const patched = new Set<string>();
+
+function canonical(name: string): string {
+  const bare = name.startsWith('node:') ? name.slice(5) : name.startsWith('evy/patched/') ? name.slice(12) : name;
+  return ALIASES[bare] ?? bare;
+}
+
+function loadGreen(name: string): GreenModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(`./patched/${name}`) as GreenModule;
+}
+
+/** The modules monkeyPatch(opts) greens, with Evy's keyword rules. */
+export function selectModules(opts: MonkeyPatchOptions = {}): string[] {
+  for (const key of Object.keys(opts)) {
+    if (key !== 'all' && !(key in KEYWORDS)) {
+      throw new TypeError(`monkeyPatch: unknown keyword ${JSON.stringify(key)} (${['all', ...Object.keys(KEYWORDS)].join(', ')})`);
+    }
+  }
+  const on = (Object.keys(KEYWORDS) as Keyword[]).filter((k) => opts[k] === true);
+  const off = (Object.keys(KEYWORDS) as Keyword[]).filter((k) => opts[k] === false);
+  // Evy: naming any module true patches only those (plus all: true to add the
+  // rest); otherwise everything except the ones switched off.
+  let chosen: Set<string>;
+  if (on.length > 0 && opts.all !== true) chosen = new Set(on.flatMap((k) => KEYWORDS[k]));
+  else if (opts.all === false) chosen = new Set();
+  else chosen = new Set(ALL_GREEN);
+  for (const k of off) for (const m of KEYWORDS[k]) chosen.delete(m);
+  return ALL_GREEN.filter((m) => chosen.has(m));
+}
+
+/** `--patch net,dns` → monkeyPatch options: keywords or module names, comma-separated. */
+export function optionsFromList(list: string): MonkeyPatchOptions {
+  const opts: MonkeyPatchOptions = {};
+  for (const raw of list.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    if (raw === 'all') {
+      opts.all = true;
+      continue;
+    }
+    const name = canonical(raw);
+    const key = (Object.keys(KEYWORDS) as Keyword[]).find((k) => k === raw || (KEYWORDS[k].length === 1 && KEYWORDS[k][0] === name));
+    if (key === undefined) throw new TypeError(`unknown module to patch: ${JSON.stringify(raw)} (${Object.keys(KEYWORDS).join(', ')}, or module names)`);
+    opts[key] = true;
+  }
+  return opts;
+}
+
+/**
+ * Installs the green modules for the whole process. Idempotent: a module
+ * patched once is left alone. Returns the names patched by this call.
+ */
+export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
+  const names = selectModules(opts).filter((n) => !patched.has(n));
+  const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
+  for (const name of names) {
+    if (BUILTIN_GREEN.has(name)) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const builtin = require(`node:${name}`) as Record<string, unknown>;
+      const green = loadGreen(name);
+      for (const key of Object.keys(green)) {
+        if (key === '__evyPatch' || key === 'default') continue;
+        const value = green[key];
+        const stock = builtin[key];
+        if (stock === value) continue;
+        if (typeof stock === 'function') replaced.set(stock, `${name}.${key}`);
+        setProperty(builtin, key, value);
+      }
+      green.__evyPatch?.(builtin);
+    } else {
+      loadGreen(name); // standalone: loaded so its import is ready, nothing to replace
+    }
+    patched.add(name);
+  }
+  if (names.length > 0) syncBuiltinESMExports();
+  if (replaced.size > 0) warnCaptured(replaced);
+  return names;
+}
+
+function setProperty(target: Record<string, unknown>, key: string, value: unknown): void {
+  const desc = Object.getOwnPropertyDescriptor(target, key);
+  if (desc === undefined || desc.writable === true || desc.set !== undefined) {
+    target[key] = value;
+  } else {
+    Object.defineProperty(target, key, { value, writable: true, enumerable: desc.enumerable ?? true, configurable: true });
+  }
+}
+
+/** Loaded CommonJS modules that hold a stock function monkeyPatch just replaced. */
+export function findCapturedStock(replaced: Map<unknown, string>): Array<{ module: string; name: string; as: string }> {
+  const found: Array<{ module: string; name: string; as: string }> = [];
+  const cache = (Module as unknown as { _cache: Record<string, Module> })._cache;
+  const self = path.resolve(__dirname, '..');
+  for (const [file, mod] of Object.entries(cache)) {
+    if (file.startsWith(self + path.sep)) continue;
+    const exp = mod.exports as unknown;
+    if (exp === null || (typeof exp !== 'object' && typeof exp !== 'function')) continue;
+    if (replaced.has(exp)) found.push({ module: file, name: replaced.get(exp)!, as: 'module.exports' });
+    for (const key of Object.keys(exp as object)) {
+      let v: unknown;
+      try {
+        v = (exp as Record<string, unknown>)[key];
+      } catch {
+        continue; // a throwing getter: not ours to judge
+      }
+      if (replaced.has(v)) found.push({ module: file, name: replaced.get(v)!, as: key });
+    }
+  }
+  return found;
+}
+
+function warnCaptured(replaced: Map<unknown, string>): void {
+  for (const c of findCapturedStock(replaced)) {
+    process.emitWarning(
+      `${c.module} exports the stock ${c.name} (as ${c.as}), copied before monkeyPatch(); it stays stock. Patch before loading it, or look the function up on the module object at call time.`,
+      { code: 'EVY_CAPTURED_STOCK' },
+    );
+  }
+}
+
+/** Whether monkeyPatch() greened `name` ('net', 'node:net', 'childProcess', 'socket', 'thread'...). */
+export function isMonkeyPatched(name: string): boolean {
+  if (typeof name !== 'string') throw new TypeError('isMonkeyPatched: name must be a string');
+  return patched.has(canonical(name));
+}
+
+// ---- importPatched ---------------------------------------------------------------
+
+/** A replacement for importPatched: a module name to green, or `{ name: moduleObject }`. */
+export type Replacement = string | Record<string, unknown>;
+
+interface Graph {
+  replacements: Map<string, unknown>;
+  cache: Map<string, Module>;
+}
+
+type Load = (request: string, parent: Module | undefined, isMain: boolean) => unknown;
+type ResolveFilename = (request: string, parent: Module | undefined, isMain: boolean) => string;
+
+const graphs = new WeakMap<Module, Graph>();
+let loaderInstalled = false;
+
+function installLoader(): void {
+  if (loaderInstalled) return;
+  loaderInstalled = true;
+  const M = Module as unknown as { _load: Load; _resolveFilename: ResolveFilename; _nodeModulePaths(dir: string): string[] };
+  const original = M._load;
+  const evyRoot = path.resolve(__dirname, '..') + path.sep;
+  M._load = function (request, parent, isMain) {
+    const g = parent === undefined ? undefined : graphs.get(parent);
+    if (g === undefined) return original.call(this, request, parent, isMain);
+    const bare = request.startsWith('node:') ? request.slice(5) : request;
+    if (g.replacements.has(bare)) return g.replacements.get(bare);
+    if (isBuiltin(request)) return original.call(this, request, parent, isMain);
+    const filename = M._resolveFilename(request, parent, false);
+    // evy itself stays shared: one hub per process.
+    if (filename.startsWith(evyRoot) || !path.isAbsolute(filename)) return original.call(this, request, parent, isMain);
+    return loadInGraph(g, filename, parent, M._nodeModulePaths);
+  };
+}
+
+function loadInGraph(g: Graph, filename: string, parent: Module | undefined, nodeModulePaths: (dir: string) => string[]): unknown {
+  const cached = g.cache.get(filename);
+  if (cached !== undefined) return cached.exports;
+  const m = new Module(filename, parent);
+  m.filename = filename;
+  m.paths = nodeModulePaths(path.dirname(filename));
+  graphs.set(m, g);
+  g.cache.set(filename, m);
+  try {
+    (m as Module & { load(file: string): void }).load(filename);
+  } catch (err) {
+    g.cache.delete(filename);
+    throw err;
+  }
+  return m.exports;
+}
+
+function callerFile(): string | undefined {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, importPatched);
+  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?$/.exec(line.trim());
+    if (m) return m[1].startsWith('file://') ? new URL(m[1]).pathname : m[1];
+  }
+  return undefined;
+}
+
+/**
+ * Loads `name` (a path relative to the caller, or a package) and everything it
+ * requires afresh, with the green modules in place of the stock ones; the rest
+ * of the process keeps the stock modules and its own copies. `replacements`:
+ * green module names to use ('net', 'dns'...; default all of them) and/or
+ * objects mapping module names to the modules to hand out instead.
+ * CommonJS graphs only (TypeScript too under `evy run`): Node 20 loads ES
+ * modules through one shared loader.
+ */
+export async function importPatched<M = unknown>(name: string, ...replacements: Replacement[]): Promise<M> {
+  if (typeof name !== 'string' || name === '') throw new TypeError('importPatched: name must be a module path or package name');
+  const map = new Map<string, unknown>();
+  const named = replacements.filter((r): r is string => typeof r === 'string');
+  for (const r of replacements) {
+    if (typeof r === 'string') continue;
+    if (r === null || typeof r !== 'object') throw new TypeError('importPatched: a replacement is a module name or { name: module }');
+    for (const [k, v] of Object.entries(r)) map.set(canonical(k), v);
+  }
+  const greens = named.length > 0 ? named.map(canonical) : [...BUILTIN_GREEN];
+  for (const g of greens) {
+    if (!BUILTIN_GREEN.has(g)) throw new TypeError(`importPatched: no green module replaces ${JSON.stringify(g)} (${[...BUILTIN_GREEN].join(', ')})`);
+    if (!map.has(g)) map.set(g, loadGreen(g));
+  }
+  installLoader();
+  const from = callerFile() ?? path.join(process.cwd(), 'importPatched');
+  const anchor = new Module(from, undefined);
+  anchor.filename = from;
+  anchor.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(path.dirname(from));
+  const graph: Graph = { replacements: map, cache: new Map() };
+  graphs.set(anchor, graph);
+  return (Module as unknown as { _load: Load })._load(name, anchor, false) as M;
+}
