@@ -29,7 +29,7 @@ test('--version and --help', () => {
   assert.match(v.out, /^\d+\.\d+\.\d+/);
   const h = run(['--help']);
   assert.is(h.code, 0);
-  assert.match(h.out, /run <script> \[args\.\.\.\]/);
+  assert.match(h.out, /run \[options\] <script> \[args\.\.\.\]/);
 });
 
 test('a TypeScript ESM script with top-level await runs as the main green thread', () => {
@@ -123,6 +123,28 @@ test('bad input: a missing script, a directory, a wrong extension', () => {
   const none = run(['run']);
   assert.not.equal(none.code, 0);
   assert.match(none.err, /missing required argument 'script'/);
+});
+
+test('the world is green before the first line; --no-patch and --patch choose', () => {
+  const f = script(
+    'green.ts',
+    [
+      "import dns from 'node:dns';",
+      "import { isMonkeyPatched } from 'evy';",
+      "const d = dns as unknown as Record<string, unknown>;",
+      "console.log(JSON.stringify([typeof d.gethostbyname, isMonkeyPatched('dns'), isMonkeyPatched('http'), process.argv.slice(2)]));",
+    ].join('\n'),
+  );
+  const all = run(['run', f, '--patch', 'x']);
+  assert.is(all.code, 0, all.err);
+  assert.equal(JSON.parse(all.out), ['function', true, true, ['--patch', 'x']], 'options after the script are the script\'s');
+  const none = run(['run', '--no-patch', f]);
+  assert.equal(JSON.parse(none.out), ['undefined', false, false, []]);
+  const some = run(['run', '--patch', 'dns,childProcess', f]);
+  assert.equal(JSON.parse(some.out), ['function', true, false, []]);
+  const bad = run(['run', '--patch', 'nope', f]);
+  assert.is(bad.code, 1);
+  assert.match(bad.err, /unknown module to patch: "nope"/);
 });
 
 test('examples/hello.ts runs as the README says', () => {
