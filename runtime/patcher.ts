@@ -113,33 +113,97 @@ export function optionsFromList(list: string): MonkeyPatchOptions {
 }
 
 /**
+ * The names each green module adds to its builtin (beyond the stock ones), so
+ * they exist before the module is loaded. tests/patcher.test.ts checks this
+ * list against the modules themselves.
+ */
+export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
+  net: [],
+  dns: ['AF_INET', 'AF_INET6', 'AF_UNSPEC', 'IPPROTO_TCP', 'IPPROTO_UDP', 'SOCK_DGRAM', 'SOCK_STREAM', 'gethostbyaddr', 'gethostbyname', 'getaddrinfo'],
+  tls: [],
+  timers: [],
+  child_process: [],
+  http: [],
+  os: ['close', 'pipe', 'read', 'write'],
+};
+
+/** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
+function applyGreen(name: string, builtin: Record<string, unknown>): void {
+  const green = loadGreen(name);
+  const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
+  for (const key of Object.keys(green)) {
+    if (key === '__evyPatch' || key === 'default') continue;
+    const value = green[key];
+    const desc = Object.getOwnPropertyDescriptor(builtin, key);
+    if (desc?.configurable === false) continue; // fixed by Node (tls.rootCertificates): stays stock
+    const stock = stockValues.get(builtin)?.get(key) ?? builtin[key];
+    if (stock === value) continue;
+    if (typeof stock === 'function') replaced.set(stock, `${name}.${key}`);
+    setProperty(builtin, key, value);
+  }
+  green.__evyPatch?.(builtin);
+  syncBuiltinESMExports();
+  if (replaced.size > 0) warnCaptured(replaced);
+}
+
+/** Stock values of the keys made lazy, per builtin object. */
+const stockValues = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * Makes every stock key (and every green addition) of `builtin` a getter that
+ * applies the green module on first use: a script that never touches the
+ * module never loads it, and start-up stays short. ESM imports read through
+ * the getters too (Node builds a builtin's ESM facade from its properties).
+ */
+function patchLazily(name: string, builtin: Record<string, unknown>): void {
+  // Data properties only: Node's accessors (http.globalAgent's setter, fixed
+  // ones like tls.rootCertificates) keep working exactly as they are.
+  const descriptors = new Map<string, PropertyDescriptor | undefined>();
+  for (const k of [...Object.keys(builtin), ...GREEN_ADDITIONS[name]]) {
+    const d = Object.getOwnPropertyDescriptor(builtin, k);
+    if (d === undefined || ('value' in d && d.configurable === true)) descriptors.set(k, d);
+  }
+  const stock = new Map<string, unknown>();
+  stockValues.set(builtin, stock);
+  let applied = false;
+  const apply = (): void => {
+    if (applied) return;
+    applied = true;
+    for (const [k, d] of descriptors) {
+      if (d === undefined) delete builtin[k];
+      else Object.defineProperty(builtin, k, d);
+    }
+    applyGreen(name, builtin);
+  };
+  for (const k of descriptors.keys()) {
+    stock.set(k, builtin[k]);
+    Object.defineProperty(builtin, k, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        apply();
+        return builtin[k];
+      },
+      set(v: unknown) {
+        apply();
+        builtin[k] = v;
+      },
+    });
+  }
+}
+
+/**
  * Installs the green modules for the whole process. Idempotent: a module
- * patched once is left alone. Returns the names patched by this call.
+ * patched once is left alone. Returns the names patched by this call. Each
+ * builtin takes its green module on first use of any of its properties.
  */
 export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
   const names = selectModules(opts).filter((n) => !patched.has(n));
-  const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
   for (const name of names) {
-    if (BUILTIN_GREEN.has(name)) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const builtin = require(`node:${name}`) as Record<string, unknown>;
-      const green = loadGreen(name);
-      for (const key of Object.keys(green)) {
-        if (key === '__evyPatch' || key === 'default') continue;
-        const value = green[key];
-        const stock = builtin[key];
-        if (stock === value) continue;
-        if (typeof stock === 'function') replaced.set(stock, `${name}.${key}`);
-        setProperty(builtin, key, value);
-      }
-      green.__evyPatch?.(builtin);
-    } else {
-      loadGreen(name); // standalone: loaded so its import is ready, nothing to replace
-    }
-    patched.add(name);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    if (BUILTIN_GREEN.has(name)) patchLazily(name, require(`node:${name}`) as Record<string, unknown>);
+    patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
   }
-  if (names.length > 0) syncBuiltinESMExports();
-  if (replaced.size > 0) warnCaptured(replaced);
   return names;
 }
 

@@ -1,11 +1,9 @@
 // The evy command line (commander): `evy run`.
-import { Command } from 'commander';
+import type { Command as CommandType } from 'commander';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { optionsFromList } from '../patcher';
+import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
 import { runScript, ScriptError } from './run';
-
-const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
 
 function printError(err: unknown): void {
   if (err instanceof ScriptError) process.stderr.write(`${err.message}\n`);
@@ -13,8 +11,57 @@ function printError(err: unknown): void {
   else process.stderr.write(`evy: uncaught ${typeof err}: ${String(err)}\n`);
 }
 
+function patchOption(value: boolean | string): boolean | MonkeyPatchOptions {
+  if (typeof value !== 'string') return value;
+  try {
+    return optionsFromList(value);
+  } catch (err) {
+    throw new ScriptError(`evy run --patch: ${(err as Error).message}`);
+  }
+}
+
+function run(script: string, args: string[], patch: boolean | string): void {
+  let opts: boolean | MonkeyPatchOptions;
+  try {
+    opts = patchOption(patch);
+  } catch (err) {
+    printError(err);
+    process.exitCode = 1;
+    return;
+  }
+  runScript(script, args, { patch: opts }).catch((err: unknown) => {
+    printError(err);
+    process.exitCode = 1;
+  });
+}
+
+/**
+ * `evy run [--no-patch | --patch list] script args...` without loading
+ * commander (a tenth of the start-up budget). Anything else, help included,
+ * goes to commander. Returns false when it did not handle argv.
+ */
+function fastRun(argv: string[]): boolean {
+  if (argv[2] !== 'run') return false;
+  let patch: boolean | string = true;
+  let i = 3;
+  for (; i < argv.length && argv[i].startsWith('-'); i++) {
+    const a = argv[i];
+    if (a === '--no-patch') patch = false;
+    else if (a === '--patch' && i + 1 < argv.length) patch = argv[++i];
+    else if (a.startsWith('--patch=')) patch = a.slice('--patch='.length);
+    else return false;
+  }
+  if (i >= argv.length) return false;
+  run(argv[i], argv.slice(i + 1), patch);
+  return true;
+}
+
 export function main(argv: string[]): void {
-  const program = new Command();
+  if (fastRun(argv)) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Command } = require('commander') as typeof import('commander');
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  const program: CommandType = new Command();
   program
     .name('evy')
     .description('Green threads for Node.js on libuv: run scripts with Evy\'s concurrency model')
@@ -31,22 +78,7 @@ export function main(argv: string[]): void {
     .option('--patch <modules>', 'green only these: keywords or module names, comma-separated (net,dns,timers,childProcess,tls,http,os,select,thread)')
     .passThroughOptions()
     .allowUnknownOption()
-    .action(async (script: string, args: string[], o: { patch: boolean | string }) => {
-      try {
-        let patch: ReturnType<typeof optionsFromList> | boolean = o.patch !== false;
-        if (typeof o.patch === 'string') {
-          try {
-            patch = optionsFromList(o.patch);
-          } catch (err) {
-            throw new ScriptError(`evy run --patch: ${(err as Error).message}`);
-          }
-        }
-        await runScript(script, args, { patch });
-      } catch (err) {
-        printError(err);
-        process.exitCode = 1;
-      }
-    });
+    .action((script: string, args: string[], o: { patch: boolean | string }) => run(script, args, o.patch));
 
   program.parseAsync(argv).catch((err: unknown) => {
     printError(err);

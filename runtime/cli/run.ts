@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { getHub } from '../hub/hub';
 import { monkeyPatch, type MonkeyPatchOptions } from '../patcher';
+import { compileTs, isModuleFile } from './tscompile';
 
 const SCRIPT_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'];
 
@@ -33,61 +34,73 @@ function findScript(script: string): string {
   return abs;
 }
 
-/** The `type` of the nearest package.json above `dir`, if it declares one. */
-function packageType(dir: string): string | undefined {
-  for (;;) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) {
-      try {
-        return (JSON.parse(readFileSync(file, 'utf8')) as { type?: string }).type;
-      } catch {
-        return undefined;
-      }
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
+/** Whether the entry script is an ES module (see isModuleFile). */
+export function entryIsModule(abs: string): boolean {
+  return isModuleFile(abs);
 }
 
+let tsRequireInstalled = false;
+
 /**
- * Whether the entry script is an ES module. .mts/.mjs are, .cts/.cjs are not;
- * otherwise the package.json `type` decides, and when it says nothing, ES
- * syntax (import/export, top-level await) does — modern Node's detect-module
- * rule, which lets a standalone script.ts use top-level await.
+ * TypeScript through require(): .ts/.cts/.tsx compile to CommonJS (cached), and
+ * `require('./x.js')` finds x.ts as TypeScript's own resolution does.
  */
-export function entryIsModule(abs: string): boolean {
-  const ext = path.extname(abs);
-  if (ext === '.mts' || ext === '.mjs') return true;
-  if (ext === '.cts' || ext === '.cjs') return false;
-  const type = packageType(path.dirname(abs));
-  if (type !== undefined) return type === 'module';
-  return /^(?:import[\s{*'"]|export[\s{*]|await[\s(])/m.test(readFileSync(abs, 'utf8'));
+function installTsRequire(): void {
+  if (tsRequireInstalled) return;
+  tsRequireInstalled = true;
+  type Compile = (this: Module, content: string, filename: string) => void;
+  type Extension = (module: Module, filename: string) => void;
+  type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;
+  const M = Module as unknown as { _extensions: Record<string, Extension>; _resolveFilename: ResolveFilename };
+  const loadTs: Extension = (module, filename) => {
+    const js = compileTs(readFileSync(filename, 'utf8'), filename, 'commonjs');
+    (module as Module & { _compile: Compile })._compile(js, filename);
+  };
+  for (const ext of ['.ts', '.cts', '.tsx']) M._extensions[ext] = loadTs;
+  const original = M._resolveFilename;
+  M._resolveFilename = function (request, parent, isMain, options) {
+    try {
+      return original.call(this, request, parent, isMain, options);
+    } catch (err) {
+      const m = /^(\.{1,2}\/.*)\.(m|c)?js$/.exec(request);
+      if (m === null || (err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+      return original.call(this, `${m[1]}.${m[2] ?? ''}ts`, parent, isMain, options);
+    }
+  };
+}
+
+/** Runs a CommonJS script as the main module (require.main), as `node script.js` would. */
+function loadMain(abs: string): void {
+  (Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown })._load(abs, null, true);
+}
+
+export interface RunOptions {
+  /** monkeyPatch() before the script runs: true (everything), false, or the options to use. */
+  patch?: boolean | MonkeyPatchOptions;
 }
 
 /**
  * Loads the script as the main green thread. Resolves when its top level has
  * run; the process then lives on while green threads, timers or I/O remain.
  */
-export interface RunOptions {
-  /** monkeyPatch() before the script runs: true (everything), false, or the options to use. */
-  patch?: boolean | MonkeyPatchOptions;
-}
-
 export async function runScript(script: string, args: string[], opts: RunOptions = {}): Promise<void> {
   const abs = findScript(script);
   // The world is green before the script's first line (evy run's promise).
   const patch = opts.patch ?? true;
   if (patch !== false) monkeyPatch(patch === true ? {} : patch);
   process.argv = [process.argv[0], abs, ...args];
-  // TypeScript (ESM and CommonJS), with source maps for stacks.
-  const tsxCjs = (await import('tsx/cjs/api')) as typeof import('tsx/cjs/api');
-  const tsxEsm = (await import('tsx/esm/api')) as typeof import('tsx/esm/api');
-  tsxCjs.register();
-  tsxEsm.register();
+  // TypeScript (ESM and CommonJS), with source maps for stacks. ESM goes
+  // through hooks.mts in Node's loader thread; CommonJS through require.
+  installTsRequire();
   redirectRequire();
   const entryURL = pathToFileURL(abs).href;
-  registerHooks('./hooks.mjs', pathToFileURL(__filename), { data: { entryURL, entryIsModule: entryIsModule(abs) } });
+  const source = readFileSync(abs, 'utf8');
+  const esm = isModuleFile(abs, source);
+  // The ESM hooks live in a loader thread that takes a third of the start-up
+  // budget to boot: a CommonJS script gets them only if it may import().
+  if (esm || /\bimport\s*\(/.test(source)) {
+    registerHooks('./hooks.mjs', pathToFileURL(__filename), { data: { entryURL, entryIsModule: esm } });
+  }
   process.setSourceMapsEnabled(true);
 
   const hub = getHub();
@@ -101,7 +114,8 @@ export async function runScript(script: string, args: string[], opts: RunOptions
     process.exitCode = 13;
   });
   try {
-    await hub.storage.run(hub.main, () => import(entryURL));
+    if (esm) await hub.storage.run(hub.main, () => import(entryURL));
+    else hub.storage.run(hub.main, () => loadMain(abs));
   } finally {
     mainDone = true;
   }
