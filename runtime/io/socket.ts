@@ -83,6 +83,30 @@ const DGRAM_QUEUE = 1024;
  */
 const pinned: GreenSocket[] = [];
 
+/** select(): callbacks waiting for a socket to become ready. Empty but for select's waits. */
+const watchers = new Map<GreenSocket, Set<() => void>>();
+
+function notifyWatchers(sock: GreenSocket): void {
+  const set = watchers.get(sock);
+  if (set !== undefined) for (const cb of [...set]) cb();
+}
+
+/**
+ * @internal Calls `cb` whenever something may have made `sock` ready (data,
+ * EOF, an error, a connection, written data, close); returns the unwatch. A
+ * watched socket reads, so readiness comes from the kernel, as with an fd.
+ */
+export function watchSocket(sock: GreenSocket, cb: () => void): () => void {
+  let set = watchers.get(sock);
+  if (set === undefined) watchers.set(sock, (set = new Set()));
+  set.add(cb);
+  sock.watched();
+  return () => {
+    set.delete(cb);
+    if (set.size === 0) watchers.delete(sock);
+  };
+}
+
 /** What a parked reader wants back. */
 const enum ReadMode {
   Bytes, // recv: a Buffer
@@ -211,6 +235,7 @@ export class GreenSocket {
         this.onWrite(value);
         break;
     }
+    if (watchers.size !== 0) notifyWatchers(this);
   }
 
   private onRead(nread: number, offset: number): void {
@@ -801,8 +826,29 @@ export class GreenSocket {
     this.waiting = null;
     if (w !== null) hub.throwInto(w, err);
     if (this.writes !== null) for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, err);
+    if (watchers.size !== 0) notifyWatchers(this);
     // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.
     this.settleIdle();
+  }
+
+  /** @internal select(): a recv/recvfrom/accept would not wait (closed: it fails at once). */
+  readyToRead(): boolean {
+    if (this.state === State.Closed || this.error !== null) return true;
+    if (this.state === State.Listening) return (this.flags & Flag.ConnectionReady) !== 0;
+    if (this.type === SOCK_DGRAM) return this.chunks !== null && this.chunks.length > 0;
+    return this.buffered > 0 || (this.flags & Flag.Eof) !== 0;
+  }
+
+  /** @internal select(): a send would go out at once (closed: it fails at once). */
+  readyToWrite(): boolean {
+    if (this.state === State.Closed) return true;
+    if (this.type === SOCK_DGRAM) return this.writes === null || this.writes.length === 0;
+    return this.state === State.Connected && (this.writes === null || this.writes.length === 0);
+  }
+
+  /** @internal watched by select(): read, so readiness comes in. */
+  watched(): void {
+    if (this.state === State.Connected || (this.type === SOCK_DGRAM && this.state !== State.Closed)) this.startReading();
   }
 
   /** The socket is closed. */
