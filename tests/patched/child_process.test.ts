@@ -258,7 +258,7 @@ test('call: the returncode', async () => {
 test('checkOutput(timeout): the child is killed and reaped, TimeoutExpired is thrown', () =>
   withDir(async (dir) => {
     const pidFile = join(dir, 'pid');
-    const e = await rejection(gcp.checkOutput('sh', ['-c', `echo $$ > '${pidFile}'; exec sleep 30`], { timeout: 0.3 }));
+    const e = await rejection(gcp.checkOutput('sh', ['-c', `echo $$ > '${pidFile}'; exec sleep 30`], { timeout: 1 }));
     assert.instance(e, gcp.TimeoutExpired);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     assert.ok(pid > 0);
