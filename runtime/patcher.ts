@@ -121,15 +121,28 @@ export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
   net: [],
   dns: ['AF_INET', 'AF_INET6', 'AF_UNSPEC', 'IPPROTO_TCP', 'IPPROTO_UDP', 'SOCK_DGRAM', 'SOCK_STREAM', 'gethostbyaddr', 'gethostbyname', 'getaddrinfo'],
   tls: [],
-  timers: [],
-  child_process: [],
+  timers: ['sleep'],
+  child_process: ['CalledProcessError', 'Popen', 'TimeoutExpired', 'call', 'checkOutput', 'popen'],
   http: [],
   os: ['close', 'pipe', 'read', 'write'],
 };
 
 /** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
+/**
+ * Builtins that are a property of another one's green module: the green
+ * `timers.promises` also replaces what `require('timers/promises')` returns.
+ */
+const SUBMODULES: Record<string, { parent: string; key: string }> = {
+  'timers/promises': { parent: 'timers', key: 'promises' },
+};
+
+function greenFor(name: string): GreenModule {
+  const sub = SUBMODULES[name];
+  return sub === undefined ? loadGreen(name) : (loadGreen(sub.parent)[sub.key] as GreenModule);
+}
+
 function applyGreen(name: string, builtin: Record<string, unknown>): void {
-  const green = loadGreen(name);
+  const green = greenFor(name);
   const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
   for (const key of Object.keys(green)) {
     if (key === '__evyPatch' || key === 'default') continue;
@@ -159,7 +172,7 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
   // Data properties only: Node's accessors (http.globalAgent's setter, fixed
   // ones like tls.rootCertificates) keep working exactly as they are.
   const descriptors = new Map<string, PropertyDescriptor | undefined>();
-  for (const k of [...Object.keys(builtin), ...GREEN_ADDITIONS[name]]) {
+  for (const k of [...Object.keys(builtin), ...(GREEN_ADDITIONS[name] ?? [])]) {
     const d = Object.getOwnPropertyDescriptor(builtin, k);
     if (d === undefined || ('value' in d && d.configurable === true)) descriptors.set(k, d);
   }
@@ -201,7 +214,14 @@ export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
   const names = selectModules(opts).filter((n) => !patched.has(n));
   for (const name of names) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    if (BUILTIN_GREEN.has(name)) patchLazily(name, require(`node:${name}`) as Record<string, unknown>);
+    if (BUILTIN_GREEN.has(name)) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      patchLazily(name, require(`node:${name}`) as Record<string, unknown>);
+      for (const [sub, { parent }] of Object.entries(SUBMODULES)) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        if (parent === name) patchLazily(sub, require(`node:${sub}`) as Record<string, unknown>);
+      }
+    }
     patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
   }
   return names;

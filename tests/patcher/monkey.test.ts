@@ -93,6 +93,24 @@ test('twice changes nothing; later calls add what was left out', () => {
   assert.equal(monkeyPatch(), []);
 });
 
+test('replaced stock functions and submodules: child_process.execSync, timers/promises', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const greenCp = require('evy/patched/child_process') as Record<string, unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const greenTimers = require('evy/patched/timers') as { promises: Record<string, unknown>; sleep: unknown };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  assert.is((require('child_process') as Record<string, unknown>).execSync, greenCp.execSync);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  assert.is((require('timers/promises') as Record<string, unknown>).setTimeout, greenTimers.promises.setTimeout);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  assert.is((require('node:timers') as Record<string, unknown>).sleep, greenTimers.sleep);
+  const m = join(dir, 'esm2.mjs');
+  writeFileSync(m, "import cp from 'node:child_process';\nimport { setTimeout as st } from 'timers/promises';\nexport default [cp.execSync, st];\n");
+  const [execSync, st] = (await import(pathToFileURL(m).href)).default as unknown[];
+  assert.is(execSync, greenCp.execSync);
+  assert.is(st, greenTimers.promises.setTimeout, 'named ESM imports of replaced stock names are synced');
+});
+
 test('a CommonJS module loaded after the patch captures the green function', () => {
   const p = join(dir, 'third-party.cjs');
   writeFileSync(p, "const { gethostbyname } = require('dns');\nmodule.exports = { gethostbyname };\n");
