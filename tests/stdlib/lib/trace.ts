@@ -30,7 +30,7 @@ export const ROOT = path.resolve(__dirname, '..', '..', '..');
 /** Replaces the parts of an error message that change from run to run. */
 export function scrub(message: string): string {
   let m = message;
-  for (const [dir, name] of [[ROOT, '<root>'], [tmpdir(), '<tmp>']] as const) {
+  for (const [dir, name] of [[process.execPath, '<node>'], [ROOT, '<root>'], [tmpdir(), '<tmp>']] as const) {
     m = m.split(dir).join(name);
   }
   return m
