@@ -38,7 +38,8 @@ export function scrub(message: string): string {
     .replace(/(\d{1,3}(?:\.\d{1,3}){3}|::1|::|localhost|\[[0-9a-f:]+\]):\d+/gi, '$1:<port>')
     .replace(/\bport:? \d+/gi, 'port <port>')
     .replace(/\bpid:? \d+/gi, 'pid <pid>')
-    .replace(/\b\d+ ?ms\b/g, '<n>ms');
+    .replace(/\b\d+ ?ms\b/g, '<n>ms')
+    .replace(/^[0-9A-F]{8,16}:error:/gm, '<thread>:error:');
 }
 
 /** An error as { name, code, message }: what the traces compare. */
