@@ -12,6 +12,8 @@ function evyTest(args: string[]): { code: number | null; out: string } {
     cwd: root,
     encoding: 'utf8',
     timeout: 60_000,
+    // hang.ts's scenario never finishes: a short per-scenario limit in the runner.
+    env: { ...process.env, EVY_STDLIB_TIMEOUT_MS: '300' },
   });
   return { code: r.status, out: r.stdout + r.stderr };
 }
@@ -37,11 +39,19 @@ test('every module by default; an unknown module is a failure', () => {
   const all = evyTest([]);
   assert.match(all.out, /^agree: 2 passed, 0 failed$/m);
   assert.match(all.out, /^diverge: 1 passed, 2 failed$/m);
-  assert.match(all.out, /\n3 passed, 2 failed\n$/);
+  assert.match(all.out, /^hang: 1 passed, 1 failed$/m);
+  assert.match(all.out, /\n4 passed, 3 failed\n$/);
   const none = evyTest(['nosuchmodule']);
   assert.is(none.code, 1);
   assert.match(none.out, /nosuchmodule: no scenario file/);
   assert.match(none.out, /\n0 passed, 1 failed\n$/);
+});
+
+test('a scenario over the time limit is a failure; the runner goes on', () => {
+  const r = evyTest(['hang']);
+  assert.is(r.code, 1);
+  assert.match(r.out, /✘ hang › never finishes: failed on stock: .*did not finish within/);
+  assert.match(r.out, /\n1 passed, 1 failed\n$/);
 });
 
 test('--filter picks scenarios by name', () => {
