@@ -4,7 +4,8 @@
 // JSON line per scenario: {"name", "trace"} plus "error" when the scenario
 // threw or hit the time limit (a failure whatever the other side does).
 // EVY_STDLIB_SCENARIOS names another scenarios directory (the CLI's fixtures);
-// EVY_STDLIB_TIMEOUT_MS the per-scenario limit (10 s).
+// EVY_STDLIB_TIMEOUT_MS the per-scenario limit (10 s); EVY_STDLIB_LEAKS=1
+// prints to stderr the handles and timers a scenario left behind.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
   process.on('uncaughtException', stray('uncaughtException'));
   process.on('unhandledRejection', stray('unhandledRejection'));
 
+  // The runner's own handles (stdout, stderr): what a clean scenario leaves.
+  const leakBaseline = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout').length;
   for (const s of scenarios) {
     if (filter && !s.name.includes(filter)) continue;
     const t = new Trace();
@@ -91,6 +94,12 @@ async function main(): Promise<void> {
     // A turn for late events (they would land in this trace, not the next).
     await new Promise((r) => setImmediate(r));
     current = null;
+    if (process.env.EVY_STDLIB_LEAKS) {
+      const before = leakBaseline;
+      await new Promise((r) => rawSetTimeout(r, 50));
+      const now = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
+      if (now.length > before) process.stderr.write(`leak: ${s.name}: ${JSON.stringify(now)}\n`);
+    }
     await write(JSON.stringify(line));
   }
   process.exit(0);
