@@ -52,6 +52,32 @@ for (const file of files) {
     process.stdout.write(`✔ ${name} (${p})\n`);
   }
 }
+// The stdlib-compat suite (`evy test`: tests/stdlib scenarios, stock vs
+// monkey-patched), on full runs only; its final `N passed, N failed` joins the
+// totals, and a run that prints no summary counts as one failure.
+if (!args.length) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'evy'), 'test'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+  const out = (r.stdout ?? '') + (r.stderr ?? '');
+  process.stdout.write(`\n$ evy test\n${out}`);
+  const summary = [...out.matchAll(/^(\d+) passed, (\d+) failed$/gm)].pop();
+  if (!summary) {
+    failed++;
+    broken.push('evy test');
+    process.stdout.write(`✘ evy test: no summary (exit ${r.status}${r.signal ? ', ' + r.signal : ''})\n`);
+  } else {
+    passed += Number(summary[1]);
+    failed += Number(summary[2]);
+    if (Number(summary[2]) > 0 || r.status !== 0) {
+      if (Number(summary[2]) === 0) failed++; // exited non-zero after passing: still a failure
+      broken.push('evy test');
+    }
+  }
+}
 if (broken.length) process.stdout.write(`\nfailing: ${broken.join(', ')}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(failed ? 1 : 0);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
 import { runScript, ScriptError } from './run';
+import { runCompat } from './test';
 
 function printError(err: unknown): void {
   if (err instanceof ScriptError) process.stderr.write(`${err.message}\n`);
@@ -79,6 +80,18 @@ export function main(argv: string[]): void {
     .passThroughOptions()
     .allowUnknownOption()
     .action((script: string, args: string[], o: { patch: boolean | string }) => run(script, args, o.patch));
+
+  program
+    .command('test')
+    .description('stdlib-compat suite: run tests/stdlib scenarios on stock Node and monkey-patched, compare the traces')
+    .argument('[modules...]', 'modules to check (default: every tests/stdlib/<module>.ts)')
+    .option('--scenarios-dir <dir>', 'where the scenario files are (default: tests/stdlib)')
+    .option('--filter <text>', 'only scenarios whose name contains <text>')
+    .option('-j, --jobs <n>', 'modules run at once', (v: string) => Number.parseInt(v, 10), 2)
+    .action(async (modules: string[], o: { scenariosDir?: string; filter?: string; jobs: number }) => {
+      const r = await runCompat(modules, { scenariosDir: o.scenariosDir, filter: o.filter, jobs: o.jobs });
+      if (r.failed > 0) process.exitCode = 1;
+    });
 
   program.parseAsync(argv).catch((err: unknown) => {
     printError(err);
