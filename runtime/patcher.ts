@@ -72,9 +72,17 @@ function canonical(name: string): string {
   return ALIASES[bare] ?? bare;
 }
 
+/** Green modules being loaded: while one loads, builtins answer with their stock values. */
+let loadingGreen = 0;
+
 function loadGreen(name: string): GreenModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(`./patched/${name}`) as GreenModule;
+  loadingGreen++;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(`./patched/${name}`) as GreenModule;
+  } finally {
+    loadingGreen--;
+  }
 }
 
 /** The modules monkeyPatch(opts) greens, with Evy's keyword rules. */
@@ -194,6 +202,8 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
       configurable: true,
       enumerable: true,
       get() {
+        // A green module capturing the stock function it wraps gets the stock one.
+        if (loadingGreen > 0) return stock.get(k);
         apply();
         return builtin[k];
       },
@@ -212,18 +222,15 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
  */
 export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
   const names = selectModules(opts).filter((n) => !patched.has(n));
-  for (const name of names) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    if (BUILTIN_GREEN.has(name)) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      patchLazily(name, require(`node:${name}`) as Record<string, unknown>);
-      for (const [sub, { parent }] of Object.entries(SUBMODULES)) {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        if (parent === name) patchLazily(sub, require(`node:${sub}`) as Record<string, unknown>);
-      }
-    }
-    patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
-  }
+  const builtins = names.filter((n) => BUILTIN_GREEN.has(n));
+  for (const [sub, { parent }] of Object.entries(SUBMODULES)) if (builtins.includes(parent)) builtins.push(sub);
+  // Load them all before any becomes lazy: a builtin that reads another while
+  // it initialises (timers/promises reads timers) must see stock values, not
+  // start loading a green module that needs the half-made one.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const objects = builtins.map((b) => require(`node:${b}`) as Record<string, unknown>);
+  builtins.forEach((b, i) => patchLazily(b, objects[i]));
+  for (const name of names) patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
   return names;
 }
 

@@ -2,9 +2,18 @@
 // node:timers/promises whose waits are evy operations. A Timeout or a kill of
 // the waiting green thread interrupts them and cancels the underlying Node
 // timer (through an AbortController), so nothing is left holding the loop.
-import * as stockPromises from 'node:timers/promises';
+import * as timersPromises from 'node:timers/promises';
 import type { TimerOptions } from 'node:timers';
 import { sleep, wait } from '../green/greenthread';
+
+// The stock functions, taken at load: monkeyPatch() later puts the green ones
+// on the same builtin object, and the green ones call these.
+const stockPromises = {
+  setTimeout: timersPromises.setTimeout,
+  setImmediate: timersPromises.setImmediate,
+  setInterval: timersPromises.setInterval,
+  scheduler: timersPromises.scheduler,
+};
 
 export * from 'node:timers';
 export { sleep };
@@ -25,9 +34,11 @@ function linkedController(userSignal: AbortSignal | undefined): { ac: AbortContr
   return { ac, release: () => userSignal.removeEventListener('abort', forward) };
 }
 
-/** A signal the stock function would refuse: let it refuse it, with its own error. */
+/** Options the stock function would refuse (not an object, a foreign signal): let it refuse them, with its own error. */
 function foreignSignal(options: TimerOptions | undefined): boolean {
-  return options?.signal !== undefined && !(options.signal instanceof AbortSignal);
+  if (options === undefined) return false;
+  if (options === null || typeof options !== 'object') return true;
+  return options.signal !== undefined && !(options.signal instanceof AbortSignal);
 }
 
 /** Runs `start(signal)` as an evy operation; an interruption aborts it. */
@@ -96,7 +107,7 @@ function setInterval<T = void>(delay?: number, value?: T, options?: TimerOptions
   return wrapped;
 }
 
-const scheduler: stockPromises.Scheduler = {
+const scheduler: timersPromises.Scheduler = {
   wait(delay: number, options?: { signal?: AbortSignal }): Promise<void> {
     return setTimeout<void>(delay, undefined, options);
   },
@@ -106,7 +117,7 @@ const scheduler: stockPromises.Scheduler = {
 };
 
 /** node:timers/promises, made of evy operations (Timeout and kill interrupt them). */
-export const promises: typeof stockPromises = { setTimeout, setImmediate, setInterval, scheduler };
+export const promises: typeof timersPromises = { setTimeout, setImmediate, setInterval, scheduler };
 
 /** Monkey-patching hook: adds sleep to the `node:timers` module object. */
 export function __evyPatch(builtin: object): void {
