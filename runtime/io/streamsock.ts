@@ -76,7 +76,8 @@ export class StreamGreen {
 
   // ---- listeners (added once, on the first green call) -------------------------
 
-  private attach(): void {
+  /** Adds the stream's green listeners now (the first green call does it otherwise). */
+  attach(): void {
     if (this.attached) return;
     this.attached = true;
     const s = this.stream;
