@@ -402,9 +402,11 @@ export interface GreenSocketMethods {
   connected(): Promise<void>;
 }
 
+/** What connected() reads of a TLSSocket (node's own fields). */
 interface TlsLike {
   encrypted?: boolean;
   _secureEstablished?: boolean;
+  _tlsOptions?: { isServer?: boolean };
 }
 
 function makefile(this: NetSocket, mode = 'rb', opts: GreenFileOptions = {}): GreenFile<string> | GreenFile<Buffer> {
@@ -441,7 +443,9 @@ const socketMethods = {
     const tcpUp = !this.connecting && !this.pending;
     if (tcpUp && (!isTls || tlsSock._secureEstablished === true)) return hub.check() ?? Promise.resolve();
     if (!this.connecting && !isTls) return Promise.reject(new Error('connected: connect() was never called on this socket'));
-    return g.waitFor('connect', isTls ? ['secureConnect', 'secure'] : ['connect'], () => this.destroy());
+    // A TLS client is done at 'secureConnect' ('secure' comes before its verification).
+    const event = !isTls ? 'connect' : tlsSock._tlsOptions?.isServer === true ? 'secure' : 'secureConnect';
+    return g.waitFor('connect', [event], () => this.destroy());
   },
 };
 
