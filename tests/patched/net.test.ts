@@ -316,6 +316,28 @@ test('connected(): refused is the Node error; an already-connected socket resolv
   await closeAll(server, client, conn);
 });
 
+test('kill while connected() waits: the socket, still connecting, is destroyed (Evy closes an interrupted connect)', async () => {
+  const server = stockNet.createServer((s) => s.destroy());
+  const port = await listen(server);
+  let s!: gnet.Socket;
+  let wasConnecting = false;
+  const waiter = spawn(() => {
+    s = gnet.connect(port, '127.0.0.1');
+    return s.connected();
+  });
+  // Started in the same hub batch, right after the waiter parked: before any I/O.
+  const killer = spawn(() => {
+    wasConnecting = s.connecting;
+    waiter.kill();
+  });
+  assert.is(await waiter.wait(), undefined);
+  await killer.wait();
+  assert.ok(wasConnecting, 'still connecting when killed');
+  assert.ok(s.destroyed);
+  assert.equal(counts(s).connect, 0, 'no connect listener left');
+  await closeAll(server);
+});
+
 test('a socket nobody calls green methods on behaves as stock: same events, same order, no extra listeners', async () => {
   async function run(mod: typeof stockNet): Promise<string[][]> {
     // One log per socket: the order of events on one object is deterministic.
