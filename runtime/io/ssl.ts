@@ -5,13 +5,10 @@
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { GreenThread, spawn, wait } from '../green/greenthread';
-import { getHub, Waiter } from '../hub/hub';
 import { GreenFile, type GreenFileOptions } from './file';
-import { GreenSocket, SHUT_WR, SocketTimeout, type Address } from './socket';
+import { GreenSocket, SHUT_WR, type Address } from './socket';
+import { streamGreen, type StreamGreen } from './streamsock';
 
-const hub = getHub();
-const EMPTY = Buffer.alloc(0);
-const HIGH_WATER = 256 * 1024;
 
 /**
  * A Node Duplex over a GreenSocket. Its reads run in a green thread of its
@@ -70,127 +67,41 @@ class SocketDuplex extends Duplex {
 
 /**
  * Green recv/sendall over a Node Duplex stream (here a TLSSocket): the same
- * blocking-style calls as GreenSocket, each an evy operation.
+ * blocking-style calls as GreenSocket, each an evy operation (the shared
+ * StreamGreen of ./streamsock does the waiting).
  */
 export class GreenStreamSocket {
   protected readonly stream: Duplex;
   private readonly raw: GreenSocket;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private eof = false;
-  private error: Error | null = null;
-  private reader: Waiter<Buffer> | null = null;
-  private readWant = 0;
-  private timeoutSecs: number | null;
-  private isClosed = false;
+  private readonly green: StreamGreen;
 
   /** @internal */
   constructor(stream: Duplex, raw: GreenSocket) {
     this.stream = stream;
     this.raw = raw;
-    this.timeoutSecs = raw.timeout;
-    stream.on('data', (d: Buffer) => this.onData(d));
-    stream.on('end', () => {
-      this.eof = true;
-      this.wakeReader(EMPTY);
-    });
-    stream.on('error', (err: Error) => {
-      this.error = err;
-      const r = this.reader;
-      this.reader = null;
-      if (r !== null) hub.throwInto(r as Waiter<unknown>, err);
-    });
-  }
-
-  private onData(d: Buffer): void {
-    const r = this.reader;
-    if (r !== null) {
-      this.reader = null;
-      const n = Math.min(d.length, this.readWant);
-      if (n < d.length) this.push(d.subarray(n));
-      hub.wake(r, d.subarray(0, n));
-      return;
-    }
-    this.push(d);
-  }
-
-  private push(d: Buffer): void {
-    this.chunks.push(d);
-    this.buffered += d.length;
-    if (this.buffered >= HIGH_WATER) this.stream.pause();
-  }
-
-  private wakeReader(v: Buffer): void {
-    const r = this.reader;
-    this.reader = null;
-    if (r !== null) hub.wake(r, v);
-  }
-
-  private take(n: number): Buffer {
-    const first = this.chunks[0];
-    let out: Buffer;
-    if (first.length <= n) {
-      out = first;
-      this.chunks.shift();
-    } else {
-      out = first.subarray(0, n);
-      this.chunks[0] = first.subarray(n);
-    }
-    this.buffered -= out.length;
-    if (this.buffered < HIGH_WATER / 2 && this.stream.isPaused()) this.stream.resume();
-    return out;
-  }
-
-  private park<T>(what: string, undo: () => void): Waiter<T> | Promise<never> {
-    const w = hub.park<T>(undo);
-    if (!(w instanceof Waiter)) return w;
-    const secs = this.timeoutSecs;
-    if (secs !== null) {
-      w.timer = hub.addTimer(secs, () => {
-        w.timer = null;
-        hub.throwInto(w as Waiter<unknown>, new SocketTimeout(what, secs));
-      }, null, null);
-    }
-    return w;
-  }
-
-  private closedError(syscall: string): NodeJS.ErrnoException {
-    const err = new Error(`${syscall} on a closed socket`) as NodeJS.ErrnoException;
-    err.code = 'EBADF';
-    err.syscall = syscall;
-    return err;
+    this.green = streamGreen(stream);
+    this.green.timeoutSecs = raw.timeout;
+    this.green.attach(); // its errors are kept for green calls from the start
   }
 
   /** Up to `bufsize` bytes as soon as some are there; an empty Buffer at EOF. */
   recv(bufsize = 65536): Promise<Buffer> {
-    if (this.isClosed) return Promise.reject(this.closedError('recv'));
-    if (this.reader !== null) return Promise.reject(new Error('recv: another green thread is already reading from this socket'));
-    if (this.buffered > 0) return hub.check() ?? Promise.resolve(this.take(bufsize));
-    if (this.error !== null) return Promise.reject(this.error);
-    if (this.eof) return Promise.resolve(EMPTY);
-    const w = this.park<Buffer>('recv', () => (this.reader = null));
-    if (!(w instanceof Waiter)) return w;
-    this.reader = w;
-    this.readWant = bufsize;
-    return w.promise;
+    return this.green.recv(bufsize);
+  }
+
+  /** Reads into `buf` (up to `nbytes`); resolves the count, 0 at EOF. */
+  recvInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<number> {
+    return this.green.recvInto(buf, nbytes);
   }
 
   /** Sends all of `data`, waiting until the stream took it. */
   sendall(data: Buffer | Uint8Array | string): Promise<void> {
-    if (this.isClosed) return Promise.reject(this.closedError('sendall'));
-    if (this.error !== null) return Promise.reject(this.error);
-    const w = this.park<void>('sendall', () => {});
-    if (!(w instanceof Waiter)) return w;
-    this.stream.write(typeof data === 'string' ? data : Buffer.from(data), (err) => {
-      if (err) hub.throwInto(w as Waiter<unknown>, err);
-      else hub.wake(w, undefined);
-    });
-    return w.promise;
+    return this.green.sendall(data);
   }
 
   /** sendall, resolving the number of bytes sent. */
   async send(data: Buffer | Uint8Array | string): Promise<number> {
-    await this.sendall(data);
+    await this.green.sendall(data);
     return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
   }
 
@@ -201,26 +112,22 @@ export class GreenStreamSocket {
 
   /** Closes the stream and the socket under it. Harmless twice. */
   close(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    const err = this.closedError('close');
-    const r = this.reader;
-    this.reader = null;
-    if (r !== null) hub.throwInto(r as Waiter<unknown>, err);
+    if (this.green.closed) return;
+    this.green.close();
     this.stream.destroy();
   }
 
   get closed(): boolean {
-    return this.isClosed;
+    return this.green.closed;
   }
 
   get timeout(): number | null {
-    return this.timeoutSecs;
+    return this.green.timeoutSecs;
   }
 
   set timeout(seconds: number | null) {
     this.raw.timeout = seconds; // validates
-    this.timeoutSecs = seconds;
+    this.green.timeoutSecs = seconds;
   }
 
   getsockname(): Address {
