@@ -63,6 +63,12 @@ const ALIASES: Record<string, string> = {
 };
 
 /** A green module: the stock exports, the green ones, and an optional installer. */
+/**
+ * A green module: the stock exports, the green ones, and an optional
+ * installer. Without an installer, monkeyPatch puts every export that differs
+ * from the stock one onto the builtin; with one, only the names the builtin
+ * lacks, and the installer does the rest.
+ */
 type GreenModule = Record<string, unknown> & { __evyPatch?: (builtin: Record<string, unknown>) => void };
 
 const patched = new Set<string>();
@@ -128,10 +134,10 @@ export function optionsFromList(list: string): MonkeyPatchOptions {
 export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
   net: [],
   dns: ['AF_INET', 'AF_INET6', 'AF_UNSPEC', 'IPPROTO_TCP', 'IPPROTO_UDP', 'SOCK_DGRAM', 'SOCK_STREAM', 'gethostbyaddr', 'gethostbyname', 'getaddrinfo'],
-  tls: [],
+  tls: ['GreenSSLSocket', 'wrapSocket'],
   timers: ['sleep'],
   child_process: ['CalledProcessError', 'Popen', 'TimeoutExpired', 'call', 'checkOutput', 'popen'],
-  http: [],
+  http: ['UrlResponse', 'urlopen', 'urlopenAgent'],
   os: ['close', 'pipe', 'read', 'write'],
 };
 
@@ -152,8 +158,13 @@ function greenFor(name: string): GreenModule {
 function applyGreen(name: string, builtin: Record<string, unknown>): void {
   const green = greenFor(name);
   const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
+  // A module with its own installer decides what it replaces; only the names
+  // it adds are copied over (net must leave Node's classes in place: Node's
+  // own modules call net.Socket as a function).
+  const own = typeof green.__evyPatch === 'function';
   for (const key of Object.keys(green)) {
     if (key === '__evyPatch' || key === 'default') continue;
+    if (own && key in builtin) continue;
     const value = green[key];
     const desc = Object.getOwnPropertyDescriptor(builtin, key);
     if (desc?.configurable === false) continue; // fixed by Node (tls.rootCertificates): stays stock

@@ -9,8 +9,9 @@
 //
 // __evyPatch(net) (used by monkeyPatch) puts the green calls on the stock
 // net.Socket and net.Server prototypes, so every socket gains them (http's,
-// and TLSSocket, a net.Socket), and replaces Socket, Stream, Server, connect,
-// createConnection and createServer with the ones here.
+// and TLSSocket, a net.Socket). The stock classes stay on the builtin: Node's
+// own modules call them as functions (net.Socket.call(this)), which a class
+// cannot be.
 import * as net from 'node:net';
 import {
   installServerMethods,
@@ -128,19 +129,11 @@ export function createServer(
 
 /**
  * For monkeyPatch: installs the green calls on the stock net.Socket and
- * net.Server prototypes (so sockets made anywhere gain them: http's,
- * TLSSocket), and replaces `builtin`'s Socket, Stream, Server, connect,
- * createConnection and createServer with evy's.
+ * net.Server prototypes, so sockets made anywhere gain them (http's,
+ * TLSSocket). The builtin keeps its classes and functions (see above).
  */
-export function __evyPatch(builtin: typeof import('node:net')): void {
+export function __evyPatch(_builtin: typeof import('node:net')): void {
   installSocketMethods(StockSocket.prototype);
   installServerMethods(StockServer.prototype);
   patched = true;
-  const mod = builtin as unknown as Record<string, unknown>;
-  mod.Socket = Socket;
-  mod.Stream = Socket;
-  mod.Server = Server;
-  mod.connect = connect;
-  mod.createConnection = createConnection;
-  mod.createServer = createServer;
 }

@@ -11,8 +11,8 @@
 //
 // __evyPatch(tls) (used by monkeyPatch) puts the green calls on the stock
 // TLSSocket and tls.Server prototypes (already there when net was patched:
-// both inherit from net's) and replaces TLSSocket, Server, connect and
-// createServer with the ones here.
+// both inherit from net's). The builtin keeps its classes: https and Node's
+// own code call them as functions.
 import * as tls from 'node:tls';
 import {
   installServerMethods,
@@ -110,16 +110,10 @@ export function createServer(
 
 /**
  * For monkeyPatch: installs the green calls on the stock TLSSocket and
- * tls.Server prototypes, and replaces `builtin`'s TLSSocket, Server, connect
- * and createServer with evy's.
+ * tls.Server prototypes. The builtin keeps its classes and functions.
  */
-export function __evyPatch(builtin: typeof import('node:tls')): void {
+export function __evyPatch(_builtin: typeof import('node:tls')): void {
   installSocketMethods(StockTLSSocket.prototype);
   installServerMethods(StockServer.prototype);
   patched = true;
-  const mod = builtin as unknown as Record<string, unknown>;
-  mod.TLSSocket = TLSSocket;
-  mod.Server = Server;
-  mod.connect = connect;
-  mod.createServer = createServer;
 }
