@@ -61,6 +61,18 @@ test('relative names resolve from the caller; replacements choose modules', asyn
   assert.is(only.dns.gethostbyname, undefined, "only 'net' was asked for: dns stays stock");
 });
 
+test('net in a graph is green; require("net") elsewhere stays stock', async () => {
+  file('uses-net.cjs', "const net = require('net');\nmodule.exports = { Socket: net.Socket, connect: net.connect };\n");
+  const lib = await importPatched<{ Socket: { prototype: Record<string, unknown> }; connect: unknown }>(join(dir, 'uses-net.cjs'), 'net');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const greenNet = require('evy/patched/net') as Record<string, unknown>;
+  assert.is(lib.connect, greenNet.connect);
+  assert.type(lib.Socket.prototype.recv, 'function');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const stockNet = require('net') as { Socket: { prototype: Record<string, unknown> } };
+  assert.is(stockNet.Socket.prototype.recv, undefined, 'the process\'s net.Socket has no green calls');
+});
+
 test('bad input names the problem', async () => {
   assert.match(String(await rejection(importPatched(''))), /name must be/);
   assert.match(String(await rejection(importPatched(join(dir, 'lib.cjs'), 'nosuch'))), /no green module replaces "nosuch"/);

@@ -118,6 +118,24 @@ test('a CommonJS module loaded after the patch captures the green function', () 
   assert.is((require(p) as Record<string, unknown>).gethostbyname, greenDns.gethostbyname);
 });
 
+test('net: a module that takes net.connect after the patch makes sockets with the green calls', async () => {
+  const p = join(dir, 'client-lib.cjs');
+  writeFileSync(p, "const { connect, createServer } = require('net');\nmodule.exports = { connect, createServer };\n");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const lib = require(p) as { connect: typeof import('net').connect; createServer: typeof import('net').createServer };
+  type Green = { recv(): Promise<Buffer>; sendall(d: string): Promise<void>; connected(): Promise<void>; accept(): Promise<[Green, unknown]> };
+  const server = lib.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('net').AddressInfo).port;
+  const c = lib.connect(port, '127.0.0.1') as unknown as Green & import('net').Socket;
+  const [s] = await (server as unknown as Green).accept();
+  await c.sendall('green');
+  assert.is(String(await s.recv()), 'green');
+  c.destroy();
+  (s as unknown as import('net').Socket).destroy();
+  await new Promise((r) => server.close(r));
+});
+
 test('accessors Node defines stay accessors (http.globalAgent can still be replaced)', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const http = require('http') as typeof import('http');
