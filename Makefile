@@ -25,8 +25,14 @@ build: $(NATIVE) $(TS_OUT)
 test: build
 	node tests/run.mjs
 
+# Every benchmark, each printing its figures side by side with its peers (several minutes).
 bench: build
 	bench/run.sh
+	bench/echo.sh
+	node bench/idle.mjs
+	bench/tls.sh
+	bench/http_patch.sh
+	node bench/startup.mjs
 
 demo: build
 	./bin/evy run examples/hello.ts
