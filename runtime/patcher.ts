@@ -81,6 +81,17 @@ function canonical(name: string): string {
 /** Green modules being loaded: while one loads, builtins answer with their stock values. */
 let loadingGreen = 0;
 
+/** A green module is loading right now (also when user code required it directly). */
+function greenLoading(): boolean {
+  if (loadingGreen > 0) return true;
+  const cache = (Module as unknown as { _cache: Record<string, { loaded: boolean } | undefined> })._cache;
+  for (const name of BUILTIN_GREEN) {
+    const m = cache[path.join(__dirname, 'patched', `${name}.js`)];
+    if (m !== undefined && !m.loaded) return true;
+  }
+  return false;
+}
+
 function loadGreen(name: string): GreenModule {
   loadingGreen++;
   try {
@@ -148,6 +159,7 @@ export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
  */
 const SUBMODULES: Record<string, { parent: string; key: string }> = {
   'timers/promises': { parent: 'timers', key: 'promises' },
+  'dns/promises': { parent: 'dns', key: 'promises' },
 };
 
 function greenFor(name: string): GreenModule {
@@ -214,7 +226,7 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
       enumerable: true,
       get() {
         // A green module capturing the stock function it wraps gets the stock one.
-        if (loadingGreen > 0) return stock.get(k);
+        if (greenLoading()) return stock.get(k);
         apply();
         return builtin[k];
       },

@@ -1,7 +1,7 @@
-// evy/patched/dns: node:dns, plus Evy's green lookups. Every lookup resolves
-// without blocking the hub (getaddrinfo runs in libuv's thread pool, honouring
-// /etc/hosts) and is an evy operation: Timeout and kill interrupt it, and its
-// late answer is dropped.
+// evy/patched/dns: node:dns, plus Evy's green lookups, and dns.promises whose
+// waits are evy operations. Every lookup resolves without blocking the hub
+// (getaddrinfo runs in libuv's thread pool, honouring /etc/hosts) and is an
+// evy operation: Timeout and kill interrupt it, and its late answer is dropped.
 import * as dns from 'node:dns';
 import { isIP } from 'node:net';
 import { wait } from '../green/greenthread';
@@ -14,6 +14,34 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM };
 export const AF_UNSPEC = 0;
+
+type Promises = typeof dns.promises;
+type AsyncName = {
+  [K in keyof Promises]: Promises[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof Promises];
+
+/** The promise API's functions that wait (not Resolver, setServers, the codes...). */
+const WAITING: AsyncName[] = [
+  'lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname',
+  'resolveMx', 'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse',
+];
+
+// The stock functions, taken at load: monkeyPatch() later puts the green ones
+// on the same objects (dns.promises is require('dns/promises')).
+const stockPromises: Promises = { ...dns.promises };
+
+/**
+ * node:dns's promise API, each waiting call an evy operation: a Timeout or a
+ * kill of the waiting thread interrupts it (the query still ends in libuv;
+ * its answer is dropped). Everything else is the stock object's.
+ */
+export const promises: Promises = { ...stockPromises };
+for (const name of WAITING) {
+  const stock = stockPromises[name] as (...args: unknown[]) => Promise<unknown>;
+  (promises as Record<string, unknown>)[name] = {
+    [name]: (...args: unknown[]) => wait(stock(...args)),
+  }[name];
+}
 
 function checkHost(host: unknown, what: string): string {
   if (typeof host !== 'string' || host.length === 0) throw new TypeError(`${what}: host must be a non-empty string, got ${JSON.stringify(host)}`);
@@ -38,7 +66,7 @@ export async function gethostbyname(host: string): Promise<string> {
   checkHost(host, 'gethostbyname');
   if (isIP(host) === 4) return host;
   try {
-    return (await wait(dns.promises.lookup(host, { family: 4 }))).address;
+    return (await wait(stockPromises.lookup(host, { family: 4 }))).address;
   } catch (err) {
     throw lookupError(err, host, 'gethostbyname');
   }
@@ -66,7 +94,7 @@ export async function getaddrinfo(
   let addrs: dns.LookupAddress[];
   try {
     addrs = await wait(
-      dns.promises.lookup(name, { all: true, family: family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0, hints: flags }),
+      stockPromises.lookup(name, { all: true, family: family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0, hints: flags }),
     );
   } catch (err) {
     throw lookupError(err, name, 'getaddrinfo');
@@ -87,7 +115,7 @@ export async function gethostbyaddr(ip: string): Promise<[string, string[], stri
   checkHost(ip, 'gethostbyaddr');
   if (isIP(ip) === 0) throw new TypeError(`gethostbyaddr: ${JSON.stringify(ip)} is not an IP address`);
   try {
-    const { hostname } = await wait(dns.promises.lookupService(ip, 0));
+    const { hostname } = await wait(stockPromises.lookupService(ip, 0));
     return [hostname, [], [ip]];
   } catch (err) {
     throw lookupError(err, ip, 'gethostbyaddr');

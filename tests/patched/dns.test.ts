@@ -3,26 +3,56 @@ import * as assert from 'uvu/assert';
 import * as stockDns from 'node:dns';
 import { GreenletExit, Timeout, sleep, spawn } from 'evy';
 import * as gdns from 'evy/patched/dns';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, promises as fsp, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assertClean, rejection } from '../helpers';
 
 test.after.each(assertClean);
 
-/** Makes dns.promises.lookup never answer while `fn` runs. */
+/**
+ * Makes lookups wait while `fn` runs: getaddrinfo runs in libuv's thread
+ * pool, so the pool's four threads are kept busy opening FIFOs nobody writes
+ * to; afterwards a writer opens each and the pool drains.
+ */
 async function withSilentResolver<T>(fn: () => Promise<T>): Promise<T> {
-  const orig = stockDns.promises.lookup;
-  (stockDns.promises as { lookup: unknown }).lookup = () => new Promise(() => {});
+  const dir = mkdtempSync(join(tmpdir(), 'evy-dns-'));
+  const fifos = [0, 1, 2, 3].map((i) => join(dir, `f${i}`));
+  for (const f of fifos) execFileSync('mkfifo', [f]);
+  const readers = fifos.map((f) => fsp.open(f, 'r'));
   try {
     return await fn();
   } finally {
-    (stockDns.promises as { lookup: unknown }).lookup = orig;
+    for (const f of fifos) closeSync(openSync(f, 'w'));
+    for (const r of readers) await (await r).close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-test('every node:dns export is there, unchanged', () => {
+test('every node:dns export is there, unchanged but for promises, whose waiting calls are green', () => {
   for (const key of Object.keys(stockDns)) {
-    if (key === 'default') continue; // the ESM namespace's interop key, not an export of node:dns
+    if (key === 'default' || key === 'promises') continue; // 'default': the ESM namespace's interop key
     assert.is((gdns as Record<string, unknown>)[key], (stockDns as Record<string, unknown>)[key], key);
   }
+  const stockP = stockDns.promises as unknown as Record<string, unknown>;
+  const greenP = gdns.promises as unknown as Record<string, unknown>;
+  assert.equal(Object.keys(greenP).sort(), Object.keys(stockP).sort());
+  assert.is.not(greenP.lookup, stockP.lookup);
+  assert.is(greenP.Resolver, stockP.Resolver);
+  assert.is(greenP.NOTFOUND, stockP.NOTFOUND);
+});
+
+test('dns.promises: results as stock; Timeout and kill interrupt a waiting call', async () => {
+  assert.equal(await gdns.promises.lookup('localhost', { family: 4 }), await stockDns.promises.lookup('localhost', { family: 4 }));
+  await withSilentResolver(async () => {
+    const t = new Timeout(0.02);
+    assert.is(await rejection(gdns.promises.lookup('localhost')), t);
+    const gt = spawn(() => gdns.promises.lookupService('127.0.0.1', 22));
+    await sleep(0);
+    gt.kill();
+    assert.is(await gt.wait(), undefined);
+  });
 });
 
 test('gethostbyname: /etc/hosts names, and a dotted quad as it is', async () => {
