@@ -2,70 +2,10 @@
 // that this test starts itself.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
-import { join, resolve } from 'node:path';
 import { connect, listen, serve, spawn, Event, wait, type GreenSocket } from 'evy';
 import { assertClean } from '../helpers';
-
-const root = resolve(__dirname, '..', '..');
-const children = new Set<ChildProcess>();
-
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  /** Resolves with the first stdout line matching `re`. */
-  line(re: RegExp): Promise<RegExpMatchArray>;
-}
-
-function run(example: string, args: string[]): Running {
-  const child = spawnChild(process.execPath, [join(root, 'bin', 'evy'), 'run', join(root, 'examples', example), ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  const waiting: [RegExp, (m: RegExpMatchArray) => void][] = [];
-  const check = (): void => {
-    for (let i = waiting.length - 1; i >= 0; i--) {
-      const m = out.match(waiting[i][0]);
-      if (m) {
-        waiting[i][1](m);
-        waiting.splice(i, 1);
-      }
-    }
-  };
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    check();
-  });
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return {
-    child,
-    out: () => out,
-    line: (re) =>
-      wait(
-        new Promise<RegExpMatchArray>((res, rej) => {
-          waiting.push([re, res]);
-          check();
-          child.once('exit', (code) => rej(new Error(`${example} exited (${code}) before printing ${re}:\n${out}`)));
-        }),
-      ),
-  };
-}
-
-async function stop(r: Running): Promise<void> {
-  if (r.child.exitCode === null) {
-    const exited = new Promise((res) => r.child.once('exit', res));
-    r.child.kill('SIGTERM'); // only the child this test started, by its pid
-    await wait(exited);
-  }
-  children.delete(r.child);
-}
-
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
+import { exited, run, stop } from './run';
 
 async function readLine(sock: GreenSocket): Promise<string> {
   return sock.makefile('r').readline();
@@ -101,9 +41,7 @@ test('connect.ts prints each server\'s status line in order, and errors per serv
   const deadPort = (closed.getsockname() as [string, number])[1];
   closed.close(); // nothing listens there now: refused
   const r = run('connect.ts', [`127.0.0.1:${port}`, `127.0.0.1:${deadPort}`, `127.0.0.1:${port}`]);
-  const exited = new Promise<number | null>((res) => r.child.once('exit', res));
-  const code = await wait(exited);
-  children.delete(r.child);
+  const code = await exited(r);
   server.close();
   assert.is(code, 0, r.out());
   const lines = r.out().trim().split('\n');
