@@ -60,7 +60,8 @@ export function systemError(errno: number, syscall: string, address?: Address): 
   return err;
 }
 
-function closedError(syscall: string): NodeJS.ErrnoException {
+/** @internal EBADF for a call on a closed socket. */
+export function closedError(syscall: string): NodeJS.ErrnoException {
   const err = new Error(`${syscall} on a closed socket`) as NodeJS.ErrnoException;
   err.code = 'EBADF';
   err.errno = -9;
@@ -139,7 +140,8 @@ interface PendingWrite {
   done: ((err?: Error | null) => void) | null;
 }
 
-function toBuffer(data: Buffer | Uint8Array | string, what: string): Buffer {
+/** @internal Data to send as a Buffer (strings as UTF-8), or a TypeError naming `what`. */
+export function toBuffer(data: Buffer | Uint8Array | string, what: string): Buffer {
   if (typeof data === 'string') return Buffer.from(data);
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);

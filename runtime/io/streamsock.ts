@@ -22,25 +22,10 @@ import type { Server as NetServer, Socket as NetSocket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { getHub, Waiter } from '../hub/hub';
 import { GreenFile, type GreenFileOptions } from './file';
-import { SocketTimeout, systemError, type Address } from './socket';
+import { closedError, SocketTimeout, systemError, toBuffer, type Address } from './socket';
 
 const hub = getHub();
 const EMPTY = Buffer.alloc(0);
-
-function closedError(syscall: string): NodeJS.ErrnoException {
-  const err = new Error(`${syscall} on a closed socket`) as NodeJS.ErrnoException;
-  err.code = 'EBADF';
-  err.errno = -9;
-  err.syscall = syscall;
-  return err;
-}
-
-function toBuffer(data: Buffer | Uint8Array | string, what: string): Buffer {
-  if (typeof data === 'string') return Buffer.from(data);
-  if (Buffer.isBuffer(data)) return data;
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError(`${what}: data must be a Buffer, Uint8Array or string, got ${data === null ? 'null' : typeof data}`);
-}
 
 function checkSeconds(seconds: unknown): number | null {
   if (seconds !== null && (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0)) {
