@@ -50,6 +50,8 @@ class Fail extends Error {
   constructor(
     readonly code: number,
     message: string,
+    /** bytes of the offending frame still unread (-1: the framing is lost) */
+    readonly skip = 0,
   ) {
     super(message);
   }
@@ -268,24 +270,16 @@ export class WebSocket {
     return true;
   }
 
-  /** The next frame, unmasked; null at EOF. Throws Fail for protocol errors. */
+  /**
+   * The next frame, unmasked; null at EOF. Throws Fail for protocol errors;
+   * a bad header is left unconsumed, its frame's size in Fail.skip.
+   */
   private async readFrame(): Promise<Frame | null> {
     if (!(await this.fill(2))) return null;
     let b = this.rbuf;
     let p = this.rpos;
-    const b0 = b[p];
-    const b1 = b[p + 1];
-    if ((b0 & 0x70) !== 0) throw new Fail(1002, 'reserved bits set without an extension');
-    const fin = (b0 & 0x80) !== 0;
-    const opcode = b0 & 0x0f;
-    const masked = (b1 & 0x80) !== 0;
-    let len = b1 & 0x7f;
-    if (opcode >= 0x8) {
-      if (opcode > OP_PONG) throw new Fail(1002, `unknown opcode ${opcode}`);
-      if (!fin) throw new Fail(1002, 'a fragmented control frame');
-      if (len > 125) throw new Fail(1002, `a control frame with a ${len}-byte payload (at most 125)`);
-    } else if (opcode > OP_BINARY) throw new Fail(1002, `unknown opcode ${opcode}`);
-    if (masked === this.client) throw new Fail(1002, this.client ? 'a masked frame from the server' : 'an unmasked frame from the client');
+    const masked = (b[p + 1] & 0x80) !== 0;
+    let len = b[p + 1] & 0x7f;
     const ext = len === 126 ? 2 : len === 127 ? 8 : 0;
     const hdr = 2 + ext + (masked ? 4 : 0);
     if (!(await this.fill(hdr))) return null;
@@ -294,12 +288,23 @@ export class WebSocket {
     if (ext === 2) len = b.readUInt16BE(p + 2);
     else if (ext === 8) {
       const hi = b.readUInt32BE(p + 2);
-      if (hi >= 0x80000000) throw new Fail(1002, 'a 64-bit payload length with the top bit set');
+      if (hi >= 0x80000000) throw new Fail(1002, 'a 64-bit payload length with the top bit set', -1);
       len = hi * 0x100000000 + b.readUInt32BE(p + 6);
     }
+    const b0 = b[p];
+    const span = hdr + len;
+    if ((b0 & 0x70) !== 0) throw new Fail(1002, 'reserved bits set without an extension', span);
+    const fin = (b0 & 0x80) !== 0;
+    const opcode = b0 & 0x0f;
+    if (opcode >= 0x8) {
+      if (opcode > OP_PONG) throw new Fail(1002, `unknown opcode ${opcode}`, span);
+      if (!fin) throw new Fail(1002, 'a fragmented control frame', span);
+      if (len > 125) throw new Fail(1002, `a control frame with a ${len}-byte payload (at most 125)`, span);
+    } else if (opcode > OP_BINARY) throw new Fail(1002, `unknown opcode ${opcode}`, span);
+    if (masked === this.client) throw new Fail(1002, this.client ? 'a masked frame from the server' : 'an unmasked frame from the client', span);
     if (opcode < 0x8) {
       const total = (opcode === OP_CONT && this.parts !== null ? this.partsLen : 0) + len;
-      if (total > this.maxMessageSize) throw new Fail(1009, `a message of ${total} bytes or more (maxMessageSize is ${this.maxMessageSize})`);
+      if (total > this.maxMessageSize) throw new Fail(1009, `a message of ${total} bytes or more (maxMessageSize is ${this.maxMessageSize})`, span);
     }
     let m0 = 0, m1 = 0, m2 = 0, m3 = 0;
     if (masked) {
@@ -397,7 +402,7 @@ export class WebSocket {
       }
     } catch (err) {
       if (err instanceof Fail) {
-        await this.fail(err.code, err.message);
+        await this.fail(err.code, err.message, err.skip);
         return null;
       }
       if ((this.state as State) === State.Closed) return null; // closed under us (close() gave up waiting)
@@ -442,8 +447,12 @@ export class WebSocket {
     }
   }
 
-  /** Fails the connection: our close frame with `code`, the peer given closeTimeout to answer, the socket closed. */
-  private async fail(code: number, reason: string): Promise<void> {
+  /**
+   * Fails the connection: our close frame with `code`, then up to closeTimeout
+   * for the peer's close frame (the offending frame skipped; when the framing
+   * is lost, reading to EOF), then the socket closed.
+   */
+  private async fail(code: number, reason: string, skip: number): Promise<void> {
     if (this.closeCode === null) {
       this.closeCode = code;
       this.closeReason = reason;
@@ -453,9 +462,10 @@ export class WebSocket {
         this.state = State.Closing;
         await this.sock.sendall(this.closeFrame(code, truncateReason(reason)));
       }
-      // Read to EOF (discarding), so closing does not reset the connection under our close frame.
       const t = new Timeout(this.closeTimeout);
       try {
+        if (skip >= 0 && (await this.discard(skip)) && (await this.awaitCloseFrame(false))) return;
+        // The framing is lost: read to EOF, so closing does not reset the connection under our close frame.
         for (;;) if ((await this.sock.recv(RECV_SIZE)).length === 0) break;
       } catch (err) {
         if (err !== t && !isSocketError(err)) throw err;
@@ -467,6 +477,19 @@ export class WebSocket {
     } finally {
       this.finish();
     }
+  }
+
+  /** Drops `n` bytes of the stream; false at EOF. */
+  private async discard(n: number): Promise<boolean> {
+    const buffered = Math.min(n, this.rbuf.length - this.rpos);
+    this.rpos += buffered;
+    n -= buffered;
+    while (n > 0) {
+      const chunk = await this.sock.recv(Math.min(n, RECV_SIZE));
+      if (chunk.length === 0) return false;
+      n -= chunk.length;
+    }
+    return true;
   }
 
   /** Closes the socket; close() waiting on another thread's reader learns of it. */
@@ -521,23 +544,29 @@ export class WebSocket {
     }
   }
 
-  /** Reads frames (dropping data) until the peer's close frame, EOF, a failure or closeTimeout. */
-  private async awaitCloseFrame(): Promise<void> {
-    const t = new Timeout(this.closeTimeout);
+  /**
+   * Reads frames (dropping data, noting pongs) until the peer's close frame;
+   * true when it came, false at EOF or a protocol failure. With `bounded`,
+   * gives up (false) after closeTimeout.
+   */
+  private async awaitCloseFrame(bounded = true): Promise<boolean> {
+    const t = bounded ? new Timeout(this.closeTimeout) : null;
     this.reading = true;
     try {
       for (;;) {
         const f = await this.readFrame();
-        if (f === null) return;
-        if (f.opcode === OP_CLOSE) {
+        if (f === null) return false;
+        if (f.opcode === OP_PONG) this.lastPong = f.payload;
+        else if (f.opcode === OP_CLOSE) {
           this.closeReceived = true;
-          return;
+          return true;
         }
       }
     } catch (err) {
-      if (err !== t && !(err instanceof Fail) && !isSocketError(err)) throw err;
+      if (err instanceof Fail || isSocketError(err) || (t !== null && err === t)) return false;
+      throw err;
     } finally {
-      t.cancel();
+      t?.cancel();
       this.reading = false;
       this.midFrame = false;
     }
