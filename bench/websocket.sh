@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# WebSocket echo, 64-byte binary messages ping-ponged over 100 connections,
+# 3 s per round, 3 rounds (messages/s, the median): evy's server (WebSocketWSGI
+# behind a listen/serve loop, bench/websocket_server.ts) vs the `ws` package's
+# server when it is installed, and Eventlet's (eventlet.websocket under
+# eventlet.wsgi) when python3-eventlet is. One load generator for both (plain node:net,
+# bench/websocket_load.mjs). Servers on core 0, the load on core 1.
+set -u
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+conns=${EVY_WS_CONNS:-100}
+secs=${EVY_WS_SECS:-3}
+rounds=${EVY_ROUNDS:-3}
+pin() { local core=$1; shift; if command -v taskset >/dev/null; then taskset -c "$core" "$@"; else "$@"; fi; }
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+have_eventlet=0
+if /usr/bin/python3 -c 'import eventlet.websocket' 2>/dev/null; then have_eventlet=1; fi
+have_ws=0
+if node -e "require.resolve('ws')" 2>/dev/null; then have_ws=1; fi
+run() { # name cmd...: one round on a fresh server
+  local name=$1; shift
+  local port; port=$(free_port)
+  pin 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
+  local pid=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  local r; r=$(pin 1 node bench/websocket_load.mjs "$port" "$conns" "$secs")
+  echo "$r" | awk -v n="ws_echo_$name" '{print n "\t" $1}' >>"$tmp/raw"
+  kill "$pid"; wait "$pid" 2>/dev/null
+}
+: >"$tmp/raw"
+for _ in $(seq "$rounds"); do
+  run evy node bin/evy run bench/websocket_server.ts
+  [ $have_ws = 1 ] && run ws node bench/peers/ws_echo.mjs
+  [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 bench/peers/ws_eventlet.py
+done
+med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+evy=$(med ws_echo_evy)
+printf 'ws_echo_evy_c%s\t%s\tmsgs/s\n' "$conns" "$evy"
+if [ $have_ws = 1 ]; then
+  ws=$(med ws_echo_ws)
+  printf 'ws_echo_ws_c%s\t%s\tmsgs/s\n' "$conns" "$ws"
+  awk -v a="$evy" -v b="$ws" 'BEGIN { if (a && b) printf "\nevy/ws c'"$conns"' = %.2f\n", a / b }'
+else
+  echo
+  echo "the ws package is not installed (node_modules/ws): evy's figure only, no ratio"
+fi
+if [ $have_eventlet = 1 ]; then
+  ev=$(med ws_echo_eventlet)
+  printf 'ws_echo_eventlet_c%s\t%s\tmsgs/s\n' "$conns" "$ev"
+  awk -v a="$evy" -v b="$ev" 'BEGIN { if (a && b) printf "evy/eventlet c'"$conns"' = %.2f\n", a / b }'
+fi
