@@ -697,6 +697,10 @@ export class Connection {
 
   /** A head still incomplete: refuse what can never become a good one. */
   private checkPartialHead(buf: Buffer, pos: number, avail: number): void {
+    // what is there of the method must be a token: garbage is refused before its end
+    let i = pos;
+    while (i < buf.length && TCHAR[buf[i]] === 1) i++;
+    if (i < buf.length && (i === pos || buf[i] !== SP)) throw new HttpError(400, 'malformed request line (method)');
     const lineEnd = buf.indexOf(LF, pos);
     if ((lineEnd < 0 ? avail : lineEnd - pos) > this.srv.urlLengthLimit + 64) {
       throw new HttpError(414, `the request line is over ${this.srv.urlLengthLimit} bytes`);
@@ -1009,6 +1013,8 @@ export class Connection {
       this.framing = this.isHead ? Framing.None : Framing.Close;
       this.keep = false;
     }
+    // the client waits for a 100 Continue the app never asked for: its body will not come
+    if (this.input !== null && this.input.needContinue) this.keep = false;
     if (!this.keep) h += 'Connection: close\r\n';
     else if (this.http10) h += 'Connection: keep-alive\r\n';
     this.headSent = true;
