@@ -192,7 +192,7 @@ function environKey(name: string): string {
 function percentDecode(s: string): string {
   let out = '';
   let last = 0;
-  for (let i = s.indexOf('%'); i >= 0 && i + 2 < s.length + 0; i = s.indexOf('%', i + 1)) {
+  for (let i = s.indexOf('%'); i >= 0 && i + 2 < s.length; i = s.indexOf('%', i + 1)) {
     const h = HEX[s.charCodeAt(i + 1) & 0xff];
     const l = HEX[s.charCodeAt(i + 2) & 0xff];
     if (h < 0 || l < 0 || s.charCodeAt(i + 1) > 0xff || s.charCodeAt(i + 2) > 0xff) continue;
@@ -659,7 +659,7 @@ export class Connection {
   private async readHead(): Promise<number> {
     let scanned = 0; // bytes after pos already searched
     for (;;) {
-      let buf = this.buf;
+      const buf = this.buf;
       let pos = this.pos;
       // Stray CRLFs between requests (after a body) are skipped (RFC 9112 §2.2).
       while (pos < buf.length && (buf[pos] === CR || buf[pos] === LF)) pos++;
@@ -691,7 +691,6 @@ export class Connection {
         if (idle && this.srv.idleTimeout !== null) this.sock.timeout = this.srv.socketTimeout;
       }
       if (!got) return -1; // EOF, possibly mid-head: nothing to answer
-      buf = this.buf;
     }
   }
 
