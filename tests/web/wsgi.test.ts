@@ -1060,7 +1060,10 @@ test('maxSize bounds concurrent connections; customPool is used', async () => {
   const srv = serveApp(app, { maxSize: 2 });
   const cs = await Promise.all([0, 1, 2, 3].map(() => Client.open(srv.port)));
   for (const c of cs) await c.send('GET / HTTP/1.1\r\n\r\n');
-  await sleep(0.05);
+  await withTimeout(5, async () => {
+    while (inside < 2) await sleep(0.005);
+  });
+  await sleep(0.05); // time for a third, were the pool not full
   assert.is(inside, 2, 'two served, two waiting for a slot');
   gate.send();
   for (const c of cs) assert.is((await c.response()).status, 200);
