@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# evy's WSGI server vs node:http: hello world (13 bytes, keep-alive) under
+# `wrk -t1 -c100 -d5s --latency`, servers on core 0, wrk on core 1, rounds
+# taking turns (EVY_ROUNDS, default 3); medians of req/s and p99 latency.
+set -u
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || bench/setup.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+ms() { # wrk latency (850.00us, 1.20ms, 2.00s) in ms
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+run() { # name cmd...: one round on a fresh server
+  local name=$1; shift
+  local port; port=$(free_port)
+  taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
+  local pid=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
+  taskset -c 1 wrk -t1 -c100 -d5s --latency "http://127.0.0.1:$port/" >"$tmp/$name.out"
+  local rps p99 errs
+  rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/$name.out")
+  p99=$(ms "$(awk '$1 == "99%" {print $2}' "$tmp/$name.out")")
+  errs=$(awk '/Non-2xx|Socket errors/' "$tmp/$name.out")
+  [ -n "$errs" ] && echo "$name: $errs" >&2
+  printf '%s\t%s\t%s\n' "$name" "$rps" "$p99" >>"$tmp/raw"
+  kill "$pid"; wait "$pid" 2>/dev/null
+}
+: >"$tmp/raw"
+for _ in $(seq "${EVY_ROUNDS:-3}"); do
+  run evy node bin/evy run bench/wsgi_server.ts
+  run node node bench/peers/node_http.mjs
+done
+med() { awk -F'\t' -v k="$1" -v c="$2" '$1==k {print $c}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+e=$(med evy 2); n=$(med node 2)
+printf 'wsgi_hello_evy\t%s\treq/s\tp99 %s ms\n' "$e" "$(med evy 3)"
+printf 'wsgi_hello_node_http\t%s\treq/s\tp99 %s ms\n' "$n" "$(med node 3)"
+awk -v a="$e" -v b="$n" 'BEGIN { if (a && b) printf "\nevy.wsgi/node:http = %.2f\n", a / b }'
