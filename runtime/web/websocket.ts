@@ -1,7 +1,8 @@
 // evy/web/websocket: RFC 6455 WebSockets on green sockets. WebSocketWSGI turns
 // a handler `(ws) => ...` into a WSGI app that upgrades the request on the
-// server's socket (environ['evy.socket'], environ['evy.hijack'],
-// environ['evy.rest']); connect() is the client. Every wait is an evy
+// server's socket (environ['evy.socket'], and environ['evy.hijack']() whose
+// `head` — or environ['evy.rest'] — holds bytes read past the request);
+// connect() is the client. Every wait is an evy
 // operation: Timeout and kill interrupt wait(), send() and close().
 import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
@@ -680,10 +681,11 @@ export function WebSocketWSGI(handler: (ws: WebSocket) => unknown, opts: WebSock
     }
     const offered = tokens(header(environ, 'HTTP_SEC_WEBSOCKET_PROTOCOL'));
     const protocol = protocols.find((p) => offered.includes(p)) ?? '';
-    const restValue = environ['evy.rest'];
+    // evy's WSGI server hands over the bytes it read past the request with the
+    // socket ({ socket, head }); another server may give them as evy.rest.
+    const taken = (hijack as () => unknown)() as { head?: unknown } | undefined;
+    const restValue = taken !== undefined && taken !== null && Buffer.isBuffer(taken.head) ? taken.head : environ['evy.rest'];
     const rest = Buffer.isBuffer(restValue) ? restValue : EMPTY;
-
-    (hijack as () => unknown)();
     let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
     if (protocol !== '') head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
     head += '\r\n';
