@@ -33,6 +33,8 @@ bench: build
 	bench/tls.sh
 	bench/http_patch.sh
 	node bench/startup.mjs
+	bench/wsgi.sh
+	bench/websocket.sh
 
 demo: build
 	./bin/evy run examples/hello.ts

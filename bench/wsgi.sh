@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# evy's WSGI server vs node:http: hello world (13 bytes, keep-alive) under
-# `wrk -t1 -c100 -d5s --latency`, servers on core 0, wrk on core 1, rounds
-# taking turns (EVY_ROUNDS, default 3); medians of req/s and p99 latency.
+# evy's WSGI server vs node:http and eventlet.wsgi: hello world (13 bytes,
+# keep-alive) under `wrk -t1 -c100 -d5s --latency` and the same with -c1000,
+# servers on core 0, wrk on core 1, rounds taking turns (EVY_ROUNDS, default
+# 3); medians of req/s and p99 latency. eventlet runs the shared anchor
+# (../shared/anchors/eventlet_http.py, or $EVY_ANCHORS) when it is installed.
 set -u
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || bench/setup.sh
@@ -18,22 +20,32 @@ run() { # name cmd...: one round on a fresh server
   local pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
-  taskset -c 1 wrk -t1 -c100 -d5s --latency "http://127.0.0.1:$port/" >"$tmp/$name.out"
-  local rps p99 errs
-  rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/$name.out")
-  p99=$(ms "$(awk '$1 == "99%" {print $2}' "$tmp/$name.out")")
-  errs=$(awk '/Non-2xx|Socket errors/' "$tmp/$name.out")
-  [ -n "$errs" ] && echo "$name: $errs" >&2
-  printf '%s\t%s\t%s\n' "$name" "$rps" "$p99" >>"$tmp/raw"
+  for c in 100 1000; do
+    taskset -c 1 wrk -t1 -c$c -d5s --latency "http://127.0.0.1:$port/" >"$tmp/$name.out"
+    local rps p99 errs
+    rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/$name.out")
+    p99=$(ms "$(awk '$1 == "99%" {print $2}' "$tmp/$name.out")")
+    errs=$(awk '/Non-2xx|Socket errors/' "$tmp/$name.out")
+    [ -n "$errs" ] && echo "$name c$c: $errs" >&2
+    printf '%s_c%s\t%s\t%s\n' "$name" "$c" "$rps" "$p99" >>"$tmp/raw"
+  done
   kill "$pid"; wait "$pid" 2>/dev/null
 }
 : >"$tmp/raw"
+anchors=${EVY_ANCHORS:-../shared/anchors}
+have_eventlet=0
+if [ -f "$anchors/eventlet_http.py" ] && /usr/bin/python3 -c 'import eventlet' 2>/dev/null; then have_eventlet=1; fi
 for _ in $(seq "${EVY_ROUNDS:-3}"); do
   run evy node bin/evy run bench/wsgi_server.ts
   run node node bench/peers/node_http.mjs
+  [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 "$anchors/eventlet_http.py"
 done
 med() { awk -F'\t' -v k="$1" -v c="$2" '$1==k {print $c}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
-e=$(med evy 2); n=$(med node 2)
-printf 'wsgi_hello_evy\t%s\treq/s\tp99 %s ms\n' "$e" "$(med evy 3)"
-printf 'wsgi_hello_node_http\t%s\treq/s\tp99 %s ms\n' "$n" "$(med node 3)"
-awk -v a="$e" -v b="$n" 'BEGIN { if (a && b) printf "\nevy.wsgi/node:http = %.2f\n", a / b }'
+for c in 100 1000; do
+  e=$(med "evy_c$c" 2); n=$(med "node_c$c" 2); v=$(med "eventlet_c$c" 2)
+  printf 'wsgi_hello_evy_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$e" "$(med "evy_c$c" 3)"
+  printf 'wsgi_hello_node_http_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$n" "$(med "node_c$c" 3)"
+  [ -n "$v" ] && printf 'wsgi_hello_eventlet_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$v" "$(med "eventlet_c$c" 3)"
+  awk -v a="$e" -v b="$n" -v c="$c" 'BEGIN { if (a && b) printf "evy.wsgi/node:http c%s = %.2f\n", c, a / b }'
+  awk -v a="$e" -v b="$v" -v c="$c" 'BEGIN { if (a && b) printf "evy.wsgi/eventlet.wsgi c%s = %.2f\n", c, a / b }'
+done
