@@ -23,7 +23,7 @@ const data = WebSocketWSGI(async (ws: WebSocket) => {
 });
 
 function app(environ: Environ, startResponse: StartResponse) {
-  if (environ.PATH_INFO === '/data') return data(environ as Record<string, unknown>, startResponse as never);
+  if (environ.PATH_INFO === '/data') return data(environ, startResponse);
   startResponse('200 OK', [['Content-Type', 'text/html; charset=utf-8']]);
   return [page];
 }

@@ -24,7 +24,7 @@ const chat = WebSocketWSGI(async (ws: WebSocket) => {
 });
 
 function app(environ: Environ, startResponse: StartResponse) {
-  if (environ.PATH_INFO === '/chat') return chat(environ as Record<string, unknown>, startResponse as never);
+  if (environ.PATH_INFO === '/chat') return chat(environ, startResponse);
   startResponse('200 OK', [['Content-Type', 'text/html; charset=utf-8']]);
   return [page];
 }

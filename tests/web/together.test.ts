@@ -16,7 +16,7 @@ const echo = WebSocketWSGI(async (ws: WebSocket) => {
 
 /** /ws upgrades; everything else is a plain page: two apps on one server. */
 function app(environ: Environ, startResponse: StartResponse) {
-  if (environ.PATH_INFO === '/ws') return echo(environ as Record<string, unknown>, startResponse as never);
+  if (environ.PATH_INFO === '/ws') return echo(environ, startResponse);
   startResponse('200 OK', [['Content-Type', 'text/plain']]);
   return [`page ${String(environ.PATH_INFO)}`];
 }
