@@ -23,7 +23,7 @@ function app(environ: Environ, startResponse: StartResponse) {
 
 async function start(): Promise<[GreenSocket, GreenThread<void>, number]> {
   const sock = listen(['127.0.0.1', 0]);
-  const gt = spawn(() => server(sock, app as never, { log: null }));
+  const gt = spawn(() => server(sock, app, { log: null }));
   return [sock, gt, (sock.getsockname() as [string, number])[1]];
 }
 
