@@ -870,8 +870,8 @@ test('evy.hijack: the app takes the socket; the server writes nothing and leaves
 
 // ---- big bodies ----------------------------------------------------------------------------------
 
-test('a 20 MiB chunked upload streams through wsgi.input in bounded memory', async () => {
-  const TOTAL = 20 << 20;
+test('a 100 MiB chunked upload streams through wsgi.input in bounded memory', async () => {
+  const TOTAL = 100 << 20;
   const srv = serveApp(async (env, start) => {
     const input = env['wsgi.input'];
     const h = createHash('sha256');
@@ -915,7 +915,7 @@ test('a 20 MiB chunked upload streams through wsgi.input in bounded memory', asy
   await sender.wait();
   assert.is(r.body.toString(), `${TOTAL} ${expect.digest('hex')}`);
   const growth = (peak - rss0) / (1 << 20);
-  assert.ok(growth < 12, `RSS grew by ${growth.toFixed(1)} MiB for a 20 MiB upload`);
+  assert.ok(growth < 16, `RSS grew by ${growth.toFixed(1)} MiB for a 100 MiB upload`);
   c.close();
   await srv.stop();
 });
@@ -960,7 +960,7 @@ test("Python's http.client: GET and POST on one keep-alive connection", async ()
 
 // ---- fuzz ----------------------------------------------------------------------------------------------
 
-test('fuzz: 2,000 random and truncated requests; the server still answers and no fd leaks', async () => {
+test('fuzz: 10,000 random and truncated requests; the server still answers and no fd leaks', async () => {
   const srv = serveApp(echo, { socketTimeout: 5 });
   const fds0 = socketFds();
   let seed = 12345;
@@ -1023,7 +1023,7 @@ test('fuzz: 2,000 random and truncated requests; the server still answers and no
     }
   }
   const samples: Buffer[] = [];
-  for (let i = 0; i < 2000; i++) samples.push(sample());
+  for (let i = 0; i < 10_000; i++) samples.push(sample());
   const pool = new GreenPool(25);
   const t0 = performance.now();
   await withTimeout(25, async () => {
