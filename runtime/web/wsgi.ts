@@ -7,6 +7,7 @@ import { GreenPool } from '../green/greenpool';
 import { getCurrent, GreenletExit, type GreenThread } from '../green/greenthread';
 import { StopServe } from '../io/convenience';
 import { AF_UNIX, GreenSocket, SHUT_WR, SocketTimeout, type Address } from '../io/socket';
+import { wrapSsl, type GreenSSLSocket, type WrapSslOptions } from '../io/ssl';
 
 // ---- public types ---------------------------------------------------------------
 
@@ -41,7 +42,7 @@ export interface LogStream {
 /** What `environ['evy.hijack']()` hands over. */
 export interface Hijacked {
   /** the connection; the server will neither write to it nor close it */
-  socket: GreenSocket;
+  socket: GreenSocket | GreenSSLSocket;
   /** bytes already read from the socket past the request (and its body, if read) */
   head: Buffer;
 }
@@ -72,7 +73,7 @@ export interface Environ {
   'wsgi.multiprocess': boolean;
   'wsgi.run_once': boolean;
   'evy.posthooks': Posthook[];
-  'evy.socket': GreenSocket;
+  'evy.socket': GreenSocket | GreenSSLSocket;
   'evy.hijack': () => Hijacked;
   [header: `HTTP_${string}`]: string | undefined;
   [key: string]: unknown;
@@ -103,8 +104,14 @@ export interface ServerOptions {
   maxHeaderSize?: number;
   /** send the error's stack in a 500's body (default false) */
   debug?: boolean;
-  /** wsgi.url_scheme (default 'http') */
+  /** wsgi.url_scheme (default 'http', or 'https' with ssl) */
   urlScheme?: string;
+  /**
+   * Serve HTTPS: each connection is wrapped with wrapSsl (server side) in its
+   * own green thread before its first request; a failed handshake only ends
+   * that connection. `evy.socket` is then the TLS socket.
+   */
+  ssl?: Omit<WrapSslOptions, 'serverSide'> & { key: string | Buffer; cert: string | Buffer };
 }
 
 export const DEFAULT_MAX_SIZE = 1024;
@@ -534,6 +541,7 @@ interface ServerState {
   maxHeaderSize: number;
   debug: boolean;
   urlScheme: string;
+  ssl: (Omit<WrapSslOptions, 'serverSide'> & { key: string | Buffer; cert: string | Buffer }) | null;
   serverName: string;
   serverPort: string;
   errors: LogStream;
@@ -584,7 +592,11 @@ export class Connection {
   private readonly remoteAddr: string;
   private readonly remotePort: string;
 
-  constructor(readonly sock: GreenSocket, addr: Address, private readonly srv: ServerState) {
+  /** The connection: a GreenSocket, or its TLS wrapping once run() did the handshake. */
+  sock: GreenSocket | GreenSSLSocket;
+
+  constructor(sock: GreenSocket, addr: Address, private readonly srv: ServerState) {
+    this.sock = sock;
     if (typeof addr === 'string') {
       this.remoteAddr = addr;
       this.remotePort = '';
@@ -712,6 +724,13 @@ export class Connection {
 
   /** Serves requests until the connection should close. */
   async run(): Promise<void> {
+    if (this.srv.ssl !== null) {
+      try {
+        this.sock = await wrapSsl(this.sock as GreenSocket, { ...this.srv.ssl, serverSide: true });
+      } catch {
+        return; // a failed handshake ends this connection only (the caller closes it)
+      }
+    }
     const sock = this.sock;
     if (this.srv.socketTimeout !== null) sock.timeout = this.srv.socketTimeout;
     let end: number;
@@ -1326,7 +1345,8 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
     urlLengthLimit: checkNumber(opts.urlLengthLimit ?? MAX_REQUEST_LINE, 'urlLengthLimit', 1),
     maxHeaderSize: checkNumber(opts.maxHeaderSize ?? MAX_HEADER_SIZE, 'maxHeaderSize', 64),
     debug: opts.debug ?? false,
-    urlScheme: opts.urlScheme ?? 'http',
+    urlScheme: opts.urlScheme ?? (opts.ssl ? 'https' : 'http'),
+    ssl: opts.ssl ?? null,
     serverName: typeof sockName === 'string' ? sockName : sockName[0],
     serverPort: typeof sockName === 'string' || sock.family === AF_UNIX ? '' : String(sockName[1]),
     errors: log ?? process.stderr,

@@ -1,0 +1,59 @@
+// evy/web/wsgi over TLS (opts.ssl): wsgi.url_scheme is https, and a client
+// that fails the handshake ends only its own connection.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import * as https from 'node:https';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, listen, spawn, wait } from 'evy';
+import { server, type Environ, type StartResponse } from 'evy/web/wsgi';
+import { assertClean } from '../helpers';
+
+const dir = mkdtempSync(join(tmpdir(), 'evy-https-'));
+execFileSync('openssl', [
+  'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+  '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+  '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+], { stdio: 'ignore' });
+const key = readFileSync(join(dir, 'key.pem'));
+const cert = readFileSync(join(dir, 'cert.pem'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.after.each(assertClean);
+
+function app(environ: Environ, startResponse: StartResponse): string[] {
+  startResponse('200 OK', [['Content-Type', 'text/plain']]);
+  return [`${environ['wsgi.url_scheme']} ${environ.PATH_INFO}`];
+}
+
+function get(port: number, path: string): Promise<string> {
+  return wait(
+    new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path, ca: cert, servername: 'localhost', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve(`${res.statusCode} ${body}`));
+        })
+        .on('error', reject);
+    }),
+  );
+}
+
+test('HTTPS: verified by the client, url_scheme https; a plain-HTTP client does not stop the server', async () => {
+  const sock = listen(['127.0.0.1', 0]);
+  const port = (sock.getsockname() as [string, number])[1];
+  const gt = spawn(() => server(sock, app, { log: null, ssl: { key, cert } }));
+  assert.is(await get(port, '/secure'), '200 https /secure');
+  // Plain HTTP to the TLS port: its handshake fails, its connection ends.
+  const plain = await connect(['127.0.0.1', port]);
+  await plain.sendall('GET / HTTP/1.0\r\n\r\n');
+  for (let d; (d = await plain.recv()).length > 0; ) void d;
+  plain.close();
+  assert.is(await get(port, '/again'), '200 https /again');
+  sock.close();
+  await gt.wait();
+});
+
+test.run();
