@@ -22,7 +22,9 @@ $(TS_OUT): $(TS_SRC) node_modules/.package-lock.json
 
 build: $(NATIVE) $(TS_OUT)
 
+# Test prerequisites from Debian, installed once (the browser test needs chromium).
 test: build
+	tests/setup/chromium.sh
 	node tests/run.mjs
 
 # Every benchmark, each printing its figures side by side with its peers (several minutes).
