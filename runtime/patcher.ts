@@ -139,7 +139,7 @@ export function optionsFromList(list: string): MonkeyPatchOptions {
 
 /**
  * The names each green module adds to its builtin (beyond the stock ones), so
- * they exist before the module is loaded. tests/patcher.test.ts checks this
+ * they exist before the module is loaded. tests/patcher/monkey.test.ts checks this
  * list against the modules themselves.
  */
 export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
@@ -152,7 +152,6 @@ export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
   os: ['close', 'pipe', 'read', 'write'],
 };
 
-/** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
 /**
  * Builtins that are a property of another one's green module: the green
  * `timers.promises` also replaces what `require('timers/promises')` returns.
@@ -167,6 +166,7 @@ function greenFor(name: string): GreenModule {
   return sub === undefined ? loadGreen(name) : (loadGreen(sub.parent)[sub.key] as GreenModule);
 }
 
+/** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
 function applyGreen(name: string, builtin: Record<string, unknown>): void {
   const green = greenFor(name);
   const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
