@@ -23,7 +23,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum { K_READ = 1, K_CONNECTION = 2, K_CONNECT = 3, K_WRITE = 4, K_SHUTDOWN = 5, K_DGRAM = 6, K_SENT = 7 };
+/* K_WRITE also reports a queued UDP send. */
+enum { K_READ = 1, K_CONNECTION = 2, K_CONNECT = 3, K_WRITE = 4, K_SHUTDOWN = 5, K_DGRAM = 6 };
 
 #define SLAB_SIZE (1024 * 1024)
 #define READ_CHUNK (64 * 1024) /* the most one read takes; any UDP datagram fits */
@@ -239,12 +240,14 @@ static void on_connect(uv_connect_t *req, int status) {
   free(r);
 }
 
-static void on_write(uv_write_t *req, int status) {
-  evy_req *r = (evy_req *)req;
+/* A queued write or datagram is done: its Buffer may go, JS hears K_WRITE. */
+static void write_done(evy_req *r, int status) {
   if (r->buf) napi_delete_reference(r->s->env, r->buf);
   dispatch(r->s, K_WRITE, status);
   free(r);
 }
+
+static void on_write(uv_write_t *req, int status) { write_done((evy_req *)req, status); }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   evy_req *r = (evy_req *)req;
@@ -267,12 +270,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const s
   maybe_flush(e);
 }
 
-static void on_udp_send(uv_udp_send_t *req, int status) {
-  evy_req *r = (evy_req *)req;
-  if (r->buf) napi_delete_reference(r->s->env, r->buf);
-  dispatch(r->s, K_SENT, status);
-  free(r);
-}
+static void on_udp_send(uv_udp_send_t *req, int status) { write_done((evy_req *)req, status); }
 
 /* ---- argument helpers ---------------------------------------------------- */
 
@@ -311,6 +309,41 @@ static int get_string(napi_env env, napi_value v, const char *name, char *out, s
     return -1;
   }
   return 0;
+}
+
+/* The bytes of a Buffer argument; a TypeError when it is not one. */
+static int get_buffer(napi_env env, napi_value v, char **data, size_t *len) {
+  bool is_buf = false;
+  napi_is_buffer(env, v, &is_buf);
+  if (!is_buf || napi_get_buffer_info(env, v, (void **)data, len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Buffer");
+    return -1;
+  }
+  return 0;
+}
+
+/* A request for a queued write of Buffer `buf`, which it keeps alive until
+ * write_done(). NULL with an exception pending when it cannot be made. */
+static evy_req *write_req(napi_env env, evy_stream *s, napi_value buf, const char *syscall) {
+  evy_req *r = calloc(1, sizeof *r);
+  if (!r) {
+    evy_throw_uv(env, UV_ENOMEM, syscall);
+    return NULL;
+  }
+  r->s = s;
+  if (napi_create_reference(env, buf, 1, &r->buf) != napi_ok) {
+    free(r);
+    evy_throw_last(env, syscall);
+    return NULL;
+  }
+  return r;
+}
+
+/* Undoes write_req() when libuv refused the request. */
+static napi_value write_refused(napi_env env, evy_req *r, int err, const char *syscall) {
+  napi_delete_reference(env, r->buf);
+  free(r);
+  return evy_throw_uv(env, err, syscall);
 }
 
 /* "1.2.3.4" or "::1" and a port -> sockaddr. */
@@ -522,13 +555,14 @@ static napi_value stream_connect(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* readStart(owner): stream reads, or datagrams for a UDP socket. */
 static napi_value stream_read_start(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) < 0) return NULL;
   evy_stream *s = unwrap(env, argv[0], 0);
   if (!s) return NULL;
-  int err = uv_read_start(&s->h.stream, on_alloc, on_read);
-  if (err < 0 && err != UV_EALREADY) return evy_throw_uv(env, err, "read");
+  int err = s->is_udp ? uv_udp_recv_start(&s->h.udp, on_alloc, on_udp_recv) : uv_read_start(&s->h.stream, on_alloc, on_read);
+  if (err < 0 && err != UV_EALREADY) return evy_throw_uv(env, err, s->is_udp ? "recvfrom" : "read");
   return NULL;
 }
 
@@ -536,7 +570,10 @@ static napi_value stream_read_stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) < 0) return NULL;
   evy_stream *s = unwrap(env, argv[0], 1);
-  if (s && !s->closing) uv_read_stop(&s->h.stream);
+  if (s && !s->closing) {
+    if (s->is_udp) uv_udp_recv_stop(&s->h.udp);
+    else uv_read_stop(&s->h.stream);
+  }
   return NULL;
 }
 
@@ -552,32 +589,17 @@ static napi_value stream_write(napi_env env, napi_callback_info info) {
   if (s == NULL || s->closing) return evy_throw_uv(env, UV_EBADF, "write");
   char *data;
   size_t len;
-  bool is_buf = false;
-  napi_is_buffer(env, argv[1], &is_buf);
-  if (!is_buf || napi_get_buffer_info(env, argv[1], (void **)&data, &len) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Buffer");
-    return NULL;
-  }
+  if (get_buffer(env, argv[1], &data, &len) < 0) return NULL;
   uv_buf_t b = uv_buf_init(data, (unsigned)len);
   int n = len ? uv_try_write(&s->h.stream, &b, 1) : 0;
   if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) return evy_throw_uv(env, n, "write");
   if (n < 0) n = 0;
   if ((size_t)n < len) {
-    evy_req *r = calloc(1, sizeof *r);
-    if (!r) return evy_throw_uv(env, UV_ENOMEM, "write");
-    r->s = s;
-    if (napi_create_reference(env, argv[1], 1, &r->buf) != napi_ok) {
-      free(r);
-      evy_throw_last(env, "write");
-      return NULL;
-    }
+    evy_req *r = write_req(env, s, argv[1], "write");
+    if (!r) return NULL;
     b = uv_buf_init(data + n, (unsigned)(len - n));
     int err = uv_write(&r->req.write, &s->h.stream, &b, 1, on_write);
-    if (err < 0) {
-      napi_delete_reference(env, r->buf);
-      free(r);
-      return evy_throw_uv(env, err, "write");
-    }
+    if (err < 0) return write_refused(env, r, err, "write");
   }
   napi_create_int32(env, n, &ret);
   return ret;
@@ -697,24 +719,6 @@ static napi_value sock_getopt(napi_env env, napi_callback_info info) {
   return ret;
 }
 
-static napi_value udp_recv_start(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv) < 0) return NULL;
-  evy_stream *s = unwrap(env, argv[0], 0);
-  if (!s) return NULL;
-  int err = uv_udp_recv_start(&s->h.udp, on_alloc, on_udp_recv);
-  if (err < 0 && err != UV_EALREADY) return evy_throw_uv(env, err, "recvfrom");
-  return NULL;
-}
-
-static napi_value udp_recv_stop(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv) < 0) return NULL;
-  evy_stream *s = unwrap(env, argv[0], 1);
-  if (s && !s->closing) uv_udp_recv_stop(&s->h.udp);
-  return NULL;
-}
-
 /* udpFrom(i) -> [host, port]: the sender of record i of the batch being delivered. */
 static napi_value udp_from(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -750,7 +754,7 @@ static napi_value udp_connect(napi_env env, napi_callback_info info) {
 }
 
 /* udpSend(owner, buffer, host?, port?) -> 1 if sent at once, 0 if queued (a
- * K_SENT event follows). No host: to the connected peer. */
+ * K_WRITE event follows). No host: to the connected peer. */
 static napi_value udp_send(napi_env env, napi_callback_info info) {
   napi_value argv[4], ret;
   if (get_args(env, info, 4, argv) < 0) return NULL;
@@ -758,12 +762,7 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   char *data;
   size_t len;
-  bool is_buf = false;
-  napi_is_buffer(env, argv[1], &is_buf);
-  if (!is_buf || napi_get_buffer_info(env, argv[1], (void **)&data, &len) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a Buffer");
-    return NULL;
-  }
+  if (get_buffer(env, argv[1], &data, &len) < 0) return NULL;
   struct sockaddr_storage ss;
   struct sockaddr *to = NULL;
   napi_valuetype t;
@@ -779,20 +778,10 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
     return ret;
   }
   if (n != UV_EAGAIN) return evy_throw_uv(env, n, "sendto");
-  evy_req *r = calloc(1, sizeof *r);
-  if (!r) return evy_throw_uv(env, UV_ENOMEM, "sendto");
-  r->s = s;
-  if (napi_create_reference(env, argv[1], 1, &r->buf) != napi_ok) {
-    free(r);
-    evy_throw_last(env, "sendto");
-    return NULL;
-  }
+  evy_req *r = write_req(env, s, argv[1], "sendto");
+  if (!r) return NULL;
   int err = uv_udp_send(&r->req.send, &s->h.udp, &b, 1, to, on_udp_send);
-  if (err < 0) {
-    napi_delete_reference(env, r->buf);
-    free(r);
-    return evy_throw_uv(env, err, "sendto");
-  }
+  if (err < 0) return write_refused(env, r, err, "sendto");
   napi_create_int32(env, 0, &ret);
   return ret;
 }
@@ -825,8 +814,7 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
       FN("connect", stream_connect), FN("readStart", stream_read_start), FN("readStop", stream_read_stop),
       FN("write", stream_write),     FN("shutdown", stream_shutdown), FN("close", stream_close_js),
       FN("name", stream_name),       FN("fileno", stream_fileno),   FN("setsockopt", sock_setopt),
-      FN("getsockopt", sock_getopt), FN("udpOpen", udp_open),   FN("udpRecvStart", udp_recv_start),
-      FN("udpRecvStop", udp_recv_stop), FN("udpSend", udp_send), FN("udpFrom", udp_from),
+      FN("getsockopt", sock_getopt), FN("udpOpen", udp_open),   FN("udpSend", udp_send), FN("udpFrom", udp_from),
       FN("udpConnect", udp_connect),
   };
 #undef FN
@@ -834,7 +822,7 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
   if (st != napi_ok) return st;
   const struct { const char *name; int value; } consts[] = {
       {"K_READ", K_READ}, {"K_CONNECTION", K_CONNECTION}, {"K_CONNECT", K_CONNECT},
-      {"K_WRITE", K_WRITE}, {"K_SHUTDOWN", K_SHUTDOWN}, {"K_DGRAM", K_DGRAM}, {"K_SENT", K_SENT},
+      {"K_WRITE", K_WRITE}, {"K_SHUTDOWN", K_SHUTDOWN}, {"K_DGRAM", K_DGRAM},
       {"UV_EOF", UV_EOF},
       {"AF_INET", AF_INET}, {"AF_INET6", AF_INET6}, {"AF_UNIX", AF_UNIX},
       {"SOCK_STREAM", SOCK_STREAM}, {"SOCK_DGRAM", SOCK_DGRAM},

@@ -20,7 +20,6 @@ export interface NativeBinding {
   readonly K_WRITE: number;
   readonly K_SHUTDOWN: number;
   readonly K_DGRAM: number;
-  readonly K_SENT: number;
   readonly UV_EOF: number;
   readonly AF_INET: number;
   readonly AF_INET6: number;
@@ -51,6 +50,7 @@ export interface NativeBinding {
   listen(owner: object, backlog: number): void;
   accept(server: object, owner: object): number;
   connect(owner: object, hostOrPath: string, port?: number): void;
+  /** Stream reads, or datagrams for a UDP socket. */
   readStart(owner: object): void;
   readStop(owner: object): void;
   /** Bytes written at once; the rest is queued and reported by a K_WRITE event. */
@@ -60,9 +60,7 @@ export interface NativeBinding {
   name(owner: object, peer: boolean): [string, number] | string;
   fileno(owner: object): number;
   udpOpen(owner: object, family: number): number;
-  udpRecvStart(owner: object): void;
-  udpRecvStop(owner: object): void;
-  /** 1 if sent at once, 0 if queued (a K_SENT event follows). No host: to the connected peer. */
+  /** 1 if sent at once, 0 if queued (a K_WRITE event follows). No host: to the connected peer. */
   udpSend(owner: object, data: Buffer, host?: string, port?: number): number;
   /** The sender of record `index` of the batch being delivered. */
   udpFrom(index: number): [string, number];

@@ -69,7 +69,7 @@ export function closedError(syscall: string): NodeJS.ErrnoException {
   return err;
 }
 
-const { K_READ, K_CONNECTION, K_CONNECT, K_WRITE, K_DGRAM, K_SENT, UV_EOF } = binding;
+const { K_READ, K_CONNECTION, K_CONNECT, K_WRITE, K_DGRAM, UV_EOF } = binding;
 const EMPTY = Buffer.alloc(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Bytes buffered from the network, unread, before reading pauses (back-pressure). */
@@ -232,8 +232,7 @@ export class GreenSocket {
       case K_CONNECT:
         this.onConnect(value);
         break;
-      case K_WRITE:
-      case K_SENT:
+      case K_WRITE: // a queued write, or a queued datagram
         this.onWrite(value);
         break;
     }
@@ -567,8 +566,7 @@ export class GreenSocket {
 
   private startReading(): void {
     if ((this.flags & Flag.Reading) === 0 && (this.flags & Flag.Eof) === 0 && this.error === null) {
-      if (this.type === SOCK_DGRAM) binding.udpRecvStart(this);
-      else binding.readStart(this);
+      binding.readStart(this); // datagrams for UDP
       this.flags |= Flag.Reading;
     }
   }
@@ -576,8 +574,7 @@ export class GreenSocket {
   private stopReading(): void {
     if ((this.flags & Flag.Reading) !== 0) {
       this.flags &= ~Flag.Reading;
-      if (this.type === SOCK_DGRAM) binding.udpRecvStop(this);
-      else binding.readStop(this);
+      binding.readStop(this);
     }
   }
 
