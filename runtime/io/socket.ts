@@ -42,6 +42,23 @@ export class SocketTimeout extends Error {
   }
 }
 
+/** @internal A socket timeout's seconds: null or a non-negative number, else a RangeError. */
+export function checkSeconds(seconds: unknown): number | null {
+  if (seconds !== null && (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0)) {
+    throw new RangeError(`timeout must be null or a non-negative number of seconds, got ${String(seconds)}`);
+  }
+  return seconds as number | null;
+}
+
+/** @internal Gives a parked waiter its deadline: SocketTimeout(what) after `seconds` (null: none). */
+export function armSocketTimeout(w: Waiter<unknown>, what: string, seconds: number | null): void {
+  if (seconds === null) return;
+  w.timer = hub.addTimer(seconds, () => {
+    w.timer = null;
+    hub.throwInto(w, new SocketTimeout(what, seconds));
+  }, null, null);
+}
+
 /** A Node-style system error: code, errno, syscall, and address/port when given. */
 export function systemError(errno: number, syscall: string, address?: Address): NodeJS.ErrnoException {
   const code = getSystemErrorName(errno);
@@ -417,13 +434,7 @@ export class GreenSocket {
     if (!(w instanceof Waiter)) return w;
     w.list = this;
     this.pinSelf();
-    const secs = this.timeoutSecs;
-    if (secs !== null) {
-      w.timer = hub.addTimer(secs, () => {
-        w.timer = null;
-        hub.throwInto(w as Waiter<unknown>, new SocketTimeout(what, secs));
-      }, null, null);
-    }
+    armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
     return w;
   }
 
@@ -899,10 +910,7 @@ export class GreenSocket {
   }
 
   set timeout(seconds: number | null) {
-    if (seconds !== null && (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0)) {
-      throw new RangeError(`timeout must be null or a non-negative number of seconds, got ${String(seconds)}`);
-    }
-    this.timeoutSecs = seconds;
+    this.timeoutSecs = checkSeconds(seconds);
   }
 
   settimeout(seconds: number | null): void {

@@ -22,17 +22,10 @@ import type { Server as NetServer, Socket as NetSocket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { getHub, Waiter } from '../hub/hub';
 import { GreenFile, type GreenFileOptions } from './file';
-import { closedError, SocketTimeout, systemError, toBuffer, type Address } from './socket';
+import { armSocketTimeout, checkSeconds, closedError, systemError, toBuffer, type Address } from './socket';
 
 const hub = getHub();
 const EMPTY = Buffer.alloc(0);
-
-function checkSeconds(seconds: unknown): number | null {
-  if (seconds !== null && (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0)) {
-    throw new RangeError(`timeout must be null or a non-negative number of seconds, got ${String(seconds)}`);
-  }
-  return seconds as number | null;
-}
 
 /** The green side of one stream. */
 export class StreamGreen {
@@ -152,13 +145,7 @@ export class StreamGreen {
       if (hook !== null) hook();
     });
     if (!(w instanceof Waiter)) return w;
-    const secs = this.timeoutSecs;
-    if (secs !== null) {
-      w.timer = hub.addTimer(secs, () => {
-        w.timer = null;
-        hub.throwInto(w as Waiter<unknown>, new SocketTimeout(what, secs));
-      }, null, null);
-    }
+    armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
     return w;
   }
 

@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { getHub, Waiter } from '../hub/hub';
-import { SocketTimeout } from '../io/socket';
+import { armSocketTimeout } from '../io/socket';
 import { streamGreen, type StreamGreen } from '../io/streamsock';
 
 export * from 'node:http';
@@ -160,12 +160,7 @@ function exchange(
   });
   // Stays: an error after the wait ended (the request was aborted) is not unhandled.
   r.on('error', (err) => hub.throwInto(w as Waiter<unknown>, err));
-  if (timeout !== null) {
-    w.timer = hub.addTimer(timeout, () => {
-      w.timer = null;
-      hub.throwInto(w as Waiter<unknown>, new SocketTimeout('urlopen', timeout));
-    }, null, null);
-  }
+  armSocketTimeout(w as Waiter<unknown>, 'urlopen', timeout);
   r.end(body);
   return w.promise;
 }
