@@ -432,15 +432,9 @@ export class WebSocket {
       reason = r.toString('utf8');
     }
     this.closeReceived = true;
-    if (this.closeCode === null) {
-      this.closeCode = code;
-      this.closeReason = reason;
-    }
+    const frame = this.beginClose(code, reason);
     try {
-      if (this.state === State.Open) {
-        this.state = State.Closing;
-        await this.sock.sendall(this.closeFrame(code, reason));
-      }
+      if (frame !== null) await this.sock.sendall(frame);
     } catch (err) {
       if (!isSocketError(err)) throw err;
     } finally {
@@ -454,15 +448,9 @@ export class WebSocket {
    * is lost, reading to EOF), then the socket closed.
    */
   private async fail(code: number, reason: string, skip: number): Promise<void> {
-    if (this.closeCode === null) {
-      this.closeCode = code;
-      this.closeReason = reason;
-    }
+    const frame = this.beginClose(code, reason);
     try {
-      if (this.state === State.Open) {
-        this.state = State.Closing;
-        await this.sock.sendall(this.closeFrame(code, truncateReason(reason)));
-      }
+      if (frame !== null) await this.sock.sendall(frame);
       const t = new Timeout(this.closeTimeout);
       try {
         if (skip >= 0 && (await this.discard(skip)) && (await this.awaitCloseFrame(false))) return;
@@ -478,6 +466,21 @@ export class WebSocket {
     } finally {
       this.finish();
     }
+  }
+
+  /**
+   * Starts the closing handshake from our side: the first close code given is
+   * the one kept; while still open, moves to Closing and returns the close
+   * frame to send (the reason cut to what a frame holds), else null.
+   */
+  private beginClose(code: number, reason: string): Buffer | null {
+    if (this.closeCode === null) {
+      this.closeCode = code;
+      this.closeReason = reason;
+    }
+    if (this.state !== State.Open) return null;
+    this.state = State.Closing;
+    return this.closeFrame(code, truncateReason(reason));
   }
 
   /** Drops `n` bytes of the stream; false at EOF. */
@@ -522,15 +525,9 @@ export class WebSocket {
     }
     if (Buffer.byteLength(reason) > 123) throw new RangeError('WebSocket.close: the reason is at most 123 bytes of UTF-8');
     if (this.state === State.Closed) return;
+    const frame = this.beginClose(code, reason);
     try {
-      if (this.state === State.Open) {
-        this.state = State.Closing;
-        if (this.closeCode === null) {
-          this.closeCode = code;
-          this.closeReason = reason;
-        }
-        await this.sock.sendall(this.closeFrame(code, reason));
-      }
+      if (frame !== null) await this.sock.sendall(frame);
       if (this.closeReceived) return;
       if (this.reading) {
         // Another thread reads: it sees the peer's close frame and closes.
@@ -580,14 +577,8 @@ export class WebSocket {
    */
   terminate(code = 1001, reason = ''): void {
     if (this.state === State.Closed) return;
-    if (this.state === State.Open) {
-      this.state = State.Closing;
-      if (this.closeCode === null) {
-        this.closeCode = code;
-        this.closeReason = reason;
-      }
-      this.sock.writeThen(this.closeFrame(code, truncateReason(reason)), () => {});
-    }
+    const frame = this.beginClose(code, reason);
+    if (frame !== null) this.sock.writeThen(frame, () => {});
     this.finish();
   }
 }
