@@ -1,7 +1,7 @@
 // Shared helpers for the uvu suites.
 import * as assert from 'uvu/assert';
 import { getHub, sleep } from 'evy';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 
 /** Lets every runnable green thread finish what it can (a few loop turns). */
 export async function settle(turns = 3): Promise<void> {
@@ -17,6 +17,19 @@ export async function assertClean(): Promise<void> {
 /** The open file descriptors of this process. */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Socket fds of this process (readlink says socket:[inode]). */
+export function socketFds(): number {
+  let n = 0;
+  for (const e of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${e}`).startsWith('socket:')) n++;
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return n;
 }
 
 /** Resolves on the next macrotask: lets callbacks that are not green threads run. */

@@ -5,7 +5,7 @@
 import { test as suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -45,59 +45,11 @@ import {
   TCP_NODELAY,
   socket,
 } from 'evy/patched/socket';
-import { assertClean, captureStderr, rejection, settle } from '../helpers';
+import { captureStderr, rejection, settle, socketFds } from '../helpers';
+import { finish, safetyNet } from '../safety';
 
-// ---- safety net ------------------------------------------------------------------
-// A failing test must not leave sockets or threads behind: uvu runs after.each
-// again when a test throws, and a throw there then ends the whole suite. Every
-// test closes what it opens and waits for its threads; this mops up after a
-// failure, and turns a thread that a passing test left running into a failure
-// of that test (after killing it, so assertClean can still judge the hub).
-const opened: GreenSocket[] = [];
-const threads: GreenThread<unknown>[] = [];
-let failing = false;
-
-/** Seconds a test may take: one that a bug leaves parked fails instead of hanging the suite. */
-const TEST_LIMIT = 15;
-
-/** uvu's test(), remembering whether the body threw, and bounded by TEST_LIMIT. */
-function test(name: string, fn: () => Promise<void>): void {
-  suite(name, async () => {
-    failing = true;
-    const limit = new Timeout(TEST_LIMIT);
-    try {
-      await fn();
-    } catch (err) {
-      if (err === limit) throw new Error(`the test did not finish within ${TEST_LIMIT} s`);
-      throw err;
-    } finally {
-      limit.cancel();
-    }
-    failing = false;
-  });
-}
-
-/** Remembers `s` for the mop-up after a failing test. */
-function own<S extends GreenSocket>(s: S): S {
-  opened.push(s);
-  return s;
-}
-
-/** spawn() whose thread is killed by the mop-up if a failing test leaves it running. */
-function go<T>(fn: () => T | PromiseLike<T>): GreenThread<Awaited<T>> {
-  const gt = spawn(fn);
-  threads.push(gt as GreenThread<unknown>);
-  return gt;
-}
-
-suite.after.each(async () => {
-  const alive = threads.splice(0).filter((gt) => !gt.dead);
-  for (const gt of alive) gt.kill();
-  for (const s of opened.splice(0)) s.close();
-  await settle();
-  if (alive.length > 0 && !failing) throw new Error(`the test left ${alive.length} green thread(s) running`);
-});
-suite.after.each(assertClean);
+// A failing test must not leave sockets or threads behind (see ../safety).
+const { test, own, go, closeOwned } = safetyNet(suite, { limit: 15 });
 
 const dir = mkdtempSync(join(tmpdir(), 'evy-sock-'));
 suite.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -114,14 +66,6 @@ async function pair(addr: Address = LOCAL): Promise<[GreenSocket, GreenSocket, G
   const [s] = await acc.wait();
   own(s);
   return [c, s, srv];
-}
-
-/**
- * `gt.wait()`, but a thread that a bug leaves parked fails the test after
- * `secs` instead of hanging the whole suite.
- */
-function finish<T>(gt: GreenThread<T>, secs = 10): Promise<T> {
-  return withTimeout(secs, () => gt.wait());
 }
 
 /** Waits for a thread expected to fail; what it threw is read with caught(). */
@@ -166,19 +110,6 @@ function ipv6Available(): boolean {
     }
   }
   return v6;
-}
-
-/** Socket fds of this process (readlink says socket:[inode]). */
-function socketFds(): number {
-  let n = 0;
-  for (const e of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${e}`).startsWith('socket:')) n++;
-    } catch {
-      // closed between readdir and readlink
-    }
-  }
-  return n;
 }
 
 /** Runs `fn` in a thread, records what it threw, and rethrows it. */
@@ -594,7 +525,7 @@ test('socket timeout: calls that succeed in time leave no timer behind', async (
       assert.is(n, big.length);
     });
   } finally {
-    for (const s of opened) s.close();
+    closeOwned();
     // Let leaked timers run out so that the tests after this one start clean.
     if (getHub().counts().timers > baseline) await sleep(T + 0.2);
   }

@@ -1,9 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { Event, Timeout, sleep, spawn } from 'evy';
 import { AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SocketTimeout, socket, type GreenSocket } from 'evy/patched/socket';
-import { assertClean, rejection, settle } from '../helpers';
+import { assertClean, rejection, settle, socketFds } from '../helpers';
 
 test.after.each(assertClean);
 
@@ -11,18 +10,6 @@ function udp(family = AF_INET, host = '127.0.0.1'): GreenSocket {
   const s = socket(family, SOCK_DGRAM);
   s.bind([host, 0]);
   return s;
-}
-
-function socketFds(): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
-    } catch {
-      // closed while listing
-    }
-  }
-  return n;
 }
 
 function hasIPv6(): boolean {

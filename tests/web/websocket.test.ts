@@ -32,54 +32,11 @@ import {
   type WSGIApp,
 } from 'evy/web/websocket';
 import { SHUT_WR } from 'evy/patched/socket';
-import { assertClean, rejection, settle } from '../helpers';
+import { rejection, settle } from '../helpers';
+import { finish, safetyNet } from '../safety';
 
-// ---- safety net (as in tests/io/socket.test.ts) -------------------------------------
-const opened: GreenSocket[] = [];
-const threads: GreenThread<unknown>[] = [];
-let failing = false;
-const TEST_LIMIT = 20;
-
-function test(name: string, fn: () => Promise<void>): void {
-  suite(name, async () => {
-    failing = true;
-    const limit = new Timeout(TEST_LIMIT);
-    try {
-      await fn();
-    } catch (err) {
-      if (err === limit) throw new Error(`the test did not finish within ${TEST_LIMIT} s`);
-      throw err;
-    } finally {
-      limit.cancel();
-    }
-    failing = false;
-  });
-}
-
-function own<S extends GreenSocket>(s: S): S {
-  opened.push(s);
-  return s;
-}
-
-function go<T>(fn: () => T | PromiseLike<T>): GreenThread<Awaited<T>> {
-  const gt = spawn(fn);
-  threads.push(gt as GreenThread<unknown>);
-  return gt;
-}
-
-/** gt.wait(), failing after `secs` instead of hanging. */
-function finish<T>(gt: GreenThread<T>, secs = 10): Promise<T> {
-  return withTimeout(secs, () => gt.wait());
-}
-
-suite.after.each(async () => {
-  const alive = threads.splice(0).filter((gt) => !gt.dead);
-  for (const gt of alive) gt.kill();
-  for (const s of opened.splice(0)) s.close();
-  await settle();
-  if (alive.length > 0 && !failing) throw new Error(`the test left ${alive.length} green thread(s) running`);
-});
-suite.after.each(assertClean);
+// A failing test must not leave sockets or threads behind (see ../safety).
+const { test, own, go } = safetyNet(suite, { limit: 20 });
 
 // ---- a minimal HTTP upgrade server (stands in for evy/web/wsgi) -------------------------
 

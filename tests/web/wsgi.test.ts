@@ -7,7 +7,6 @@ import { test as suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -27,55 +26,12 @@ import {
 } from 'evy';
 import { SHUT_WR } from 'evy/patched/socket';
 import { server, type Environ, type LogStream, type ServerOptions, type StartResponse, type WsgiApp } from 'evy/web/wsgi';
-import { assertClean, captureStderr, settle } from '../helpers';
+import { captureStderr, settle, socketFds } from '../helpers';
+import { safetyNet } from '../safety';
 
-// ---- safety net (as in tests/io/socket.test.ts) ---------------------------------------
-const opened: GreenSocket[] = [];
-const threads: GreenThread<unknown>[] = [];
-let failing = false;
-const TEST_LIMIT = 30;
-
-/** WSGI_ONLY=substring runs the matching tests only (for working on one). */
-const ONLY = process.env.WSGI_ONLY;
-
-function test(name: string, fn: () => Promise<void>): void {
-  if (ONLY !== undefined && !name.includes(ONLY)) return;
-  suite(name, async () => {
-    failing = true;
-    const limit = new Timeout(TEST_LIMIT);
-    const t0 = performance.now();
-    try {
-      await fn();
-    } catch (err) {
-      if (err === limit) throw new Error(`the test did not finish within ${TEST_LIMIT} s`);
-      throw err;
-    } finally {
-      limit.cancel();
-    }
-    if (process.env.WSGI_DEBUG) console.log(`${(performance.now() - t0).toFixed(0)} ms  ${name}`);
-    failing = false;
-  });
-}
-
-function own<S extends GreenSocket>(s: S): S {
-  opened.push(s);
-  return s;
-}
-
-function go<T>(fn: () => T | PromiseLike<T>): GreenThread<Awaited<T>> {
-  const gt = spawn(fn);
-  threads.push(gt as GreenThread<unknown>);
-  return gt;
-}
-
-suite.after.each(async () => {
-  const alive = threads.splice(0).filter((gt) => !gt.dead);
-  for (const gt of alive) gt.kill();
-  for (const s of opened.splice(0)) s.close();
-  await settle();
-  if (alive.length > 0 && !failing) throw new Error(`the test left ${alive.length} green thread(s) running`);
-});
-suite.after.each(assertClean);
+// A failing test must not leave sockets or threads behind (see ../safety).
+// WSGI_ONLY=substring runs the matching tests only; WSGI_DEBUG=1 prints timings.
+const { test, own, go } = safetyNet(suite, { limit: 30, only: process.env.WSGI_ONLY, timings: !!process.env.WSGI_DEBUG });
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -264,18 +220,6 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
       if (input !== undefined) child.stdin!.end(input);
     }),
   );
-}
-
-function socketFds(): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
-    } catch {
-      // closed while listing
-    }
-  }
-  return n;
 }
 
 // ---- the environ -----------------------------------------------------------------------
@@ -1001,7 +945,7 @@ test('fuzz: 10,000 random and truncated requests; the server still answers and n
   const statuses = new Map<string, number>();
   async function one(data: Buffer): Promise<void> {
     const t1 = performance.now();
-    const c = own(await connect(['127.0.0.1', srv.port]));
+    const c = await connect(['127.0.0.1', srv.port]); // closed by the finally below, failing or not
     c.timeout = 10;
     try {
       await c.sendall(data);
@@ -1031,7 +975,6 @@ test('fuzz: 10,000 random and truncated requests; the server still answers and n
     await pool.waitall();
   });
   const took = performance.now() - t0;
-  opened.splice(0);
   assert.ok((statuses.get('400') ?? 0) > 100, `many 400s: ${JSON.stringify([...statuses])}`);
   assert.ok((statuses.get('200') ?? 0) > 10, `some good ones: ${JSON.stringify([...statuses])}`);
   assert.is(statuses.get('reset'), undefined, 'no answer lost to a reset');
