@@ -1,7 +1,10 @@
 // Shared helpers for the uvu suites.
 import * as assert from 'uvu/assert';
 import { getHub, sleep } from 'evy';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Lets every runnable green thread finish what it can (a few loop turns). */
 export async function settle(turns = 3): Promise<void> {
@@ -60,5 +63,20 @@ export async function captureStderr<T>(fn: () => T | Promise<T>): Promise<[T, st
     return [await fn(), printed];
   } finally {
     process.stderr.write = orig;
+  }
+}
+
+/** A self-signed certificate for localhost / 127.0.0.1, made by openssl for the calling test. */
+export function localhostCert(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'evy-cert-'));
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,24 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Event, Timeout, connect, listen, sleep, spawn, wrapSsl, type GreenSocket } from 'evy';
-import { assertClean, rejection } from '../helpers';
+import { assertClean, rejection, localhostCert } from '../helpers';
 
 // A self-signed certificate for localhost / 127.0.0.1, made by this test.
-const dir = mkdtempSync(join(tmpdir(), 'evy-ssl-'));
-execFileSync('openssl', [
-  'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-  '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-], { stdio: 'ignore' });
-const key = readFileSync(join(dir, 'key.pem'));
-const cert = readFileSync(join(dir, 'cert.pem'));
+const { key, cert } = localhostCert();
 
 test.after.each(assertClean);
-test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A TLS echo server for one connection; resolves when it is done. */
 function tlsEcho(server: GreenSocket) {

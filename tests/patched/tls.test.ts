@@ -1,28 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as stockTls from 'node:tls';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SocketTimeout, Timeout, connect as evyConnect, listen as evyListen, sleep, spawn, wrapSsl } from 'evy';
 import * as gtls from 'evy/patched/tls';
-import { assertClean, rejection } from '../helpers';
+import { assertClean, rejection, localhostCert } from '../helpers';
 
 // A self-signed certificate for localhost / 127.0.0.1, made by this test.
-const dir = mkdtempSync(join(tmpdir(), 'evy-tls-'));
-execFileSync('openssl', [
-  'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-  '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-], { stdio: 'ignore' });
-const key = readFileSync(join(dir, 'key.pem'));
-const cert = readFileSync(join(dir, 'cert.pem'));
+const { key, cert } = localhostCert();
 
 test.after.each(assertClean);
-test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function listen(server: stockTls.Server): Promise<number> {
   server.listen(0, '127.0.0.1');

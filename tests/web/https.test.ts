@@ -2,24 +2,13 @@
 // that fails the handshake ends only its own connection.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import * as https from 'node:https';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, listen, spawn, wait } from 'evy';
 import { server, type Environ, type StartResponse } from 'evy/web/wsgi';
-import { assertClean } from '../helpers';
+import { assertClean, localhostCert } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'evy-https-'));
-execFileSync('openssl', [
-  'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-  '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-], { stdio: 'ignore' });
-const key = readFileSync(join(dir, 'key.pem'));
-const cert = readFileSync(join(dir, 'cert.pem'));
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+// A self-signed certificate for localhost / 127.0.0.1, made by this test.
+const { key, cert } = localhostCert();
 test.after.each(assertClean);
 
 function app(environ: Environ, startResponse: StartResponse): string[] {
