@@ -15,14 +15,14 @@ gcc -O2 -o "$tmp/echoload" "$anchors/echoload.c" || exit 1
 have_c=0
 if gcc -O2 -o "$tmp/uv_echo" "$anchors/uv_echo.c" -luv 2>/dev/null; then have_c=1; fi
 ulimit -n 65536 2>/dev/null
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+. bench/lib.sh
 rounds=${EVY_ROUNDS:-3}
 run() { # name cmd...: one round, both connection counts, on a fresh server
   local name=$1; shift
   local port; port=$(free_port)
   taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port"
   for c in 100 1000; do
     local u0 s0 u1 s1 r
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
@@ -49,7 +49,7 @@ out="$tmp/out"
 for name in evy node c_libuv; do
   for k in c100 c100_user_us c100_sys_us c1000 c1000_user_us c1000_sys_us peak_rss; do
     case $k in peak_rss) unit=KiB ;; *_us) unit='us CPU/trip' ;; *) unit=trips/s ;; esac
-    v=$(awk -F'\t' -v k="echo_${name}_$k" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}')
+    v=$(awk -F'\t' -v k="echo_${name}_$k" '$1==k {print $2}' "$tmp/raw" | median)
     [ -n "$v" ] && printf 'echo_%s_%s\t%s\t%s\n' "$name" "$k" "$v" "$unit"
   done
 done | tee "$out"

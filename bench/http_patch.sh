@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 bench/setup.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+. bench/lib.sh
 run() { # name cmd...
   local name=$1; shift
   local port; port=$(free_port)
   taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port"
   taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
   local r; r=$(taskset -c 1 wrk -t1 -c100 -d3s "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
   printf '%s\t%s\n' "$name" "$r" >>"$tmp/raw"
@@ -24,7 +24,7 @@ for _ in $(seq "${EVY_ROUNDS:-5}"); do
   run stock node bench/peers/node_http.mjs
   run patched node bin/evy run bench/peers/node_http.mjs
 done
-med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | median; }
 s=$(med stock); p=$(med patched)
 printf 'http_hello_stock\t%s\treq/s\n' "$s"
 printf 'http_hello_monkeypatched\t%s\treq/s\n' "$p"

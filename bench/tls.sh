@@ -8,14 +8,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 || { echo "tls.sh: openssl failed" >&2; exit 1; }
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+. bench/lib.sh
 conns=${EVY_TLS_CONNS:-50}
 run() { # name cmd...
   local name=$1; shift
   local port; port=$(free_port)
   taskset -c 0 "$@" "$port" "$tmp/key.pem" "$tmp/cert.pem" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port"
   local r; r=$(taskset -c 1 node bench/tls_load.mjs "$port" "$conns" 3 | awk '{print $1}')
   printf '%s\t%s\n' "$name" "$r" >>"$tmp/raw"
   kill "$pid"; wait "$pid" 2>/dev/null
@@ -25,7 +25,7 @@ for _ in $(seq "${EVY_ROUNDS:-3}"); do
   run evy node bin/evy run bench/tls_server.ts
   run node node bench/peers/node_tls.mjs
 done
-med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | median; }
 e=$(med evy); n=$(med node)
 printf 'tls_echo_evy_c%s\t%s\ttrips/s\n' "$conns" "$e"
 printf 'tls_echo_node_c%s\t%s\ttrips/s\n' "$conns" "$n"

@@ -13,7 +13,7 @@ conns=${EVY_WS_CONNS:-100}
 secs=${EVY_WS_SECS:-3}
 rounds=${EVY_ROUNDS:-3}
 pin() { local core=$1; shift; if command -v taskset >/dev/null; then taskset -c "$core" "$@"; else "$@"; fi; }
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+. bench/lib.sh
 have_eventlet=0
 if /usr/bin/python3 -c 'import eventlet.websocket' 2>/dev/null; then have_eventlet=1; fi
 have_ws=0
@@ -23,7 +23,7 @@ run() { # name cmd...: one round on a fresh server
   local port; port=$(free_port)
   pin 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port" 100
   local r; r=$(pin 1 node bench/websocket_load.mjs "$port" "$conns" "$secs")
   echo "$r" | awk -v n="ws_echo_$name" '{print n "\t" $1}' >>"$tmp/raw"
   kill "$pid"; wait "$pid" 2>/dev/null
@@ -34,7 +34,7 @@ for _ in $(seq "$rounds"); do
   [ $have_ws = 1 ] && run ws node bench/peers/ws_echo.mjs
   [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 bench/peers/ws_eventlet.py
 done
-med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | median; }
 evy=$(med ws_echo_evy)
 printf 'ws_echo_evy_c%s\t%s\tmsgs/s\n' "$conns" "$evy"
 if [ $have_ws = 1 ]; then

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || bench/setup.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+. bench/lib.sh
 ms() { # wrk latency (850.00us, 1.20ms, 2.00s) in ms
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
@@ -18,7 +18,7 @@ run() { # name cmd...: one round on a fresh server
   local port; port=$(free_port)
   taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port"
   taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
   for c in 100 1000; do
     taskset -c 1 wrk -t1 -c$c -d5s --latency "http://127.0.0.1:$port/" >"$tmp/$name.out"
@@ -40,7 +40,7 @@ for _ in $(seq "${EVY_ROUNDS:-3}"); do
   run node node bench/peers/node_http.mjs
   [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 "$anchors/eventlet_http.py"
 done
-med() { awk -F'\t' -v k="$1" -v c="$2" '$1==k {print $c}' "$tmp/raw" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+med() { awk -F'\t' -v k="$1" -v c="$2" '$1==k {print $c}' "$tmp/raw" | median; }
 for c in 100 1000; do
   e=$(med "evy_c$c" 2); n=$(med "node_c$c" 2); v=$(med "eventlet_c$c" 2)
   printf 'wsgi_hello_evy_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$e" "$(med "evy_c$c" 3)"

@@ -1,0 +1,14 @@
+# Shared by the bench scripts (sourced after they cd to the repository root).
+
+# A TCP port nobody listens on now, on 127.0.0.1.
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+
+# Waits until something accepts connections on 127.0.0.1:PORT, for at most
+# TRIES x 0.1 s (default 50); the measurement after it tells if nothing came.
+wait_port() {
+  local port=$1 tries=${2:-50}
+  for _ in $(seq "$tries"); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.1; done
+}
+
+# The median of the numbers on stdin, one per line (nothing for no input).
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
