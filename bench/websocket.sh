@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # WebSocket echo, 64-byte binary messages ping-ponged over 100 connections,
 # 3 s per round, 3 rounds (messages/s, the median): evy's server (WebSocketWSGI
-# behind a listen/serve loop, bench/websocket_server.ts) vs the `ws` package's
+# served by evy/web/wsgi, bench/websocket_server.ts) vs the `ws` package's
 # server when it is installed, and Eventlet's (eventlet.websocket under
 # eventlet.wsgi) when python3-eventlet is. One load generator for both (plain node:net,
 # bench/websocket_load.mjs). Servers on core 0, the load on core 1.
