@@ -14,13 +14,19 @@ import { run, stop } from './run';
 
 test.after.each(assertClean);
 
-/** A DevTools connection: send(method, params, session) → result. */
+/** A DevTools connection: send(method, params, session) → result; once(method, session) → the next such event. */
 class Cdp {
   private next = 1;
   private readonly pending = new Map<number, { res: (v: unknown) => void; rej: (e: Error) => void }>();
+  private readonly events = new Map<string, Array<() => void>>();
   constructor(private readonly sock: WsClient) {
     sock.on('message', (data) => {
-      const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
+      const msg = JSON.parse(String(data)) as { id?: number; method?: string; sessionId?: string; result?: unknown; error?: { message: string } };
+      if (msg.method !== undefined) {
+        const key = `${msg.sessionId ?? ''} ${msg.method}`;
+        for (const fire of this.events.get(key)?.splice(0) ?? []) fire();
+        return;
+      }
       const p = msg.id === undefined ? undefined : this.pending.get(msg.id);
       if (p === undefined) return;
       this.pending.delete(msg.id!);
@@ -33,6 +39,12 @@ class Cdp {
     this.sock.send(JSON.stringify({ id, method, params, sessionId }));
     return wait(new Promise<T>((res, rej) => this.pending.set(id, { res: res as (v: unknown) => void, rej })));
   }
+  /** Resolves at the next `method` event of `sessionId`: register before causing it. */
+  once(method: string, sessionId: string): Promise<void> {
+    const key = `${sessionId} ${method}`;
+    return wait(new Promise<void>((res) => this.events.set(key, [...(this.events.get(key) ?? []), res])));
+  }
+
   /** Evaluates `expr` in a page; a promise is awaited. */
   async eval(sessionId: string, expr: string): Promise<unknown> {
     const r = await this.send<{ result: { value?: unknown }; exceptionDetails?: { text: string } }>(
@@ -83,8 +95,14 @@ test('two Chromium pages and a ws client chat through websocket_chat.ts', async 
   try {
     const sessions: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const { targetId } = await cdp.send<{ targetId: string }>('Target.createTarget', { url });
+      // A blank page first, loaded from here on: evaluating in a page that is
+      // still navigating fails with "Execution context was destroyed".
+      const { targetId } = await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
       const { sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true });
+      await cdp.send('Page.enable', {}, sessionId);
+      const loaded = cdp.once('Page.loadEventFired', sessionId);
+      await cdp.send('Page.navigate', { url }, sessionId);
+      await loaded;
       sessions.push(sessionId);
     }
     const [a, b] = sessions;
