@@ -428,6 +428,16 @@ function install(proto: object, methods: object): void {
 }
 
 /** Puts the green socket calls on `proto` (a net.Socket prototype). */
+/**
+ * instanceof for a green subclass (`own` is the class asked, `green` the
+ * subclass itself): once its stock class has the green calls (`patched`),
+ * every stock instance counts as one of it; otherwise the usual rule.
+ */
+export function isGreenInstance(value: unknown, own: Function, green: Function, stock: Function, patched: boolean): boolean {
+  if (patched && own === green) return value instanceof stock;
+  return Function.prototype[Symbol.hasInstance].call(own, value);
+}
+
 export function installSocketMethods(proto: object): void {
   install(proto, socketMethods);
 }

@@ -15,6 +15,7 @@
 import * as net from 'node:net';
 import {
   installServerMethods,
+  isGreenInstance,
   installSocketMethods,
   serverGreen,
   type GreenServerMethods,
@@ -42,8 +43,7 @@ export class Socket extends StockSocket {
    * calls), so `x instanceof Socket` holds for sockets node made itself.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (patched && this === Socket) return value instanceof StockSocket;
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isGreenInstance(value, this, Socket, StockSocket, patched);
   }
 }
 installSocketMethods(Socket.prototype);
@@ -58,8 +58,7 @@ export interface Server extends GreenServerMethods {
  */
 export class Server extends StockServer {
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (patched && this === Server) return value instanceof StockServer;
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isGreenInstance(value, this, Server, StockServer, patched);
   }
 
   constructor(connectionListener?: (socket: Socket) => void);

@@ -16,6 +16,7 @@
 import * as tls from 'node:tls';
 import {
   installServerMethods,
+  isGreenInstance,
   installSocketMethods,
   serverGreen,
   type GreenServerMethods,
@@ -38,8 +39,7 @@ export interface TLSSocket extends GreenSocketMethods {}
 /** node:tls's TLSSocket with Evy's green calls. */
 export class TLSSocket extends StockTLSSocket {
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (patched && this === TLSSocket) return value instanceof StockTLSSocket;
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isGreenInstance(value, this, TLSSocket, StockTLSSocket, patched);
   }
 }
 installSocketMethods(TLSSocket.prototype);
@@ -68,8 +68,7 @@ export interface Server extends GreenServerMethods {
  */
 export class Server extends StockServer {
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (patched && this === Server) return value instanceof StockServer;
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isGreenInstance(value, this, Server, StockServer, patched);
   }
 
   constructor(secureConnectionListener?: (socket: TLSSocket) => void);
