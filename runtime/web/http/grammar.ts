@@ -1,0 +1,65 @@
+// The HTTP token grammar (RFC 9110 §5.6), once for the server, its parser and
+// the WebSocket handshake. Whitespace here is only SP and HT ("OWS"): never
+// JavaScript's trim(), which also strips NBSP (0xA0), VT, FF and the Unicode
+// spaces, so `Transfer-Encoding: \xa0chunked` would read as chunked where
+// every other HTTP implementation sees a token it does not know.
+
+export const CR = 0x0d;
+export const LF = 0x0a;
+export const SP = 0x20;
+export const HT = 0x09;
+export const COLON = 0x3a;
+export const SEMI = 0x3b;
+
+/** RFC 9110 tchar: the bytes of a method, a header name, a token. */
+export const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
+
+/** A hex digit's value, -1 for any other byte. */
+export const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[0x41 + c] = 10 + c;
+  HEX[0x61 + c] = 10 + c;
+}
+
+/** `s` is a non-empty token. */
+export function isToken(s: string): boolean {
+  if (typeof s !== 'string' || s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || TCHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** `s` without leading and trailing SP and HT (and nothing else). */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === SP || s.charCodeAt(a) === HT)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === SP || s.charCodeAt(b - 1) === HT)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** The elements of a comma-separated list (`#token`), OWS-trimmed, empty ones dropped. */
+export function listItems(v: string | undefined): string[] {
+  if (v === undefined) return [];
+  const out: string[] = [];
+  for (const part of v.split(',')) {
+    const t = trimOws(part);
+    if (t !== '') out.push(t);
+  }
+  return out;
+}
+
+/** `token` (lower case) is among the elements of the list `v`, compared case-insensitively. */
+export function hasToken(v: string | undefined, token: string): boolean {
+  if (v === undefined) return false;
+  if (v.length === token.length && v.toLowerCase() === token) return true;
+  for (const t of listItems(v)) if (t.length === token.length && t.toLowerCase() === token) return true;
+  return false;
+}
