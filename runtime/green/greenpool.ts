@@ -144,6 +144,30 @@ export class GreenPool {
     this.admit(spawnThread(fn as unknown as (...a: never[]) => unknown, args, true));
   }
 
+  /**
+   * @internal Makes the current green thread a member of the pool, waiting for
+   * a free slot first (no wait when one is free); `leave()` gives it back. For
+   * evy/web/wsgi, whose connections hold a slot only while they handle a
+   * request, so that idle and slow clients do not use up the pool.
+   */
+  enter(): Promise<void> | undefined {
+    const cur = getCurrent();
+    if (this.isMember(cur)) return undefined;
+    if (this.sem.tryAcquire()) {
+      this.admit(cur);
+      return undefined;
+    }
+    return this.sem.acquire().then(() => this.admit(cur));
+  }
+
+  /** @internal Gives back the slot the current thread took with enter(); harmless when it holds none. */
+  leave(): void {
+    const cur = getCurrent();
+    if (!this.isMember(cur)) return;
+    cur.pool = null;
+    this.threadExited();
+  }
+
   private admit(gt: GreenThread<unknown>): void {
     this.members++;
     gt.pool = this;

@@ -1,0 +1,350 @@
+// One response: startResponse's checks, the framing decision (Content-Length,
+// chunked, or until close), the head, and the body gathered into writes of at
+// least minimumChunkSize bytes. A fresh Response per request, so nothing of
+// one request's response state can leak into the next one's.
+import type { GreenSocket } from '../../io/socket';
+import type { GreenSSLSocket } from '../../io/ssl';
+import { CR, LF, SP, hasToken, trimOws } from './grammar';
+import { currentHttpDate } from './log';
+import type { Body, StartResponse, WriteFn, WsgiResult } from './types';
+
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+export const enum Framing {
+  /** Content-Length from the application, or counted by the server */
+  Length,
+  Chunked,
+  /** HTTP/1.0 without a length: the body ends when the connection closes */
+  Close,
+  /** HEAD, 1xx, 204, 304: no body at all */
+  None,
+}
+
+/** What a response is sent for: the request's facts the head depends on. */
+export interface ResponseContext {
+  sock: GreenSocket | GreenSSLSocket;
+  isHead: boolean;
+  http10: boolean;
+  /** the client sent `Connection: keep-alive` */
+  askedKeepAlive: boolean;
+  /** reuse the connection after this response (the response may still turn it off) */
+  keep: boolean;
+  /** `Keep-Alive: timeout=N`'s N, or -1 for no such header */
+  keepAliveSeconds: number;
+  capitalize: boolean;
+  /** the client still waits for 100 Continue: its body will not come, so the connection cannot be reused */
+  waitsForContinue: () => boolean;
+}
+
+function byteLength(b: Body): number {
+  return typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength;
+}
+
+function toBuffer(b: Body): Buffer {
+  if (typeof b === 'string') return Buffer.from(b);
+  if (Buffer.isBuffer(b)) return b;
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function isBody(x: unknown): x is Body {
+  return typeof x === 'string' || x instanceof Uint8Array;
+}
+
+/** Copies `pieces` into `out` from `at`; returns the offset after them. */
+function copyPieces(out: Buffer, at: number, pieces: Body[]): number {
+  for (const p of pieces) {
+    if (typeof p === 'string') at += out.write(p, at);
+    else {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+  }
+  return at;
+}
+
+type Latin1Writer = Buffer & { latin1Write?(s: string, offset: number): number };
+
+/** Writes latin1 `s` into `out` at `offset`; returns the bytes written. */
+const latin1Write: (out: Buffer, s: string, offset: number) => number =
+  typeof (Buffer.prototype as Latin1Writer).latin1Write === 'function'
+    ? (out, s, offset) => (out as Latin1Writer).latin1Write!(s, offset)
+    : (out, s, offset) => out.write(s, offset, 'latin1');
+
+function isDigit(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** A byte that cannot be in a header line a server sends: CTLs but HT, DEL, and non-latin1 characters. */
+function badHeaderChar(s: string, name: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || c === 0x7f || (c < SP && c !== 0x09)) return true;
+    if (name && (c === 0x3a || c === SP || c === 0x09)) return true;
+  }
+  return false;
+}
+
+/**
+ * Checks one `[name, value]` header pair of the application's: strings, a
+ * non-empty name of latin1 characters without ':' or whitespace, no line
+ * break or other control byte anywhere (response splitting).
+ */
+export function checkHeader(h: unknown, who: string): asserts h is [string, string] {
+  if (!Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || typeof h[1] !== 'string') {
+    throw new TypeError(`${who}: each header must be a [name, value] pair of strings, got ${JSON.stringify(h)}`);
+  }
+  if (h[0].length === 0 || badHeaderChar(h[0], true)) throw new TypeError(`${who}: bad header name ${JSON.stringify(h[0])}`);
+  if (badHeaderChar(h[1], false)) throw new TypeError(`${who}: a line break or control character in header ${h[0]} (response splitting)`);
+}
+
+/** `some-weird` → `Some-Weird`, `x-API-key` → `X-Api-Key`: each '-'-part capitalised, as Python's str.capitalize() (Evy). Cached, bounded. */
+const capitalCache = new Map<string, string>();
+export function capitalizeHeader(name: string): string {
+  let out = capitalCache.get(name);
+  if (out !== undefined) return out;
+  out = name
+    .split('-')
+    .map((p) => (p.length === 0 ? p : p[0].toUpperCase() + p.slice(1).toLowerCase()))
+    .join('-');
+  if (capitalCache.size < 2048) capitalCache.set(name, out);
+  return out;
+}
+
+/** The interim `100 Continue`, with `headers` (checked). */
+export function continueHead(headers: [string, string][], capitalize: boolean): string {
+  let h = 'HTTP/1.1 100 Continue\r\n';
+  for (const [name, value] of headers) h += (capitalize ? capitalizeHeader(name) : name) + ': ' + value + '\r\n';
+  return h + '\r\n';
+}
+
+/** A response being sent: the app's startResponse and write() act on it. */
+export class Response {
+  keep: boolean;
+  headSent = false;
+  started = false;
+  /** the connection was handed over (evy.hijack): nothing more is written */
+  hijacked = false;
+  status = '';
+  bodySent = 0;
+  /** the bytes of body gathered before a chunk goes out */
+  minimumChunkSize: number;
+  framing = Framing.Length;
+  private headers: [string, string][] = [];
+  private contentLength = -1;
+  private pending: Body[] = [];
+  private pendingLen = 0;
+  private appSaysClose = false;
+  private appChunked = false;
+
+  readonly startResponse: StartResponse = (status, headers, excInfo) => this.start(status, headers, excInfo);
+  private readonly writeFn: WriteFn = (data) => this.writeNow(data);
+
+  constructor(
+    private readonly ctx: ResponseContext,
+    minimumChunkSize: number,
+  ) {
+    this.keep = ctx.keep;
+    this.minimumChunkSize = minimumChunkSize;
+  }
+
+  private start(status: string, headers: [string, string][], excInfo?: unknown): WriteFn {
+    if (this.hijacked) throw new Error('startResponse: the socket was hijacked');
+    if (this.started && excInfo === undefined) throw new Error('startResponse called a second time without excInfo');
+    if (this.headSent) throw excInfo; // too late to change the headers: re-raise (PEP 3333)
+    if (typeof status !== 'string' || status.length < 4 || !isDigit(status, 0) || !isDigit(status, 1) || !isDigit(status, 2) || status.charCodeAt(3) !== SP) {
+      throw new TypeError(`startResponse: status must be like '200 OK', got ${JSON.stringify(status)}`);
+    }
+    if (badHeaderChar(status, false)) throw new TypeError('startResponse: a line break or control character in the status (response splitting)');
+    if (!Array.isArray(headers)) throw new TypeError('startResponse: headers must be an array of [name, value] pairs');
+    let contentLength = -1;
+    let close = false;
+    let chunked = false;
+    for (const h of headers) {
+      checkHeader(h, 'startResponse');
+      const [name, value] = h;
+      switch (name.length) {
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            const v = trimOws(value);
+            const n = /^\d{1,15}$/.test(v) ? Number(v) : -1;
+            if (n < 0) throw new TypeError(`startResponse: Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
+            contentLength = n;
+          }
+          break;
+        case 10:
+          if (name.toLowerCase() === 'connection' && hasToken(value, 'close')) close = true;
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') {
+            if (trimOws(value).toLowerCase() !== 'chunked') throw new TypeError(`startResponse: the server only frames bodies as chunked, not '${value}'`);
+            chunked = true;
+          }
+          break;
+      }
+    }
+    this.started = true;
+    this.status = status;
+    this.headers = headers;
+    this.contentLength = contentLength;
+    this.appSaysClose = close;
+    this.appChunked = chunked;
+    return this.writeFn;
+  }
+
+  /** Decides the framing and builds the head; `sized`: the whole body is `pending` and the app said how much (an array). */
+  private buildHead(sized: boolean): string {
+    const ctx = this.ctx;
+    const code = (this.status.charCodeAt(0) - 48) * 100 + (this.status.charCodeAt(1) - 48) * 10 + (this.status.charCodeAt(2) - 48);
+    let h = 'HTTP/1.1 ' + this.status + '\r\n';
+    const headers = this.headers;
+    const capitalize = ctx.capitalize;
+    let hasDate = false;
+    let hasConnection = false;
+    for (let k = 0; k < headers.length; k++) {
+      const name = headers[k][0];
+      const n = name.length;
+      if (n === 17 && this.appChunked && name.toLowerCase() === 'transfer-encoding') continue;
+      if (n === 4 && (name === 'Date' || name.toLowerCase() === 'date')) hasDate = true;
+      else if (n === 10 && name.toLowerCase() === 'connection') hasConnection = true;
+      h += (capitalize ? capitalizeHeader(name) : name) + ': ' + headers[k][1] + '\r\n';
+    }
+    if (!hasDate) h += 'Date: ' + currentHttpDate() + '\r\n';
+    if (this.appSaysClose) this.keep = false;
+    const bodiless = code < 200 || code === 204 || code === 304;
+    if (bodiless) this.framing = Framing.None;
+    else if (this.contentLength >= 0) this.framing = ctx.isHead ? Framing.None : Framing.Length;
+    else if (sized && !this.appChunked) {
+      this.contentLength = this.pendingLen;
+      this.framing = ctx.isHead ? Framing.None : Framing.Length;
+      if (!ctx.isHead || this.pendingLen > 0) h += 'Content-Length: ' + this.pendingLen + '\r\n';
+    } else if (!ctx.http10) {
+      this.framing = ctx.isHead ? Framing.None : Framing.Chunked;
+      h += 'Transfer-Encoding: chunked\r\n';
+    } else {
+      this.framing = ctx.isHead ? Framing.None : Framing.Close;
+      this.keep = false;
+    }
+    if (ctx.waitsForContinue()) this.keep = false;
+    if (!hasConnection) {
+      if (!this.keep) h += 'Connection: close\r\n';
+      else if (ctx.askedKeepAlive || ctx.http10) {
+        h += 'Connection: keep-alive\r\n';
+        if (ctx.keepAliveSeconds >= 0) h += 'Keep-Alive: timeout=' + ctx.keepAliveSeconds + '\r\n';
+      }
+    }
+    this.headSent = true;
+    return h + '\r\n';
+  }
+
+  /** Sends the head (if not yet sent) and the pending body, framed; `last`: the body ends here. */
+  flush(last: boolean, sized = false): Promise<void> | undefined {
+    let head = '';
+    if (!this.headSent) head = this.buildHead(last && sized);
+    let bodyLen = this.pendingLen;
+    const pieces = this.pending;
+    const framing = this.framing;
+    if (framing === Framing.None) bodyLen = 0;
+    else if (framing === Framing.Length) {
+      const room = this.contentLength - this.bodySent;
+      if (bodyLen > room) {
+        // more than Content-Length said: the excess is dropped, and so is the connection
+        this.keep = false;
+        bodyLen = room;
+      }
+    }
+    const pendingLen = this.pendingLen;
+    let size = head.length + bodyLen;
+    let prefix = '';
+    const chunked = framing === Framing.Chunked;
+    if (chunked) {
+      if (bodyLen > 0) {
+        prefix = bodyLen.toString(16) + '\r\n';
+        size += prefix.length + 2;
+      }
+      if (last) size += LAST_CHUNK.length;
+    }
+    this.pending = [];
+    this.pendingLen = 0;
+    this.bodySent += bodyLen;
+    if (size === 0) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    let at = head.length > 0 ? latin1Write(out, head, 0) : 0;
+    if (prefix !== '') at += latin1Write(out, prefix, at);
+    if (bodyLen > 0) {
+      if (bodyLen === pendingLen) at = copyPieces(out, at, pieces);
+      else at += Buffer.concat(pieces.map(toBuffer)).copy(out, at, 0, bodyLen); // cut to Content-Length
+    }
+    if (chunked) {
+      if (bodyLen > 0) {
+        out[at++] = CR;
+        out[at++] = LF;
+      }
+      if (last) at += LAST_CHUNK.copy(out, at);
+    }
+    return this.ctx.sock.sendall(out);
+  }
+
+  /** Body data from the app's result, kept for the next write. */
+  private gather(data: Body): void {
+    if (!isBody(data)) throw new TypeError(`the application's body must be Buffers or strings, got ${data === null ? 'null' : typeof data}`);
+    if (!this.started) throw new Error('the application gave body data before calling startResponse');
+    const n = byteLength(data);
+    if (n === 0) return;
+    this.pending.push(data);
+    this.pendingLen += n;
+  }
+
+  /** Body data from the app's iterable: gathered up to minimumChunkSize. */
+  private emit(data: Body): Promise<void> | undefined {
+    this.gather(data);
+    if (this.pendingLen >= this.minimumChunkSize) return this.flush(false);
+    return undefined;
+  }
+
+  /** The write() callable: sends at once. */
+  private async writeNow(data: Body): Promise<void> {
+    if (this.hijacked) throw new Error('write: the socket was hijacked');
+    if (!this.started) throw new Error('write() called before startResponse');
+    if (!isBody(data)) throw new TypeError(`write: data must be a Buffer or string, got ${data === null ? 'null' : typeof data}`);
+    const n = byteLength(data);
+    if (n === 0) return;
+    this.pending.push(data);
+    this.pendingLen += n;
+    await this.flush(false);
+  }
+
+  /**
+   * Sends the application's result. An array is a body of known size: when
+   * it fits in one write and the app gave no Content-Length, the server
+   * counts it (Evy's rule for results with a length). Any other iterable is
+   * streamed: chunked for HTTP/1.1, until close for HTTP/1.0.
+   */
+  async send(result: WsgiResult): Promise<void> {
+    if (this.hijacked) return;
+    let sized = false;
+    if (Array.isArray(result)) {
+      // all of it is here already: one write, its length counted
+      sized = true;
+      for (let k = 0; k < result.length; k++) this.gather(result[k] as Body);
+    } else if (result !== null && typeof (result as AsyncIterable<Body>)[Symbol.asyncIterator] === 'function') {
+      for await (const piece of result as AsyncIterable<Body>) {
+        const p = this.emit(piece);
+        if (p !== undefined) await p;
+      }
+    } else if (result !== null && typeof (result as Iterable<Body>)[Symbol.iterator] === 'function' && typeof result !== 'string') {
+      for (const piece of result as Iterable<Body>) {
+        const p = this.emit(piece);
+        if (p !== undefined) await p;
+      }
+    } else {
+      throw new TypeError(`the application must return an iterable of Buffers or strings, got ${result === null ? 'null' : typeof result}`);
+    }
+    if (this.hijacked) return;
+    if (!this.started) throw new Error('the application returned without calling startResponse');
+    const p = this.flush(true, sized);
+    if (p !== undefined) await p;
+    if (this.framing === Framing.Length && this.bodySent !== this.contentLength) this.keep = false;
+    if (this.framing === Framing.Close) this.keep = false;
+  }
+}
