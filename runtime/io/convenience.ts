@@ -24,6 +24,7 @@ export class StopServe extends Error {
 export interface ListenOptions {
   /** AF_INET, AF_INET6 or AF_UNIX; default from the address */
   family?: number;
+  /** pending connections the kernel queues before accept (default 511, as node:net; capped by net.core.somaxconn) */
   backlog?: number;
   /** default true (libuv sets SO_REUSEADDR on TCP binds anyway) */
   reuseAddr?: boolean;
@@ -50,7 +51,7 @@ export function listen(addr: Address, opts: ListenOptions = {}): GreenSocket {
       if (opts.reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
     }
     sock.bind(addr);
-    sock.listen(opts.backlog ?? 128);
+    sock.listen(opts.backlog ?? 511);
   } catch (err) {
     sock.close();
     throw err;
