@@ -4,6 +4,8 @@
 # servers on core 0, wrk on core 1, rounds taking turns (EVY_ROUNDS, default
 # 3); medians of req/s and p99 latency. eventlet runs the shared anchor
 # (../shared/anchors/eventlet_http.py, or $EVY_ANCHORS) when it is installed.
+# EVY_BEFORE=/path/to/another/checkout (built) adds that checkout's server as
+# evy_before, in the same rounds: the figures before and after a change.
 set -u
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || bench/setup.sh
@@ -37,6 +39,7 @@ have_eventlet=0
 if [ -f "$anchors/eventlet_http.py" ] && /usr/bin/python3 -c 'import eventlet' 2>/dev/null; then have_eventlet=1; fi
 for _ in $(seq "${EVY_ROUNDS:-3}"); do
   run evy node bin/evy run bench/wsgi_server.ts
+  [ -n "${EVY_BEFORE:-}" ] && run evy_before node "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/wsgi_server.ts"
   run node node bench/peers/node_http.mjs
   [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 "$anchors/eventlet_http.py"
 done
@@ -45,6 +48,11 @@ for c in 100 1000; do
   e=$(med "evy_c$c" 2); n=$(med "node_c$c" 2); v=$(med "eventlet_c$c" 2)
   printf 'wsgi_hello_evy_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$e" "$(med "evy_c$c" 3)"
   printf 'wsgi_hello_node_http_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$n" "$(med "node_c$c" 3)"
+  if [ -n "${EVY_BEFORE:-}" ]; then
+    b=$(med "evy_before_c$c" 2)
+    printf 'wsgi_hello_evy_before_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$b" "$(med "evy_before_c$c" 3)"
+    awk -v a="$e" -v b="$b" -v c="$c" 'BEGIN { if (a && b) printf "evy.wsgi/evy.wsgi_before c%s = %.3f\n", c, a / b }'
+  fi
   [ -n "$v" ] && printf 'wsgi_hello_eventlet_c%s\t%s\treq/s\tp99 %s ms\n' "$c" "$v" "$(med "eventlet_c$c" 3)"
   awk -v a="$e" -v b="$n" -v c="$c" 'BEGIN { if (a && b) printf "evy.wsgi/node:http c%s = %.2f\n", c, a / b }'
   awk -v a="$e" -v b="$v" -v c="$c" 'BEGIN { if (a && b) printf "evy.wsgi/eventlet.wsgi c%s = %.2f\n", c, a / b }'

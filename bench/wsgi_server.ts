@@ -1,5 +1,6 @@
 // evy's WSGI server, hello world (13 bytes, keep-alive), for bench/wsgi.sh.
-// No access log: node:http, the peer, writes none either.
+// No access log: node:http, the peer, writes none either. Otherwise the
+// server's defaults (its timeouts and limits), as node:http runs with its own.
 //   evy run bench/wsgi_server.ts PORT
 import { listen } from 'evy';
 import { server, type StartResponse } from 'evy/web/wsgi';
@@ -17,4 +18,4 @@ function hello(_env: unknown, startResponse: StartResponse): Buffer[] {
   return [body];
 }
 
-await server(sock, hello, { log: null, maxSize: 100_000 });
+await server(sock, hello, { log: null });
