@@ -153,16 +153,19 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
     else throw err;
   } finally {
     srv.stopping = true;
-    sweeper.kill();
     sock.close();
-    for (const c of srv.connections) if (srv.idle.has(c) || !graceful) c.sock.close();
+    for (const c of srv.connections) if (c.quiet() || !graceful) c.sock.close();
     if (!graceful) for (const gt of threads) gt.kill();
-    for (const gt of [...threads]) {
-      try {
-        await gt.wait();
-      } catch {
-        // reported by its link
+    try {
+      for (const gt of [...threads]) {
+        try {
+          await gt.wait();
+        } catch {
+          // reported by its link
+        }
       }
+    } finally {
+      sweeper.kill(); // only now: the deadlines still bound the connections that finish
     }
   }
 }

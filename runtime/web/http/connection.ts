@@ -166,6 +166,11 @@ export class Connection {
     this.deadline = performance.now() + srv.headersTimeout;
   }
 
+  /** Waiting for a request of which nothing came yet (a new or an idle keep-alive connection): a stopping server closes it. */
+  quiet(): boolean {
+    return this.waiting === Waiting.Head && this.rb.length === 0 && this.response?.hijacked !== true;
+  }
+
   /** The response head has gone out. */
   get headSent(): boolean {
     return this.response !== null && this.response.headSent;
