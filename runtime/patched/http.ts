@@ -4,7 +4,7 @@
 // there aborts the request (req.destroy()), which frees its socket.
 //
 // Its bounds: each wait has one by default (`timeout`, 60 seconds);
-// `deadline`, when given, bounds the whole exchange; `read()` stops at
+// `deadline` (300 seconds) bounds the whole exchange; `read()` stops at
 // `maxBodySize`; and a redirect's body is never read in the background. Each
 // of these failures destroys the request, so its socket is closed rather than
 // left half-read in the pool.
@@ -43,9 +43,9 @@ export interface UrlopenOptions {
   /**
    * Seconds for the whole exchange, redirects and the reading of the body
    * included, counted from the urlopen call; past it, a wait raises
-   * SocketTimeout and aborts the request. Default null: none, since a long
-   * download or a stream read with `for await` may rightly take hours. Set it
-   * for servers you do not trust: only it bounds a dripped body.
+   * SocketTimeout and aborts the request. Default 300 (node:http's
+   * requestTimeout): only it bounds a body dripped a byte at a time. null:
+   * none, for a long download or a stream read with `for await`.
    */
   deadline?: number | null;
   /**
@@ -361,8 +361,9 @@ function release(req: http.ClientRequest, res: http.IncomingMessage): Promise<vo
  *
  * Bounds, by default: each wait (connecting and the head; each wait for more
  * of the body) `timeout` = 60 seconds; `read()` without `n` gathers at most
- * `maxBodySize` = 64 MiB; no `deadline` for the whole exchange (set one: only
- * it stops a body dripped slowly). `urlopen.defaults` holds these values.
+ * `maxBodySize` = 64 MiB; the whole exchange `deadline` = 300 seconds (only
+ * it stops a body dripped slowly; null: none, for long streams).
+ * `urlopen.defaults` holds these values.
  *
  * @throws {TypeError} the URL is not a string or URL, is invalid (code
  *   ERR_INVALID_URL) or is not http:/https:; an option has the wrong type.
@@ -436,11 +437,13 @@ export async function urlopen(url: string | URL, opts: UrlopenOptions = {}): Pro
 /**
  * The limits urlopen applies when its options leave them out: `timeout` 60
  * seconds per wait (long enough for a slow server, short enough that a dead
- * one does not hold a green thread for good); no `deadline`;
+ * one does not hold a green thread for good); `deadline` 300 seconds for
+ * the whole exchange (as node:http's requestTimeout: a body dripped a byte at
+ * a time cannot hold a thread for good either; null for longer streams);
  * `maxBodySize` 64 MiB for `read()` without `n`. Frozen: pass options to change them.
  */
 urlopen.defaults = Object.freeze({
   timeout: 60 as number | null,
-  deadline: null as number | null,
+  deadline: 300 as number | null,
   maxBodySize: 64 * MIB as number | null,
 });

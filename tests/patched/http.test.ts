@@ -384,8 +384,8 @@ test('timeout bounds each wait of the body: headers then silence fail read() aft
   await stop(server);
 });
 
-test('the default timeout is 60 seconds per wait, and timeout: null arms none', async () => {
-  assert.equal(ghttp.urlopen.defaults, { timeout: 60, deadline: null, maxBodySize: 64 * 1024 * 1024 });
+test('the default timeout is 60 seconds per wait, the default deadline 300, and null for both arms none', async () => {
+  assert.equal(ghttp.urlopen.defaults, { timeout: 60, deadline: 300, maxBodySize: 64 * 1024 * 1024 });
   assert.ok(Object.isFrozen(ghttp.urlopen.defaults));
   let arrived!: () => void;
   let requests = new Promise<void>((res) => (arrived = res));
@@ -400,7 +400,7 @@ test('the default timeout is 60 seconds per wait, and timeout: null arms none', 
   await closes[0];
 
   requests = new Promise<void>((res) => (arrived = res));
-  const u = spawn(() => ghttp.urlopen(base, { timeout: null }));
+  const u = spawn(() => ghttp.urlopen(base, { timeout: null, deadline: null }));
   await requests;
   assert.equal(waits(), [], 'no timer for the wait');
   u.kill();
