@@ -145,26 +145,24 @@ export class GreenPool {
   }
 
   /**
-   * @internal Makes the current green thread a member of the pool, waiting for
-   * a free slot first (no wait when one is free); `leave()` gives it back. For
-   * evy/web/wsgi, whose connections hold a slot only while they handle a
-   * request, so that idle and slow clients do not use up the pool.
+   * @internal Makes `gt` (the current green thread) a member of the pool,
+   * waiting for a free slot first (no wait when one is free); `leave(gt)`
+   * gives it back. For evy/web/wsgi, whose connections hold a slot only while
+   * they handle a request, so that idle and slow clients do not use up the pool.
    */
-  enter(): Promise<void> | undefined {
-    const cur = getCurrent();
-    if (this.isMember(cur)) return undefined;
+  enter(gt: GreenThread<unknown>): Promise<void> | undefined {
+    if (gt.pool === this) return undefined;
     if (this.sem.tryAcquire()) {
-      this.admit(cur);
+      this.admit(gt);
       return undefined;
     }
-    return this.sem.acquire().then(() => this.admit(cur));
+    return this.sem.acquire().then(() => this.admit(gt));
   }
 
-  /** @internal Gives back the slot the current thread took with enter(); harmless when it holds none. */
-  leave(): void {
-    const cur = getCurrent();
-    if (!this.isMember(cur)) return;
-    cur.pool = null;
+  /** @internal Gives back the slot `gt` took with enter(); harmless when it holds none. */
+  leave(gt: GreenThread<unknown>): void {
+    if (gt.pool !== this) return;
+    gt.pool = null;
     this.threadExited();
   }
 

@@ -218,8 +218,11 @@ export class Connection {
     const srv = this.srv;
     let scanned = 0; // bytes after pos already searched
     let started = !first && rb.length > 0;
-    this.requestStart = performance.now();
-    if (started) this.deadline = this.requestStart + srv.headersTimeout;
+    if (first) this.requestStart = this.deadline - srv.headersTimeout; // the connection's start
+    else if (started) {
+      this.requestStart = performance.now();
+      this.deadline = this.requestStart + srv.headersTimeout;
+    }
     try {
       for (;;) {
         // Stray CRLFs between requests (after a body) are skipped (RFC 9112 §2.2).
@@ -232,11 +235,11 @@ export class Connection {
         }
         const avail = rb.length;
         if (avail > 0) {
-          if (!started) {
-            started = true;
+          if (!started && !first) {
             this.requestStart = performance.now();
-            if (!first) this.deadline = this.requestStart + srv.headersTimeout;
+            this.deadline = this.requestStart + srv.headersTimeout;
           }
+          started = true;
           const end = scanHead(rb.buf, rb.pos, scanned, srv);
           if (end >= 0) return end;
           scanned = avail;
@@ -292,12 +295,13 @@ export class Connection {
         const started = srv.formatLog !== null ? performance.now() : 0;
         const head = parseHead(this.rb.buf, this.rb.pos, end, srv);
         const env = this.environ(head, end);
-        const p = srv.pool.enter();
+        const gt = this.thread!;
+        const p = srv.pool.enter(gt);
         if (p !== undefined) await p;
         try {
           await this.respond(env, head, started);
         } finally {
-          srv.pool.leave();
+          srv.pool.leave(gt);
         }
         if (this.hijacked || !this.keep || srv.stopping) return;
       }
@@ -393,7 +397,7 @@ export class Connection {
     this.keep = false;
     res.keep = false;
     // the connection is the application's now: no pool slot, no deadline, no socket timeout
-    this.srv.pool.leave();
+    this.srv.pool.leave(this.thread!);
     this.deadline = 0;
     if (this.srv.socketTimeout !== null) this.sock.timeout = null;
     return { socket: this.sock, head: this.rb.detach() };
