@@ -122,11 +122,11 @@ export function capitalizeHeader(name: string): string {
   return out;
 }
 
-/** The interim `100 Continue`, with `headers` (checked). */
-export function continueHead(headers: [string, string][], capitalize: boolean): string {
+/** The interim `100 Continue`, with `headers` (checked: latin-1), as latin-1 bytes like every head (a string would go out as UTF-8). */
+export function continueHead(headers: [string, string][], capitalize: boolean): Buffer {
   let h = 'HTTP/1.1 100 Continue\r\n';
   for (const [name, value] of headers) h += (capitalize ? capitalizeHeader(name) : name) + ': ' + value + '\r\n';
-  return h + '\r\n';
+  return Buffer.from(h + '\r\n', 'latin1');
 }
 
 /** A response being sent: the app's startResponse and write() act on it. */
