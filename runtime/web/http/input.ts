@@ -75,11 +75,18 @@ export class WsgiInput {
   /**
    * Headers for the `100 Continue` this body sends before its first read
    * (Evy's set_hundred_continue_response_headers). Names and values are
-   * checked as for startResponse.
+   * checked as for startResponse, and copied: changing the array afterwards
+   * cannot slip an unchecked header into the 100 Continue.
+   * @throws {TypeError} not an array of [name, value] pairs of strings, or a bad name or value.
    */
   setHundredContinueResponseHeaders(headers: [string, string][]): void {
-    for (const h of headers) checkHeader(h, 'setHundredContinueResponseHeaders');
-    this.continueHeaders = headers;
+    if (!Array.isArray(headers)) throw new TypeError('setHundredContinueResponseHeaders: headers must be an array of [name, value] pairs');
+    const copy: [string, string][] = [];
+    for (const h of headers) {
+      checkHeader(h, 'setHundredContinueResponseHeaders');
+      copy.push([h[0], h[1]]);
+    }
+    this.continueHeaders = copy;
   }
 
   /**
