@@ -51,6 +51,8 @@ export class WsgiInput {
   /** @internal bytes of body handed out */
   consumed = 0;
   private continueHeaders: [string, string][] = [];
+  /** the request said `Expect: 100-continue` (never so for HTTP/1.0: the parser drops it) */
+  private readonly askedContinue: boolean;
 
   /** @internal */
   constructor(
@@ -59,6 +61,7 @@ export class WsgiInput {
     expectContinue: boolean,
   ) {
     this.remaining = contentLength;
+    this.askedContinue = expectContinue;
     this.needContinue = expectContinue && contentLength !== 0;
   }
 
@@ -75,21 +78,31 @@ export class WsgiInput {
   /**
    * Headers for the `100 Continue` this body sends before its first read
    * (Evy's set_hundred_continue_response_headers). Names and values are
-   * checked as for startResponse.
+   * checked as for startResponse, and copied: changing the array afterwards
+   * cannot slip an unchecked header into the 100 Continue.
+   * @throws {TypeError} not an array of [name, value] pairs of strings, or a bad name or value.
    */
   setHundredContinueResponseHeaders(headers: [string, string][]): void {
-    for (const h of headers) checkHeader(h, 'setHundredContinueResponseHeaders');
-    this.continueHeaders = headers;
+    if (!Array.isArray(headers)) throw new TypeError('setHundredContinueResponseHeaders: headers must be an array of [name, value] pairs');
+    const copy: [string, string][] = [];
+    for (const h of headers) {
+      checkHeader(h, 'setHundredContinueResponseHeaders');
+      copy.push([h[0], h[1]]);
+    }
+    this.continueHeaders = copy;
   }
 
   /**
    * Sends a `100 Continue` now, with the headers set for it (Evy's
    * send_hundred_continue_response). It may be sent more than once (each is
-   * an interim response); the first read then sends none. Too late once the
-   * response has started: an Error.
+   * an interim response); the first read then sends none. Nothing is sent
+   * to a client that did not ask with `Expect: 100-continue` (in Evy such a
+   * call fails): an HTTP/1.0 client must never get a 1xx (RFC 9110 §15.2).
+   * @throws {Error} the response has already started.
    */
   async sendHundredContinueResponse(): Promise<void> {
     if (this.conn.headSent) throw new Error('sendHundredContinueResponse: the response has already started');
+    if (!this.askedContinue) return;
     this.needContinue = false;
     await this.conn.sendContinue(this.continueHeaders);
   }

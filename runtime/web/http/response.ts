@@ -98,24 +98,35 @@ export function checkHeader(h: unknown, who: string): asserts h is [string, stri
   if (badHeaderChar(h[1], false)) throw new TypeError(`${who}: a line break or control character in header ${h[0]} (response splitting)`);
 }
 
-/** `some-weird` → `Some-Weird`, `x-API-key` → `X-Api-Key`: each '-'-part capitalised, as Python's str.capitalize() (Evy). Cached, bounded. */
+/**
+ * `some-weird` → `Some-Weird`, `x-API-key` → `X-Api-Key`: each '-'-part
+ * capitalised as Evy does, with Python's bytes.capitalize() on the latin-1
+ * name: ASCII letters only. String.prototype.toUpperCase would turn 'ß' into
+ * 'SS' and 'ÿ' or 'µ' into characters beyond latin-1 (which the head's
+ * latin-1 write then mangles). Cached, bounded.
+ */
 const capitalCache = new Map<string, string>();
 export function capitalizeHeader(name: string): string {
   let out = capitalCache.get(name);
   if (out !== undefined) return out;
-  out = name
-    .split('-')
-    .map((p) => (p.length === 0 ? p : p[0].toUpperCase() + p.slice(1).toLowerCase()))
-    .join('-');
+  out = '';
+  let first = true;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (first && c >= 0x61 && c <= 0x7a) out += String.fromCharCode(c - 32);
+    else if (!first && c >= 0x41 && c <= 0x5a) out += String.fromCharCode(c + 32);
+    else out += name[i];
+    first = c === 0x2d; // '-'
+  }
   if (capitalCache.size < 2048) capitalCache.set(name, out);
   return out;
 }
 
-/** The interim `100 Continue`, with `headers` (checked). */
-export function continueHead(headers: [string, string][], capitalize: boolean): string {
+/** The interim `100 Continue`, with `headers` (checked: latin-1), as latin-1 bytes like every head (a string would go out as UTF-8). */
+export function continueHead(headers: [string, string][], capitalize: boolean): Buffer {
   let h = 'HTTP/1.1 100 Continue\r\n';
   for (const [name, value] of headers) h += (capitalize ? capitalizeHeader(name) : name) + ': ' + value + '\r\n';
-  return h + '\r\n';
+  return Buffer.from(h + '\r\n', 'latin1');
 }
 
 /** A response being sent: the app's startResponse and write() act on it. */
