@@ -7,6 +7,7 @@
 // are open. The pieces live in web/http/: the parser (parser.ts, pure), the
 // request body (input.ts), the response (response.ts), the access log
 // (log.ts), one connection's loop (connection.ts); this file is the server.
+import { createSecureContext } from 'node:tls';
 import { GreenPool } from '../green/greenpool';
 import { getCurrent, spawn, type GreenThread } from '../green/greenthread';
 import { StopServe } from '../io/convenience';
@@ -90,7 +91,10 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
     capitalize: opts.capitalizeResponseHeaders ?? true,
     debug: opts.debug ?? false,
     urlScheme: opts.urlScheme ?? (opts.ssl ? 'https' : 'http'),
-    ssl: opts.ssl ?? null,
+    // One SecureContext for every connection: made per handshake, parsing the
+    // key and certificate cost more than the handshake itself (a storm of
+    // garbage ClientHellos took the server down through that alone).
+    ssl: opts.ssl ? { ...opts.ssl, secureContext: opts.ssl.secureContext ?? createSecureContext({ key: opts.ssl.key, cert: opts.ssl.cert, ca: opts.ssl.ca }) } : null,
     serverName: unix ? 'unix' : sockName[0],
     serverPort: unix ? '' : String(sockName[1]),
     errors: log ?? process.stderr,
