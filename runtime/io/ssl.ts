@@ -199,7 +199,9 @@ export interface WrapSslOptions {
  * connection. Clients verify the server's certificate by default; a failed
  * verification throws Node's error (e.g. code DEPTH_ZERO_SELF_SIGNED_CERT,
  * ERR_TLS_CERT_ALTNAME_INVALID). The handshake is an evy operation: Timeout and
- * kill interrupt it and close the connection.
+ * kill interrupt it and close the connection. A server wrapping many
+ * connections should pass one `secureContext` (tls.createSecureContext):
+ * with only key and cert, each handshake parses them again.
  */
 export async function wrapSsl(sock: GreenSocket, opts: WrapSslOptions = {}): Promise<GreenSSLSocket> {
   if (!(sock instanceof GreenSocket)) throw new TypeError('wrapSsl needs a connected GreenSocket');
