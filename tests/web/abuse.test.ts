@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { Event, GreenPool, connect, listen, sleep, wait, withTimeout, type GreenSocket } from 'evy';
-import { server, type Environ, type ServerOptions, type StartResponse } from 'evy/web/wsgi';
+import { server, type Environ, type ServerOptions, type StartResponse, type WsgiApp } from 'evy/web/wsgi';
 import { localhostCert } from '../helpers';
 import { safetyNet } from '../safety';
 
@@ -26,7 +26,7 @@ function hello(_env: Environ, start: StartResponse): string[] {
   return ['hello'];
 }
 
-function serveApp(opts: ServerOptions = {}, app = hello): { port: number; stop(): Promise<void> } {
+function serveApp(opts: ServerOptions = {}, app: WsgiApp = hello): { port: number; stop(): Promise<void> } {
   const sock = own(listen(['127.0.0.1', 0]));
   const gt = go(() => server(sock, app, { log: null, ...opts }));
   return {
@@ -269,7 +269,7 @@ async function askOnce(c: GreenSocket): Promise<string> {
 
 test('maxConnections: when full, the longest-idle keep-alive connection is closed to make room', async () => {
   const srv = serveApp({ maxConnections: 3 });
-  const cs = [];
+  const cs: GreenSocket[] = [];
   for (let i = 0; i < 3; i++) {
     const c = own(await connect(['127.0.0.1', srv.port]));
     assert.match(await askOnce(c), /^HTTP\/1\.1 200/);
@@ -285,7 +285,7 @@ test('maxConnections: when full, the longest-idle keep-alive connection is close
 
 test('idle and slow connections hold no pool slot: maxSize 2, five of them, a good client is still served', async () => {
   const srv = serveApp({ maxSize: 2 });
-  const idle = [];
+  const idle: GreenSocket[] = [];
   for (let i = 0; i < 5; i++) {
     const c = own(await connect(['127.0.0.1', srv.port]));
     if (i % 2 === 0) assert.match(await askOnce(c), /^HTTP\/1\.1 200/); // idle keep-alive
@@ -324,7 +324,7 @@ test('a hijacked connection gives back its pool slot: maxSize 1, an upgraded soc
 test('HTTPS: connections that never send a ClientHello are closed after headersTimeout and do not stop a good client', async () => {
   const { key, cert } = localhostCert();
   const srv = serveApp({ ssl: { key, cert }, headersTimeout: 0.5, maxSize: 1 });
-  const silent = [];
+  const silent: GreenSocket[] = [];
   for (let i = 0; i < 20; i++) silent.push(own(await connect(['127.0.0.1', srv.port])));
   const { request } = await import('node:https');
   const status = await withTimeout(5, () =>

@@ -19,15 +19,15 @@ import {
   kill,
   listen,
   sleep,
-  spawn,
   wait,
   withTimeout,
-  type GreenThread,
+  type GreenSSLSocket,
 } from 'evy';
 import { SHUT_WR } from 'evy/patched/socket';
-import { server, type Environ, type LogStream, type ServerOptions, type StartResponse, type WsgiApp } from 'evy/web/wsgi';
+import { server, type Environ, type LogStream, type StartResponse, type WsgiApp } from 'evy/web/wsgi';
 import { captureStderr, settle, socketFds } from '../helpers';
 import { safetyNet } from '../safety';
+import { wsgiHelpers } from './wsgi_client';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
 // WSGI_ONLY=substring runs the matching tests only; WSGI_DEBUG=1 prints timings.
@@ -35,164 +35,7 @@ const { test, own, go } = safetyNet(suite, { limit: 30, only: process.env.WSGI_O
 
 // ---- helpers -------------------------------------------------------------------------
 
-/** A log that keeps its lines. */
-class Lines implements LogStream {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-  /** the access-log lines (without the server's start-up line) */
-  get lines(): string[] {
-    return this.text.split('\n').filter((l) => l !== '' && !/^\(\d+\) wsgi starting up on /.test(l));
-  }
-}
-
-interface Running {
-  sock: GreenSocket;
-  port: number;
-  gt: GreenThread<void>;
-  log: Lines;
-  /** closes the listener and waits for the server to return */
-  stop(): Promise<void>;
-}
-
-function serveApp(app: WsgiApp, opts: ServerOptions = {}): Running {
-  const sock = own(listen(['127.0.0.1', 0]));
-  const log = new Lines();
-  const gt = go(() => server(sock, app, { log, ...opts }));
-  return {
-    sock,
-    port: (sock.getsockname() as [string, number])[1],
-    gt,
-    log,
-    async stop() {
-      sock.close();
-      await withTimeout(10, () => gt.wait());
-    },
-  };
-}
-
-interface Response {
-  status: number;
-  reason: string;
-  headers: Record<string, string>;
-  body: Buffer;
-  /** the chunk sizes of a chunked body */
-  chunks: number[];
-}
-
-/** Reads HTTP responses off a client socket. */
-class Client {
-  buf = Buffer.alloc(0);
-  constructor(readonly sock: GreenSocket) {
-    sock.timeout = 10;
-  }
-
-  static async open(port: number): Promise<Client> {
-    return new Client(own(await connect(['127.0.0.1', port])));
-  }
-
-  async send(data: string | Buffer): Promise<void> {
-    await this.sock.sendall(data);
-  }
-
-  private async more(): Promise<boolean> {
-    const d = await this.sock.recv(65536);
-    if (d.length === 0) return false;
-    this.buf = Buffer.concat([this.buf, d]);
-    return true;
-  }
-
-  async line(): Promise<string> {
-    for (;;) {
-      const i = this.buf.indexOf('\r\n');
-      if (i >= 0) {
-        const l = this.buf.toString('latin1', 0, i);
-        this.buf = this.buf.subarray(i + 2);
-        return l;
-      }
-      if (!(await this.more())) throw new Error(`EOF in a line; have ${JSON.stringify(this.buf.toString('latin1'))}`);
-    }
-  }
-
-  async bytes(n: number): Promise<Buffer> {
-    while (this.buf.length < n) if (!(await this.more())) throw new Error(`EOF after ${this.buf.length} of ${n} bytes`);
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-
-  /** One response; `head`: the request was HEAD (no body). */
-  async response(head = false): Promise<Response> {
-    let status = await this.line();
-    while (status.startsWith('HTTP/1.1 100 ')) {
-      assert.is(await this.line(), '');
-      status = await this.line();
-    }
-    const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(status);
-    if (!m) throw new Error(`bad status line ${JSON.stringify(status)}`);
-    const headers: Record<string, string> = {};
-    for (let l = await this.line(); l !== ''; l = await this.line()) {
-      const c = l.indexOf(':');
-      headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim();
-    }
-    const code = Number(m[1]);
-    const chunks: number[] = [];
-    let body = Buffer.alloc(0);
-    if (head || code === 204 || code === 304) {
-      // no body
-    } else if (headers['transfer-encoding'] === 'chunked') {
-      const parts: Buffer[] = [];
-      for (;;) {
-        const size = parseInt(await this.line(), 16);
-        if (size === 0) {
-          assert.is(await this.line(), '');
-          break;
-        }
-        chunks.push(size);
-        parts.push(await this.bytes(size));
-        assert.is(await this.line(), '');
-      }
-      body = Buffer.concat(parts);
-    } else if (headers['content-length'] !== undefined) {
-      body = Buffer.from(await this.bytes(Number(headers['content-length'])));
-    } else {
-      while (await this.more());
-      body = this.buf;
-      this.buf = Buffer.alloc(0);
-    }
-    return { status: code, reason: m[2], headers, body, chunks };
-  }
-
-  /** The server closed the connection: EOF with nothing more sent. */
-  async closed(): Promise<boolean> {
-    if (this.buf.length > 0) return false;
-    try {
-      const d = await this.sock.recv(1);
-      return d.length === 0;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ECONNRESET';
-    }
-  }
-
-  close(): void {
-    this.sock.close();
-  }
-}
-
-/** One request on a fresh connection: the response, and whether the server closed after it. */
-async function once(port: number, raw: string | Buffer, head = false): Promise<Response & { closedAfter: boolean }> {
-  const c = await Client.open(port);
-  try {
-    await c.send(raw);
-    const r = await c.response(head);
-    // Only a response that says so is followed by a close: a keep-alive one would wait.
-    return { ...r, closedAfter: r.headers.connection === 'close' && (await c.closed()) };
-  } finally {
-    c.close();
-  }
-}
+const { serveApp, open, once } = wsgiHelpers({ own, go });
 
 const hello: WsgiApp = (_env, start) => {
   start('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '13']]);
@@ -232,7 +75,7 @@ test('environ: CGI keys, HTTP_* headers, wsgi.* and evy.* keys', async () => {
     start('200 OK', [['Content-Length', '2']]);
     return ['ok'];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send(
     'POST /a%20b/%C3%BC;p?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nX-Multi: a\r\nx-multi: b\r\n' +
       'X_Spoofed: no\r\nContent-Type: text/x\r\nContent-Length: 0\r\nX-Pad:   spaced value  \r\n\r\n',
@@ -279,7 +122,7 @@ test('environ: absolute-form target, OPTIONS *, empty query', async () => {
     start('204 No Content', []);
     return [];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET http://example.com/x/y?q HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET /? HTTP/1.1\r\nHost: x\r\n\r\n');
   for (let i = 0; i < 3; i++) assert.is((await c.response()).status, 204);
   assert.equal(paths, ['GET /x/y [q]', 'OPTIONS * []', 'GET / []']);
@@ -306,7 +149,7 @@ test('wsgi.input: read(n), readline, readlines and iteration stop at Content-Len
     start('200 OK', [['Content-Length', '0']]);
     return [];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   const body = 'one\ntwo\nthree';
   // three requests back to back: each body must end where its Content-Length says
   const req = (p: string) => `POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
@@ -323,7 +166,7 @@ test('wsgi.input: read(n), readline, readlines and iteration stop at Content-Len
 
 test('wsgi.input: chunked request bodies with extensions and trailers, then the next request', async () => {
   const srv = serveApp(echo);
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send(
     'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' +
       '5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n' +
@@ -342,7 +185,7 @@ test('wsgi.input: a body the app leaves unread is skipped for the next request',
     start('200 OK', []);
     return [env.PATH_INFO];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nxxxxxPOST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nyyy\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.equal([(await c.response()).body.toString(), (await c.response()).body.toString(), (await c.response()).body.toString()], ['/a', '/b', '/c']);
   c.close();
@@ -361,7 +204,7 @@ test('wsgi.input: a malformed chunked body is a 400 and the connection closes', 
 
 test('100-continue: sent on the first read, and only then', async () => {
   const srv = serveApp(echo);
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
   assert.is(await c.line(), 'HTTP/1.1 100 Continue');
   assert.is(await c.line(), '');
@@ -375,7 +218,7 @@ test('100-continue: sent on the first read, and only then', async () => {
     start('413 Content Too Large', [['Content-Length', '0']]);
     return [];
   });
-  const c2 = await Client.open(srv2.port);
+  const c2 = await open(srv2.port);
   await c2.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
   assert.is(await c2.line(), 'HTTP/1.1 413 Content Too Large');
   const headers: string[] = [];
@@ -396,7 +239,7 @@ test('keep-alive: 1,000 requests on one connection', async () => {
     start('200 OK', [['Content-Type', 'text/plain']]);
     return [env.QUERY_STRING];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   for (let i = 0; i < 1000; i++) {
     await c.send(`GET /?${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
     const r = await c.response();
@@ -416,7 +259,7 @@ test('pipelining: a burst of 50 requests in one write, answered in order', async
     start('200 OK', []);
     return [env.QUERY_STRING];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   let burst = '';
   for (let i = 0; i < 50; i++) burst += `GET /?${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
   await c.send(burst);
@@ -437,7 +280,7 @@ test('chunked responses: no Content-Length, pieces gathered to minimumChunkSize'
     } as unknown as WsgiApp,
     { minimumChunkSize: 4096 },
   );
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /tail HTTP/1.1\r\nHost: x\r\n\r\n');
   const r = await c.response();
   assert.is(r.headers['transfer-encoding'], 'chunked');
@@ -456,7 +299,7 @@ test('a whole small response without Content-Length gets one, in one write', asy
     start('200 OK', []);
     return ['Hello, ', Buffer.from('World'), new Uint8Array([33])];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   const first = await c.sock.recv(65536);
   const text = first.toString();
@@ -476,7 +319,7 @@ test('write(): data goes out at once, before the app returns', async () => {
     await write(Buffer.from('def'));
     return [];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   let seen = '';
   while (!seen.endsWith('abc')) seen += (await c.sock.recv(100)).toString();
@@ -492,7 +335,7 @@ test('HEAD: headers without the body; the connection goes on', async () => {
     start('200 OK', env.PATH_INFO === '/len' ? [['Content-Length', '5']] : []);
     return ['hello'];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('HEAD /len HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nolen HTTP/1.1\r\nHost: x\r\n\r\nGET /len HTTP/1.1\r\nHost: x\r\n\r\n');
   const r1 = await c.response(true);
   assert.is(r1.headers['content-length'], '5');
@@ -524,7 +367,7 @@ test('Connection: close, HTTP/1.0, HTTP/1.0 keep-alive, keepalive: false', async
   r = await once(srv.port, 'GET /stream HTTP/1.0\r\n\r\n');
   assert.is(r.headers['transfer-encoding'], undefined);
   assert.is(r.body.toString(), 'ab');
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n');
   assert.is((await c.response()).headers.connection, 'keep-alive');
   await c.send('GET / HTTP/1.0\r\n\r\n');
@@ -550,7 +393,7 @@ test('an app saying Connection: close, or sending less than its Content-Length, 
   });
   let r = await once(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.ok(r.closedAfter);
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET /short HTTP/1.1\r\nHost: x\r\n\r\n');
   const head = await c.line();
   assert.is(head, 'HTTP/1.1 200 OK');
@@ -567,14 +410,14 @@ test('an app saying Connection: close, or sending less than its Content-Length, 
 
 test('socketTimeout: a client stalling mid-request is dropped', async () => {
   const srv = serveApp(echo, { socketTimeout: 0.2 });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n'); // never finishes its head
   const t0 = performance.now();
   assert.ok(await c.closed());
   assert.ok(performance.now() - t0 >= 150, 'not before the timeout');
   c.close();
   // mid-body
-  const c2 = await Client.open(srv.port);
+  const c2 = await open(srv.port);
   await c2.send('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
   assert.ok(await c2.closed());
   c2.close();
@@ -583,7 +426,7 @@ test('socketTimeout: a client stalling mid-request is dropped', async () => {
 
 test('keepalive as a number: idle connections close after that many seconds', async () => {
   const srv = serveApp(hello, { keepalive: 0.1 });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.is((await c.response()).status, 200);
   const t0 = performance.now();
@@ -711,7 +554,7 @@ test('access log: Evy format by default, logFormat overrides, log: null is silen
   assert.is(srv.log.lines.length, 1);
   assert.match(srv.log.lines[0], /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4} \d\d:\d\d:\d\d\] "GET \/x\?y=1 HTTP\/1\.1" 200 13 \d+\.\d{6}$/);
   const custom = serveApp(hello, { logFormat: '%(status_code)s|%(body_length)d|%(request_line)s|%(client_port)s|%%' });
-  const c = await Client.open(custom.port);
+  const c = await open(custom.port);
   await c.send('GET /z HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   await c.response();
   c.close();
@@ -745,7 +588,7 @@ test('posthooks: functions and [fn, args, kwargs], after the response is sent', 
     calls.push(['app']);
     return ['ok'];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET /p HTTP/1.1\r\nHost: x\r\n\r\n');
   await c.response();
   await settle();
@@ -770,7 +613,7 @@ test('posthooks run exactly once when the client disconnects mid-response', asyn
       await sleep(0);
     }
   } as unknown as WsgiApp);
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await c.sock.recv(1000);
   c.close();
@@ -782,7 +625,7 @@ test('posthooks run exactly once when the client disconnects mid-response', asyn
 });
 
 test('evy.hijack: the app takes the socket; the server writes nothing and leaves it open', async () => {
-  let taken: GreenSocket | null = null;
+  let taken: GreenSocket | GreenSSLSocket | null = null;
   const done = new Event<void>();
   const srv = serveApp(async (env) => {
     const { socket, head } = env['evy.hijack']();
@@ -799,7 +642,7 @@ test('evy.hijack: the app takes the socket; the server writes nothing and leaves
     });
     return [];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly');
   assert.is(await c.line(), 'HTTP/1.1 101 Switching Protocols');
   assert.is(await c.line(), 'Upgrade: echo');
@@ -832,7 +675,7 @@ test('a 100 MiB chunked upload streams through wsgi.input in bounded memory', as
     start('200 OK', []);
     return [`${n} ${h.digest('hex')}`];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   const block = Buffer.alloc(65536);
   for (let i = 0; i < block.length; i++) block[i] = (i * 31) & 0xff;
   const expect = createHash('sha256');
@@ -1003,7 +846,7 @@ test('maxSize bounds concurrent connections; customPool is used', async () => {
     return [];
   };
   const srv = serveApp(app, { maxSize: 2 });
-  const cs = await Promise.all([0, 1, 2, 3].map(() => Client.open(srv.port)));
+  const cs = await Promise.all([0, 1, 2, 3].map(() => open(srv.port)));
   for (const c of cs) await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await withTimeout(5, async () => {
     while (inside < 2) await sleep(0.005);
@@ -1038,10 +881,10 @@ test('closing the listener: idle connections close, a busy one finishes its resp
     start('200 OK', [['Content-Length', '2']]);
     return ['ok'];
   });
-  const idle = await Client.open(srv.port);
+  const idle = await open(srv.port);
   await idle.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await idle.response();
-  const busy = await Client.open(srv.port);
+  const busy = await open(srv.port);
   await busy.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
   await entered.wait();
   srv.sock.close();
@@ -1069,7 +912,7 @@ test('StopServe, kill and Timeout stop the server and close the listener', async
     start('200 OK', []);
     return [];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await sleep(0.02);
   kill(srv.gt);

@@ -13,10 +13,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Event, GreenSocket, connect, listen, sleep, wait, withTimeout, type GreenThread } from 'evy';
-import type { Address } from 'evy/patched/socket';
-import { server, type Environ, type LogStream, type ServerOptions, type StartResponse, type WsgiApp } from 'evy/web/wsgi';
+import { Event, GreenSocket, listen, sleep, wait, withTimeout } from 'evy';
+import { server, type Environ, type StartResponse, type WsgiApp } from 'evy/web/wsgi';
 import { safetyNet } from '../safety';
+import { Lines, wsgiHelpers } from './wsgi_client';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
 // WSGI_ONLY=substring runs the matching tests only.
@@ -24,195 +24,7 @@ const { test, own, go } = safetyNet(suite, { limit: 30, only: process.env.WSGI_O
 
 // ---- helpers -------------------------------------------------------------------------
 
-/** A log that keeps its lines. */
-class Lines implements LogStream {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-  /** the access-log lines (without the server's start-up line) */
-  get lines(): string[] {
-    return this.text.split('\n').filter((l) => l !== '' && !/^\(\d+\) wsgi starting up on /.test(l));
-  }
-}
-
-interface Running {
-  sock: GreenSocket;
-  /** where clients connect: `['127.0.0.1', port]`, or the Unix socket's path */
-  addr: Address;
-  port: number;
-  gt: GreenThread<void>;
-  log: Lines;
-  /** closes the listener and waits for the server to return */
-  stop(): Promise<void>;
-}
-
-function serveApp(app: WsgiApp, opts: ServerOptions = {}, where: Address = ['127.0.0.1', 0]): Running {
-  const sock = own(listen(where));
-  const log = new Lines();
-  const gt = go(() => server(sock, app, { log, ...opts }));
-  const name = sock.getsockname();
-  return {
-    sock,
-    addr: typeof name === 'string' ? name : ['127.0.0.1', name[1]],
-    port: typeof name === 'string' ? 0 : name[1],
-    gt,
-    log,
-    async stop() {
-      sock.close();
-      await withTimeout(10, () => gt.wait());
-    },
-  };
-}
-
-interface Response {
-  status: number;
-  /** the status line as sent */
-  statusLine: string;
-  /** names lower-cased */
-  headers: Record<string, string>;
-  /** the header lines as sent, [name, value], names as spelled */
-  raw: [string, string][];
-  body: Buffer;
-  /** the chunk sizes of a chunked body */
-  chunks: number[];
-}
-
-/** Reads HTTP responses off a client socket. */
-class Client {
-  buf = Buffer.alloc(0);
-  constructor(readonly sock: GreenSocket) {
-    sock.timeout = 10;
-  }
-
-  static async open(addr: Address | number): Promise<Client> {
-    return new Client(own(await connect(typeof addr === 'number' ? ['127.0.0.1', addr] : addr)));
-  }
-
-  async send(data: string | Buffer): Promise<void> {
-    await this.sock.sendall(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
-  }
-
-  private async more(): Promise<boolean> {
-    const d = await this.sock.recv(65536);
-    if (d.length === 0) return false;
-    this.buf = Buffer.concat([this.buf, d]);
-    return true;
-  }
-
-  async line(): Promise<string> {
-    for (;;) {
-      const i = this.buf.indexOf('\r\n');
-      if (i >= 0) {
-        const l = this.buf.toString('latin1', 0, i);
-        this.buf = this.buf.subarray(i + 2);
-        return l;
-      }
-      if (!(await this.more())) throw new Error(`EOF in a line; have ${JSON.stringify(this.buf.toString('latin1'))}`);
-    }
-  }
-
-  async bytes(n: number): Promise<Buffer> {
-    while (this.buf.length < n) if (!(await this.more())) throw new Error(`EOF after ${this.buf.length} of ${n} bytes`);
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-
-  /** A status line and its header lines, up to the empty line: [status line, [name, value] pairs]. */
-  async head(): Promise<[string, [string, string][]]> {
-    const status = await this.line();
-    const raw: [string, string][] = [];
-    for (let l = await this.line(); l !== ''; l = await this.line()) {
-      const c = l.indexOf(':');
-      raw.push([l.slice(0, c), l.slice(c + 1).trim()]);
-    }
-    return [status, raw];
-  }
-
-  /** One interim `100 Continue`: its headers (fails on anything else). */
-  async hundredContinue(): Promise<[string, string][]> {
-    const [status, raw] = await this.head();
-    assert.is(status, 'HTTP/1.1 100 Continue');
-    return raw;
-  }
-
-  /** One final response (a 100 Continue before it is a failure: read it with hundredContinue); `head`: the request was HEAD. */
-  async response(head = false): Promise<Response> {
-    const [statusLine, raw] = await this.head();
-    const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(statusLine);
-    if (!m) throw new Error(`bad status line ${JSON.stringify(statusLine)}`);
-    const code = Number(m[1]);
-    assert.ok(code >= 200, `an unexpected interim response: ${statusLine}`);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of raw) {
-      assert.is(headers[name.toLowerCase()], undefined, `header ${name} sent twice`);
-      headers[name.toLowerCase()] = value;
-    }
-    const chunks: number[] = [];
-    let body = Buffer.alloc(0);
-    if (head || code === 204 || code === 304) {
-      // no body
-    } else if (headers['transfer-encoding'] === 'chunked') {
-      const parts: Buffer[] = [];
-      for (;;) {
-        const size = parseInt(await this.line(), 16);
-        if (size === 0) {
-          assert.is(await this.line(), '');
-          break;
-        }
-        chunks.push(size);
-        parts.push(await this.bytes(size));
-        assert.is(await this.line(), '');
-      }
-      body = Buffer.concat(parts);
-    } else if (headers['content-length'] !== undefined) {
-      body = Buffer.from(await this.bytes(Number(headers['content-length'])));
-    } else {
-      while (await this.more());
-      body = this.buf;
-      this.buf = Buffer.alloc(0);
-    }
-    return { status: code, statusLine, headers, raw, body, chunks };
-  }
-
-  /** Everything until the server closes. */
-  async rest(): Promise<Buffer> {
-    while (await this.more());
-    const out = this.buf;
-    this.buf = Buffer.alloc(0);
-    return out;
-  }
-
-  /** The server closed the connection: EOF with nothing more sent (or a reset). */
-  async closed(): Promise<boolean> {
-    if (this.buf.length > 0) return false;
-    try {
-      const d = await this.sock.recv(1);
-      return d.length === 0;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ECONNRESET';
-    }
-  }
-
-  close(): void {
-    this.sock.close();
-  }
-}
-
-/** One request on a fresh connection: the response, and whether the server closed after it. */
-async function once(addr: Address | number, raw: string | Buffer, head = false): Promise<Response & { closedAfter: boolean }> {
-  const c = await Client.open(addr);
-  try {
-    await c.send(raw);
-    const r = await c.response(head);
-    // Only a response that says so is followed by a close: a keep-alive one would wait.
-    return { ...r, closedAfter: r.headers.connection === 'close' && (await c.closed()) };
-  } finally {
-    c.close();
-  }
-}
+const { serveApp, open, once } = wsgiHelpers({ own, go }, false);
 
 /** Evy's chunked_app: three small pieces from a generator. */
 function* chunkedApp(_env: Environ, start: StartResponse): Generator<string> {
@@ -265,7 +77,7 @@ test('a generator result without Content-Length is sent chunked, however small (
     }
     return chunkedApp(env, start);
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET /async HTTP/1.1\r\nHost: localhost\r\n\r\n');
   const r = await c.response();
   assert.is(r.headers['transfer-encoding'], 'chunked');
@@ -305,7 +117,7 @@ test('an empty generator is an empty chunked body; empty pieces never end the bo
     start('200 OK', [['Content-type', 'text/plain']]);
     return ['stuff', '', 'more stuff'][Symbol.iterator]();
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET /none HTTP/1.1\r\nHost: localhost\r\n\r\nGET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
   const [, raw] = await c.head();
   assert.ok(raw.some(([n, v]) => n === 'Transfer-Encoding' && v === 'chunked'));
@@ -322,7 +134,7 @@ test('an array result without Content-Length gets one, and the connection stays 
     start('200 OK', [['Content-type', 'text/plain']]);
     return env.PATH_INFO === '/empty' ? [] : ['hello', ' ', Buffer.from('world')];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET /empty HTTP/1.1\r\nHost: localhost\r\n\r\n');
   const r = await c.response();
   assert.is(r.headers['content-length'], '11');
@@ -342,7 +154,7 @@ test('an array result without Content-Length gets one, and the connection stays 
 test('HTTP/1.0: a generator body is streamed unchunked and the connection closed, keep-alive or not (test_010, test_close_chunked_with_1_0_client)', async () => {
   const srv = serveApp(chunkedApp);
   for (const conn of ['', 'Connection: keep-alive\r\n', 'Connection: close\r\n']) {
-    const c = await Client.open(srv.port);
+    const c = await open(srv.port);
     await c.send(`GET / HTTP/1.0\r\nHost: localhost\r\n${conn}\r\n`);
     const [status, raw] = await c.head();
     assert.is(status, 'HTTP/1.1 200 OK');
@@ -362,7 +174,7 @@ test('keepalive: 0 and keepalive: false answer every request with Connection: cl
   for (const keepalive of [0, false]) {
     const srv = serveApp(hello, { keepalive });
     // a client slow to send its first request is still answered
-    const slow = await Client.open(srv.port);
+    const slow = await open(srv.port);
     await sleep(0.05);
     await slow.send('GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /2 HTTP/1.1\r\nHost: localhost\r\n\r\n');
     const r = await slow.response();
@@ -390,7 +202,7 @@ test('keepalive: 0 and keepalive: false answer every request with Connection: cl
 
 test('Connection: keep-alive and Keep-Alive: timeout=N only for clients that asked (test_018, test_server_keepalive_sent_in_headers)', async () => {
   const srv = serveApp(hello);
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   // HTTP/1.1, asked: both headers, the default keepalive being 5 seconds
   await c.send('GET / HTTP/1.1\r\nConnection: keep-alive\r\nHost: localhost\r\n\r\n');
   let r = await c.response();
@@ -403,7 +215,7 @@ test('Connection: keep-alive and Keep-Alive: timeout=N only for clients that ask
   assert.is(r.headers['keep-alive'], undefined);
   c.close();
   // HTTP/1.0 asking twice: the connection stays open (test_018_http_10_keepalive)
-  const c10 = await Client.open(srv.port);
+  const c10 = await open(srv.port);
   for (let i = 0; i < 2; i++) {
     await c10.send('GET / HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n');
     r = await c10.response();
@@ -418,7 +230,7 @@ test('Connection: keep-alive and Keep-Alive: timeout=N only for clients that ask
     await write('');
     return [];
   });
-  const ce = await Client.open(empty.port);
+  const ce = await open(empty.port);
   await ce.send('DELETE /foo HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n');
   r = await ce.response();
   assert.is(r.statusLine, 'HTTP/1.1 204 OK');
@@ -438,7 +250,7 @@ test('Connection: keep-alive and Keep-Alive: timeout=N only for clients that ask
   const asked = 'GET / HTTP/1.1\r\nConnection: keep-alive\r\nHost: localhost\r\n\r\n';
   for (const [keepalive, header] of [[2.5, 'timeout=2'], [true, 'timeout=5'], [60, 'timeout=60'], [Infinity, undefined], [0.5, undefined]] as const) {
     const s = serveApp(hello, { keepalive });
-    const k = await Client.open(s.port);
+    const k = await open(s.port);
     await k.send(asked);
     r = await k.response();
     assert.is(r.headers.connection, 'keep-alive', String(keepalive));
@@ -482,7 +294,7 @@ test('100 Continue carries the headers set with setHundredContinueResponseHeader
   assert.is(big.statusLine, 'HTTP/1.1 417 Expectation Failed', 'straight to the final response');
   assert.is(big.body.toString(), 'failure');
   assert.is(big.headers.connection, 'close');
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   // the body right behind the head, not waiting for the 100: it is sent all the same
   await c.send('PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 7\r\nExpect: 100-continue\r\n\r\ntesting');
   assert.equal(await c.hundredContinue(), [
@@ -517,7 +329,7 @@ test('sendHundredContinueResponse sends a further 100 Continue, each with the he
   });
   for (const framing of ['Content-Length: 29', 'Transfer-Encoding: chunked']) {
     const chunked = framing.startsWith('Transfer');
-    const c = await Client.open(srv.port);
+    const c = await open(srv.port);
     await c.send(`PUT /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${framing}\r\nExpect: 100-continue\r\n\r\n`);
     assert.equal(await c.hundredContinue(), [
       ['Hundred-Continue-Header-1', 'H1'],
@@ -552,7 +364,7 @@ test('after sendHundredContinueResponse the first read sends none; too late once
     }
     return [];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   for (const times of [1, 2, 3]) {
     await c.send(`PUT /?${times} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n`);
     for (let i = 0; i < times; i++) assert.equal(await c.hundredContinue(), [], `interim response ${i + 1} of ${times}`);
@@ -595,7 +407,7 @@ test('no 100 Continue when the app answers without reading, and then the connect
     start('200 OK', [['Content-Length', String(text.length)]]);
     return [text];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 1025\r\nExpect: 100-continue\r\n\r\n');
   const r = await c.response(); // an interim 100 would fail here
   assert.is(r.statusLine, 'HTTP/1.1 417 Expectation Failed');
@@ -610,7 +422,7 @@ test('no 100 Continue when the app answers without reading, and then the connect
   assert.ok(await c.closed());
   c.close();
   // With the 100 sent, requests can be pipelined through one connection (either case of the expectation).
-  const p = await Client.open(srv.port);
+  const p = await open(srv.port);
   for (const expect of ['100-continue', '100-Continue']) {
     await p.send(`PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 7\r\nExpect: ${expect}\r\n\r\ntesting`);
     await p.hundredContinue();
@@ -635,7 +447,7 @@ test('an eager app that answers before reading the body sends no 100 Continue, i
       yield '\n503 Service Unavailable\n\nOops!\n';
     })();
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('PUT /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n');
   const [status] = await c.head();
   assert.is(status, 'HTTP/1.1 202 Accepted', 'the optimistic response, no 100 before it');
@@ -700,7 +512,7 @@ test('latin-1 header names and values go out as latin-1 bytes, in the 100 Contin
     start('200 OK', [['X-Caf\xe9', 'M\xfcnchen \xff'], ['Content-Type', 'text/plain']]);
     return ['body after'];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
   const r = await c.response();
   assert.is(r.status, 200, 'not a 500');
@@ -716,7 +528,7 @@ test('latin-1 header names and values go out as latin-1 bytes, in the 100 Contin
   assert.is(r2.body.toString(), 'body after');
   c.close();
   // the raw bytes of the final head
-  const raw = await Client.open(srv.port);
+  const raw = await open(srv.port);
   await raw.send('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
   const all = await raw.rest();
   assert.ok(all.includes(Buffer.from('\r\nX-Caf\xe9: M\xfcnchen \xff\r\n', 'latin1')), JSON.stringify(all.toString('latin1')));
@@ -873,7 +685,7 @@ test("environ['evy.minimum_write_chunk_size'] changes how that response's pieces
       }
     })();
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   const get = async (q: string) => {
     await c.send(`GET /?${q} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     return (await c.response()).chunks;
@@ -893,7 +705,7 @@ test("environ['evy.minimum_write_chunk_size'] changes how that response's pieces
       for (let i = 0; i < 5; i++) yield 'y'.repeat(100);
     })();
   }, { minimumChunkSize: 1 });
-  const f = await Client.open(fine.port);
+  const f = await open(fine.port);
   await f.send('GET /big HTTP/1.1\r\nHost: localhost\r\n\r\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
   assert.equal((await f.response()).chunks, [500]);
   assert.equal((await f.response()).chunks, [100, 100, 100, 100, 100]);
@@ -914,7 +726,7 @@ test('with Content-Length, a minimum chunk size of 1 sends each piece as it come
     })();
   });
   // overridden: the first space arrives while the app still waits to yield the second
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('POST /yield_spaces/override_min HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n');
   const [status] = await c.head();
   assert.is(status, 'HTTP/1.1 200 OK');
@@ -936,7 +748,7 @@ test('with Content-Length, a minimum chunk size of 1 sends each piece as it come
       yield ' ';
     })();
   });
-  const c2 = await Client.open(srv2.port);
+  const c2 = await open(srv2.port);
   await c2.send('POST /yield_spaces HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n');
   const opener = go(async () => {
     await sleep(0.1);
@@ -986,7 +798,7 @@ test('environ.headers_raw: the header lines in order, repeats kept, names as spe
     start('200 OK', []);
     return [env.headers_raw.map(([k, v]) => `${k}: ${v}`).join('\n')];
   });
-  const c = await Client.open(srv.port);
+  const c = await open(srv.port);
   await c.send('GET / HTTP/1.1\r\nHost: localhost\r\nx-ANY_k: one\r\nx-ANY_k: two\r\n\r\n');
   assert.is((await c.response()).body.toString(), 'Host: localhost\nx-ANY_k: one\nx-ANY_k: two');
   // values without their surrounding whitespace (test_env_header_stripping), the bytes as latin-1 characters
