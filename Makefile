@@ -36,6 +36,7 @@ bench: build
 	bench/http_patch.sh
 	node bench/startup.mjs
 	bench/wsgi.sh
+	bench/https_storm.sh
 	bench/websocket.sh
 
 demo: build

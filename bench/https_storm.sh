@@ -9,10 +9,8 @@ set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-  -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 || { echo "https_storm.sh: openssl failed" >&2; exit 1; }
 . bench/lib.sh
+localhost_cert "$tmp"
 secs=${EVY_STORM_SECS:-10}
 run() { # name cmd...
   local name=$1; shift

@@ -12,3 +12,10 @@ wait_port() {
 
 # The median of the numbers on stdin, one per line (nothing for no input).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+
+# A self-signed certificate for localhost / 127.0.0.1 in DIR (key.pem, cert.pem).
+localhost_cert() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+    -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+    -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1 || { echo "openssl failed" >&2; exit 1; }
+}

@@ -6,9 +6,8 @@ set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 || { echo "tls.sh: openssl failed" >&2; exit 1; }
 . bench/lib.sh
+localhost_cert "$tmp"
 conns=${EVY_TLS_CONNS:-50}
 run() { # name cmd...
   local name=$1; shift
