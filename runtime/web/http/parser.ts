@@ -102,7 +102,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   const method = head.slice(0, i - start);
   const ts = ++i;
   let query = -1;
-  for (let c = b[i]; c > SP && c !== DEL; c = b[++i]) if (c === 0x3f && query < 0) query = i;
+  // The target is URI characters (RFC 9112 §3.2): visible ASCII only. Bytes
+  // past 0x7E (UTF-8, NBSP) are refused as llhttp does, rather than handed
+  // on as latin1 for each layer to decode its own way.
+  for (let c = b[i]; c > SP && c < DEL; c = b[++i]) if (c === 0x3f && query < 0) query = i;
   if (i === ts || b[i] !== SP) throw new HttpError(400, 'malformed request line (target)');
   const te = i++;
   if (
