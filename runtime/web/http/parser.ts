@@ -240,6 +240,8 @@ function parseContentLength(v: string): number {
  * The size of a chunk-size line (RFC 9112 §7.1, without its CRLF):
  * `1*HEXDIG *( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )`, the
  * extensions checked and ignored. Returns -1 when the line is malformed.
+ * Whitespace is BWS, so only before a ';' or an '=' and after them: `5 ` or
+ * `5;a=b ` (whitespace ending the line) is refused, as llhttp refuses it.
  */
 export function parseChunkSize(line: Buffer): number {
   let size = 0;
@@ -247,21 +249,23 @@ export function parseChunkSize(line: Buffer): number {
   for (; i < line.length; i++) {
     const d = HEX[line[i]];
     if (d < 0) break;
-    if (size > 0xfffffffffffff) return -1; // past 2^52 * 16: more than any body
+    // 2^49 * 16 is 2^53: past it a Number no longer counts every byte (and no body is that long)
+    if (size > 0x1ffffffffffff) return -1;
     size = size * 16 + d;
   }
   if (i === 0) return -1;
   for (;;) {
-    while (line[i] === SP || line[i] === HT) i++;
     if (i === line.length) return size;
-    if (line[i++] !== SEMI) return -1;
+    while (line[i] === SP || line[i] === HT) i++;
+    if (line[i++] !== SEMI) return -1; // also whitespace ending the line
     while (line[i] === SP || line[i] === HT) i++;
     const ns = i;
     while (TCHAR[line[i]] === 1) i++;
     if (i === ns) return -1;
-    while (line[i] === SP || line[i] === HT) i++;
-    if (line[i] !== 0x3d) continue; // '='
-    i++;
+    let j = i;
+    while (line[j] === SP || line[j] === HT) j++;
+    if (line[j] !== 0x3d) continue; // no '=': the next ';' or the end, checked above
+    i = j + 1;
     while (line[i] === SP || line[i] === HT) i++;
     if (line[i] === DQUOTE) {
       i = quotedStringEnd(line, i);

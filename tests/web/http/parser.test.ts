@@ -277,11 +277,13 @@ test('parseChunkSize: hex digits, then extensions (checked, ignored), BWS around
   assert.is(size('5 ; a = "q\\"x"'), 5);
   assert.is(size('5\t;\ta\t=\tb'), 5);
   assert.is(size('5;a="\xff"'), 5, 'obs-text in a quoted string');
+  assert.is(size('1fffffffffffff'), 2 ** 53 - 1, 'the largest size a Number holds exactly');
+  assert.is(size('00000000000000000005'), 5, 'leading zeros do not overflow');
 });
 
-test('parseChunkSize refuses what is not a chunk-size line', () => {
+test('parseChunkSize refuses what is not a chunk-size line: whitespace ending it, a size past 2^53 - 1, bad extensions', () => {
   const size = (s: string) => parseChunkSize(bytes(s));
-  for (const s of ['', ';x', ' 5', '-5', '0x5', '5 garbage', '5;', '5;=b', '5;a=', '5;a=b c', '5;a=\xff', '5;a="b', '5;foo\rbar', '5;a=\x00', '5;a="\x00"', '5;a="b\nc"', '5;a\x7f', '5;a="\\\x01"', 'fffffffffffffffffff']) {
+  for (const s of ['', ';x', ' 5', '-5', '0x5', '5 garbage', '5;', '5;=b', '5;a=', '5;a=b c', '5;a=\xff', '5;a="b', '5;foo\rbar', '5;a=\x00', '5;a="\x00"', '5;a="b\nc"', '5;a\x7f', '5;a="\\\x01"', 'fffffffffffffffffff', '20000000000000', '5 ', '5\t', '5;a ', '5;a=b ', '5;a="b" ', '5 ;']) {
     assert.is(size(s), -1, JSON.stringify(s));
   }
 });
