@@ -18,6 +18,17 @@ for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 
+/**
+ * The bytes of an RFC 3986 reg-name (§3.2.2): unreserved, sub-delims and the
+ * '%' of pct-encoded. An IPv4 address is one; so are the insides of an IP
+ * literal's brackets, with ':' (IPv6, IPvFuture).
+ */
+const REGNAME = new Uint8Array(256);
+for (const c of "-._~!$&'()*+,;=%") REGNAME[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) REGNAME[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) REGNAME[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) REGNAME[c] = 1;
+
 /** A hex digit's value, -1 for any other byte. */
 export const HEX = new Int8Array(256).fill(-1);
 for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
@@ -34,6 +45,41 @@ export function isToken(s: string): boolean {
     if (c > 0xff || TCHAR[c] !== 1) return false;
   }
   return true;
+}
+
+/**
+ * `s` is an authority without userinfo: `uri-host [ ":" port ]` (RFC 3986
+ * §3.2.2-3.2.3, as Host and the request target use it, RFC 9110 §7.2 and
+ * RFC 9112 §3.2). `needHost`: the host may not be empty; `needPort`: the port
+ * must be there, digits (CONNECT's authority-form).
+ */
+export function isAuthority(s: string, needHost: boolean, needPort: boolean): boolean {
+  const n = s.length;
+  let i = 0;
+  if (s.charCodeAt(0) === 0x5b) {
+    // IP-literal: "[" ( IPv6address / IPvFuture ) "]"
+    for (i = 1; i < n && (REGNAME[s.charCodeAt(i)] === 1 || s.charCodeAt(i) === COLON); i++);
+    if (i === 1 || s.charCodeAt(i) !== 0x5d) return false;
+    i++;
+  } else {
+    while (i < n && REGNAME[s.charCodeAt(i)] === 1) i++;
+    if (needHost && i === 0) return false;
+  }
+  if (i === n) return !needPort;
+  if (s.charCodeAt(i) !== COLON) return false;
+  const ps = ++i;
+  for (let c = s.charCodeAt(i); c >= 0x30 && c <= 0x39; c = s.charCodeAt(++i));
+  return i === n && (i > ps || !needPort);
+}
+
+/** s[0, end) is a URI scheme (RFC 3986 §3.1): `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`. */
+export function isScheme(s: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    const alpha = (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
+    if (!alpha && (i === 0 || !((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e))) return false;
+  }
+  return end > 0;
 }
 
 /** `s` without leading and trailing SP and HT (and nothing else). */

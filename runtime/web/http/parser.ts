@@ -8,7 +8,7 @@
 // obs-fold, no whitespace before a colon, SP/HT as the only whitespace,
 // exactly one Content-Length or a Transfer-Encoding ending in chunked, never
 // both. The README lists the leniencies kept, each legal under RFC 9112.
-import { COLON, CR, HEX, HT, LF, SEMI, SP, TCHAR, listItems } from './grammar';
+import { COLON, CR, HEX, HT, LF, SEMI, SP, TCHAR, isAuthority, isScheme, listItems } from './grammar';
 import { HttpError } from './types';
 
 /** The limits a head is checked against. */
@@ -120,19 +120,25 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   const target = head.slice(ts - start, te - start);
   let rawPath = query < 0 ? target : head.slice(ts - start, query - start);
   const queryString = query < 0 ? '' : head.slice(query + 1 - start, te - start);
+  // The four forms of request-target (RFC 9112 §3.2); an authority in the
+  // target is the Host (§3.2.2, §3.3), so it must be one: no userinfo (RFC
+  // 9110 §4.2.4), no empty host (§4.2.1).
   let authority: string | undefined;
-  if (rawPath.charCodeAt(0) !== 0x2f) {
-    if (rawPath === '*') {
+  if (method === 'CONNECT') {
+    // authority-form, CONNECT's only form (§3.2.3): host ":" port; the path stays the target
+    if (!isAuthority(target, true, true)) throw new HttpError(400, 'CONNECT needs a host:port target');
+    authority = target;
+  } else if (rawPath.charCodeAt(0) !== 0x2f) {
+    if (target === '*') {
       if (method !== 'OPTIONS') throw new HttpError(400, 'the asterisk-form target is for OPTIONS only');
     } else {
-      // absolute-form (RFC 9112 §3.2.2): its authority is the Host, its path the path
+      // absolute-form (§3.2.2): its authority is the Host, its path the path
       const scheme = rawPath.indexOf('://');
-      if (scheme <= 0 && method !== 'CONNECT') throw new HttpError(400, 'malformed request target');
-      if (scheme > 0) {
-        const slash = rawPath.indexOf('/', scheme + 3);
-        authority = slash < 0 ? rawPath.slice(scheme + 3) : rawPath.slice(scheme + 3, slash);
-        rawPath = slash < 0 ? '/' : rawPath.slice(slash);
-      }
+      if (scheme <= 0 || !isScheme(rawPath, scheme)) throw new HttpError(400, 'malformed request target');
+      const slash = rawPath.indexOf('/', scheme + 3);
+      authority = slash < 0 ? rawPath.slice(scheme + 3) : rawPath.slice(scheme + 3, slash);
+      rawPath = slash < 0 ? '/' : rawPath.slice(slash);
+      if (!isAuthority(authority, true, false)) throw new HttpError(400, 'malformed authority in the request target');
     }
   }
 
@@ -193,9 +199,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
     }
   }
 
-  // Host (RFC 9112 §3.2): exactly one in HTTP/1.1; an absolute-form authority wins
+  // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, a valid one; an authority in the target wins
   if (hosts > 1) throw new HttpError(400, 'more than one Host header');
   if (hosts === 0 && !http10) throw new HttpError(400, 'an HTTP/1.1 request without a Host header');
+  if (host !== undefined && !isAuthority(host, false, false)) throw new HttpError(400, `malformed Host '${host.slice(0, 60)}'`);
   if (authority !== undefined) host = authority;
 
   // the body's framing (RFC 9112 §6.3): no smuggling
@@ -216,6 +223,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   } else if (contentLength !== undefined) {
     length = parseContentLength(contentLength);
   }
+  // A CONNECT request has no content (RFC 9110 §9.3.6): what follows its head
+  // is the tunnel's, as node:http hands it on. Reading a body there instead
+  // would be a disagreement about where the request ends.
+  if (method === 'CONNECT' && (chunked || length > 0)) throw new HttpError(400, 'a CONNECT request with a body');
 
   // Expect (RFC 9110 §10.1.1): 100-continue, or 417
   if (expect !== undefined) {

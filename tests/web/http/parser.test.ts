@@ -73,10 +73,36 @@ test('absolute-form: the path is the URL path, the Host its authority', () => {
   assert.is(h.host, 'example.com');
 });
 
-test('asterisk-form is for OPTIONS only', () => {
+test('absolute-form: any scheme, an IP literal; no empty host, no userinfo, nothing but a port after the host', () => {
+  assert.is(parse('GET ftp+x.1://b/ HTTP/1.1\r\nHost: x\r\n\r\n').host, 'b');
+  assert.is(parse('GET http://[::1]:8080/x HTTP/1.1\r\nHost: x\r\n\r\n').host, '[::1]:8080');
+  assert.is(parse('GET http://b:/x HTTP/1.1\r\nHost: x\r\n\r\n').host, 'b:', 'an empty port is a port (RFC 3986 §3.2.3)');
+  assert.is(parse('GET http://b/x#y HTTP/1.1\r\nHost: x\r\n\r\n').rawPath, '/x#y');
+  for (const t of ['http:///x', 'http://u:p@b/x', 'http://b#y', 'http://b:80:80/x', 'http://b:8o/x', 'http://[::1/x', '1ttp://b/x', '+ttp://b/x', 'h_tp://b/x', '://b/x', 'b/x', 'b:80']) {
+    assert.is(verdict(`GET ${t} HTTP/1.1\r\nHost: x\r\n\r\n`), 400, t);
+  }
+});
+
+test('asterisk-form is for OPTIONS only, and only a lone asterisk', () => {
   const h = parse('OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.is(h.rawPath, '*');
   assert.is(verdict('GET * HTTP/1.1\r\nHost: x\r\n\r\n'), 400);
+  assert.is(verdict('OPTIONS *?x HTTP/1.1\r\nHost: x\r\n\r\n'), 400);
+});
+
+test('CONNECT: authority-form only, host:port, its Host; no body', () => {
+  const h = parse('CONNECT b:443 HTTP/1.1\r\nHost: other\r\n\r\n');
+  assert.is(h.target, 'b:443');
+  assert.is(h.rawPath, 'b:443');
+  assert.is(h.host, 'b:443', 'the authority wins over the Host header');
+  assert.is(parse('CONNECT [::1]:443 HTTP/1.1\r\nHost: x\r\n\r\n').host, '[::1]:443');
+  assert.is(verdict('CONNECT b:443 HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n'), 200);
+  for (const t of ['b', 'b:', ':443', '/', 'http://b:443/', 'u@b:443', 'b:443/x']) {
+    assert.is(verdict(`CONNECT ${t} HTTP/1.1\r\nHost: b\r\n\r\n`), 400, t);
+  }
+  assert.is(verdict('CONNECT b:443 HTTP/1.1\r\nHost: b\r\nContent-Length: 5\r\n\r\n'), 400, 'a CONNECT has no content');
+  assert.is(verdict('CONNECT b:443 HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n'), 400);
+  assert.is(verdict('connect b:443 HTTP/1.1\r\nHost: b\r\n\r\n'), 400, 'methods are case-sensitive: this one is not CONNECT');
 });
 
 test('HTTP/1.0 and HTTP/1.1; other majors are 505, anything else not a version 400', () => {
@@ -149,6 +175,17 @@ test('Host: required in HTTP/1.1, once; optional in HTTP/1.0', () => {
   assert.is(parse('GET / HTTP/1.0\r\n\r\n').host, undefined);
   assert.is(parse('GET / HTTP/1.1\r\nHost:\r\n\r\n').host, '', 'an empty Host is a Host');
   assert.is(verdict('GET http://a/ HTTP/1.1\r\n\r\n'), 400, 'an absolute-form target does not stand in for Host');
+});
+
+test('Host: host [":" port], nothing else (RFC 9112 §3.2 says 400 for an invalid one)', () => {
+  for (const v of ['a', 'a:8080', 'A.b-c_d~e', '10.0.0.1:80', '[::1]', '[::1]:80', '[v1.x]', 'xn--nxasmq6b', 'a%20b', ':80']) {
+    assert.is(parse(`GET / HTTP/1.1\r\nHost: ${v}\r\n\r\n`).host, v, v);
+  }
+  for (const v of ['a b', 'a/b', 'u@a', 'a:80x', 'a:80:80', '[::1', '[]', '::1', 'a?b', 'a#b', '\xa0a', 'a\xe9']) {
+    assert.is(verdict(`GET / HTTP/1.1\r\nHost: ${v}\r\n\r\n`), 400, JSON.stringify(v));
+  }
+  assert.is(verdict('GET http://b/ HTTP/1.1\r\nHost: a b\r\n\r\n'), 400, 'checked even when the target has the authority');
+  assert.is(verdict('GET / HTTP/1.0\r\nHost: a b\r\n\r\n'), 400, 'and in HTTP/1.0');
 });
 
 // ---- the body's framing --------------------------------------------------------------
