@@ -4,7 +4,7 @@
 import type { RecvBuffer } from '../recvbuf';
 import { RECV_SIZE } from '../recvbuf';
 import { CR, LF } from './grammar';
-import { isFieldLine, parseChunkSize } from './parser';
+import { isTrailerLine, parseChunkSize } from './parser';
 import { checkHeader } from './response';
 import { BodyError } from './types';
 
@@ -162,7 +162,7 @@ export class WsgiInput {
             total += line.length + 2;
             if (total > MAX_TRAILERS) throw this.fail('the trailers are too long');
             if (line.length === 0) break;
-            if (!isFieldLine(line)) throw this.fail(`a trailer line is not a header field: '${line.toString('latin1', 0, 40)}'`);
+            if (!isTrailerLine(line)) throw this.fail(`a trailer line is not a header field, or sets the framing: '${line.toString('latin1', 0, 40)}'`);
           }
           this.chunkState = Chunk.Done;
           this.remaining = 0;

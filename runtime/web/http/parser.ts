@@ -1,7 +1,7 @@
 // The HTTP/1.1 request parser (RFC 9112): pure functions over Buffers, no
 // socket. scanHead() says whether the bytes so far hold a whole head, and
 // refuses at once what can never become a good one; parseHead() turns a whole
-// head into a RequestHead; parseChunkSize() and parseFieldLine() check the
+// head into a RequestHead; parseChunkSize() and isTrailerLine() check the
 // framing lines of a chunked body. Every refusal is an HttpError with the
 // status to answer. The grammar is strict where leniency lets two parsers
 // disagree about where a request ends (request smuggling): CRLF only, no
@@ -313,4 +313,18 @@ export function isFieldLine(line: Buffer): boolean {
     if ((c < SP && c !== HT) || c === DEL) return false;
   }
   return true;
+}
+
+/**
+ * A trailer line (without its CRLF): a field line (isFieldLine) that is not
+ * Content-Length or Transfer-Encoding. Framing is decided by the header
+ * section alone (RFC 9110 §6.5.1); evy drops trailers, but a proxy that merges
+ * them could act on one, and llhttp refuses both names here.
+ */
+export function isTrailerLine(line: Buffer): boolean {
+  if (!isFieldLine(line)) return false;
+  const colon = line.indexOf(COLON);
+  if (colon !== 14 && colon !== 17) return true;
+  const name = line.toString('latin1', 0, colon).toLowerCase();
+  return name !== 'content-length' && name !== 'transfer-encoding';
 }

@@ -1,10 +1,10 @@
 // evy/web/wsgi's request parser (web/http/parser.ts), fed bytes with no
 // socket: scanHead (where a head ends, what to refuse before it does),
 // parseHead (the request line, the header lines, the framing rules),
-// parseChunkSize and isFieldLine (the lines of a chunked body).
+// parseChunkSize, isFieldLine and isTrailerLine (the lines of a chunked body).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isFieldLine, parseChunkSize, parseHead, scanHead, type HeadLimits, type RequestHead } from '../../../dist/web/http/parser';
+import { isFieldLine, isTrailerLine, parseChunkSize, parseHead, scanHead, type HeadLimits, type RequestHead } from '../../../dist/web/http/parser';
 import { HttpError } from '../../../dist/web/http/types';
 import { assertClean } from '../../helpers';
 
@@ -331,6 +331,15 @@ test('isFieldLine: a trailer is a field line, never a request line', () => {
   assert.ok(isFieldLine(bytes('X-T: a\tb \xff')));
   for (const s of ['GET /smuggled HTTP/1.1', 'X-T a', 'X-T : a', ': a', ' X-T: a', 'X-T: a\x00', 'X-T: a\rb', '']) {
     assert.not.ok(isFieldLine(bytes(s)), JSON.stringify(s));
+  }
+});
+
+test('isTrailerLine: a field line that does not set the framing', () => {
+  assert.ok(isTrailerLine(bytes('X-T: a')));
+  assert.ok(isTrailerLine(bytes('Host: b')));
+  assert.ok(isTrailerLine(bytes('Content-Lengths: 5')));
+  for (const s of ['Content-Length: 5', 'content-length:5', 'Transfer-Encoding: chunked', 'TRANSFER-ENCODING: gzip', 'GET /smuggled HTTP/1.1', 'X-T a']) {
+    assert.not.ok(isTrailerLine(bytes(s)), s);
   }
 });
 
