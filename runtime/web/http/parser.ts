@@ -126,19 +126,21 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   let authority: string | undefined;
   if (method === 'CONNECT') {
     // authority-form, CONNECT's only form (§3.2.3): host ":" port; the path stays the target
-    if (!isAuthority(target, true, true)) throw new HttpError(400, 'CONNECT needs a host:port target');
+    if (!isAuthority(b, ts, te, true, true)) throw new HttpError(400, 'CONNECT needs a host:port target');
     authority = target;
   } else if (rawPath.charCodeAt(0) !== 0x2f) {
     if (target === '*') {
       if (method !== 'OPTIONS') throw new HttpError(400, 'the asterisk-form target is for OPTIONS only');
     } else {
       // absolute-form (§3.2.2): its authority is the Host, its path the path
+      // (rawPath[k] is b[ts + k])
       const scheme = rawPath.indexOf('://');
-      if (scheme <= 0 || !isScheme(rawPath, scheme)) throw new HttpError(400, 'malformed request target');
+      if (scheme <= 0 || !isScheme(b, ts, ts + scheme)) throw new HttpError(400, 'malformed request target');
       const slash = rawPath.indexOf('/', scheme + 3);
-      authority = slash < 0 ? rawPath.slice(scheme + 3) : rawPath.slice(scheme + 3, slash);
+      const aEnd = slash < 0 ? rawPath.length : slash;
+      if (!isAuthority(b, ts + scheme + 3, ts + aEnd, true, false)) throw new HttpError(400, 'malformed authority in the request target');
+      authority = rawPath.slice(scheme + 3, aEnd);
       rawPath = slash < 0 ? '/' : rawPath.slice(slash);
-      if (!isAuthority(authority, true, false)) throw new HttpError(400, 'malformed authority in the request target');
     }
   }
 
@@ -150,6 +152,8 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   let expect: string | undefined;
   let host: string | undefined;
   let hosts = 0;
+  let hostFrom = 0;
+  let hostTo = 0;
   i += 10;
   const stop = end - 2;
   const maxLine = limits.maxHeaderLine;
@@ -179,6 +183,8 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
         if (name.toLowerCase() === 'host') {
           hosts++;
           host = value;
+          hostFrom = vs;
+          hostTo = ve;
         }
         break;
       case 6:
@@ -202,7 +208,7 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, a valid one; an authority in the target wins
   if (hosts > 1) throw new HttpError(400, 'more than one Host header');
   if (hosts === 0 && !http10) throw new HttpError(400, 'an HTTP/1.1 request without a Host header');
-  if (host !== undefined && !isAuthority(host, false, false)) throw new HttpError(400, `malformed Host '${host.slice(0, 60)}'`);
+  if (host !== undefined && !isAuthority(b, hostFrom, hostTo, false, false)) throw new HttpError(400, `malformed Host '${host.slice(0, 60)}'`);
   if (authority !== undefined) host = authority;
 
   // the body's framing (RFC 9112 §6.3): no smuggling
