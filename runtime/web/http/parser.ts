@@ -7,7 +7,9 @@
 // disagree about where a request ends (request smuggling): CRLF only, no
 // obs-fold, no whitespace before a colon, SP/HT as the only whitespace,
 // exactly one Content-Length or a Transfer-Encoding ending in chunked, never
-// both. The README lists the leniencies kept, each legal under RFC 9112.
+// both, one valid Host. The README lists the leniencies kept, each legal
+// under RFC 9112/9110; tests/web/corpus.test.ts holds them to llhttp's
+// behaviour, case by case.
 import { COLON, CR, HEX, HT, LF, SEMI, SP, TCHAR, isAuthority, isScheme, listItems } from './grammar';
 import { HttpError } from './types';
 
@@ -37,7 +39,7 @@ export interface RequestHead {
   contentLength: number;
   /** the body is chunked */
   chunked: boolean;
-  /** the Host: the authority of an absolute-form target, else the Host header (undefined for HTTP/1.0 without one) */
+  /** the Host: the authority of an absolute-form or CONNECT target, else the Host header (undefined for HTTP/1.0 without one) */
   host: string | undefined;
   /** the Connection header's value (repeats joined by ','), or undefined */
   connection: string | undefined;
