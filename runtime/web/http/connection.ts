@@ -490,7 +490,7 @@ export class Connection {
 
   /** Answers a bad request with `status` and closes, reading what the client still sends (lingering close). */
   private async refuse(status: number, message: string, env: Environ | null): Promise<void> {
-    if (this.headSent) return;
+    if (env !== null && this.headSent) return; // a refused head (env null) is a new request: the last response's head does not count
     const reason = REASONS[status] ?? 'Error';
     const body = `${status} ${reason}: ${message}\n`;
     const head =

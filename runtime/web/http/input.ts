@@ -4,7 +4,7 @@
 import type { RecvBuffer } from '../recvbuf';
 import { RECV_SIZE } from '../recvbuf';
 import { CR, LF } from './grammar';
-import { isFieldLine, parseChunkSize } from './parser';
+import { isTrailerLine, parseChunkSize } from './parser';
 import { checkHeader } from './response';
 import { BodyError } from './types';
 
@@ -175,7 +175,7 @@ export class WsgiInput {
             total += line.length + 2;
             if (total > MAX_TRAILERS) throw this.fail('the trailers are too long');
             if (line.length === 0) break;
-            if (!isFieldLine(line)) throw this.fail(`a trailer line is not a header field: '${line.toString('latin1', 0, 40)}'`);
+            if (!isTrailerLine(line)) throw this.fail(`a trailer line is not a header field, or sets the framing: '${line.toString('latin1', 0, 40)}'`);
           }
           this.chunkState = Chunk.Done;
           this.remaining = 0;
@@ -195,12 +195,14 @@ export class WsgiInput {
       const i = rb.buf.indexOf(LF, rb.pos + scanned);
       if (i >= 0) {
         if (i === rb.pos || rb.buf[i - 1] !== CR) throw this.fail(`${what} does not end with CRLF`);
+        // the limit holds for a line that came whole in one recv too
+        if (i - 1 - rb.pos > limit) throw this.fail(`${what} is longer than ${limit} bytes`);
         const line = rb.buf.subarray(rb.pos, i - 1);
         rb.take(i + 1 - rb.pos);
         if (line.indexOf(CR) >= 0) throw this.fail(`a bare CR in ${what}`);
         return line;
       }
-      if (rb.length > limit) throw this.fail(`${what} is longer than ${limit} bytes`);
+      if (rb.length > limit + 1) throw this.fail(`${what} is longer than ${limit} bytes`); // + 1: its CR may be in
       scanned = rb.length;
       if (!(await rb.more())) throw this.fail('the client closed the connection before the end of the request body', false);
     }

@@ -1,14 +1,16 @@
 // The HTTP/1.1 request parser (RFC 9112): pure functions over Buffers, no
 // socket. scanHead() says whether the bytes so far hold a whole head, and
 // refuses at once what can never become a good one; parseHead() turns a whole
-// head into a RequestHead; parseChunkSize() and parseFieldLine() check the
+// head into a RequestHead; parseChunkSize() and isTrailerLine() check the
 // framing lines of a chunked body. Every refusal is an HttpError with the
 // status to answer. The grammar is strict where leniency lets two parsers
 // disagree about where a request ends (request smuggling): CRLF only, no
 // obs-fold, no whitespace before a colon, SP/HT as the only whitespace,
 // exactly one Content-Length or a Transfer-Encoding ending in chunked, never
-// both. The README lists the leniencies kept, each legal under RFC 9112.
-import { COLON, CR, HEX, HT, LF, SEMI, SP, TCHAR, listItems } from './grammar';
+// both, one valid Host. The README lists the leniencies kept, each legal
+// under RFC 9112/9110; tests/web/corpus.test.ts holds them to llhttp's
+// behaviour, case by case.
+import { COLON, CR, HEX, HT, LF, SEMI, SP, TCHAR, isAuthority, isScheme, listItems } from './grammar';
 import { HttpError } from './types';
 
 /** The limits a head is checked against. */
@@ -37,7 +39,7 @@ export interface RequestHead {
   contentLength: number;
   /** the body is chunked */
   chunked: boolean;
-  /** the Host: the authority of an absolute-form target, else the Host header (undefined for HTTP/1.0 without one) */
+  /** the Host: the authority of an absolute-form or CONNECT target, else the Host header (undefined for HTTP/1.0 without one) */
   host: string | undefined;
   /** the Connection header's value (repeats joined by ','), or undefined */
   connection: string | undefined;
@@ -102,7 +104,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   const method = head.slice(0, i - start);
   const ts = ++i;
   let query = -1;
-  for (let c = b[i]; c > SP && c !== DEL; c = b[++i]) if (c === 0x3f && query < 0) query = i;
+  // The target is URI characters (RFC 9112 §3.2): visible ASCII only. Bytes
+  // past 0x7E (UTF-8, NBSP) are refused as llhttp does, rather than handed
+  // on as latin1 for each layer to decode its own way.
+  for (let c = b[i]; c > SP && c < DEL; c = b[++i]) if (c === 0x3f && query < 0) query = i;
   if (i === ts || b[i] !== SP) throw new HttpError(400, 'malformed request line (target)');
   const te = i++;
   if (
@@ -117,19 +122,27 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   const target = head.slice(ts - start, te - start);
   let rawPath = query < 0 ? target : head.slice(ts - start, query - start);
   const queryString = query < 0 ? '' : head.slice(query + 1 - start, te - start);
+  // The four forms of request-target (RFC 9112 §3.2); an authority in the
+  // target is the Host (§3.2.2, §3.3), so it must be one: no userinfo (RFC
+  // 9110 §4.2.4), no empty host (§4.2.1).
   let authority: string | undefined;
-  if (rawPath.charCodeAt(0) !== 0x2f) {
-    if (rawPath === '*') {
+  if (method === 'CONNECT') {
+    // authority-form, CONNECT's only form (§3.2.3): host ":" port; the path stays the target
+    if (!isAuthority(b, ts, te, true, true)) throw new HttpError(400, 'CONNECT needs a host:port target');
+    authority = target;
+  } else if (rawPath.charCodeAt(0) !== 0x2f) {
+    if (target === '*') {
       if (method !== 'OPTIONS') throw new HttpError(400, 'the asterisk-form target is for OPTIONS only');
     } else {
-      // absolute-form (RFC 9112 §3.2.2): its authority is the Host, its path the path
+      // absolute-form (§3.2.2): its authority is the Host, its path the path
+      // (rawPath[k] is b[ts + k])
       const scheme = rawPath.indexOf('://');
-      if (scheme <= 0 && method !== 'CONNECT') throw new HttpError(400, 'malformed request target');
-      if (scheme > 0) {
-        const slash = rawPath.indexOf('/', scheme + 3);
-        authority = slash < 0 ? rawPath.slice(scheme + 3) : rawPath.slice(scheme + 3, slash);
-        rawPath = slash < 0 ? '/' : rawPath.slice(slash);
-      }
+      if (scheme <= 0 || !isScheme(b, ts, ts + scheme)) throw new HttpError(400, 'malformed request target');
+      const slash = rawPath.indexOf('/', scheme + 3);
+      const aEnd = slash < 0 ? rawPath.length : slash;
+      if (!isAuthority(b, ts + scheme + 3, ts + aEnd, true, false)) throw new HttpError(400, 'malformed authority in the request target');
+      authority = rawPath.slice(scheme + 3, aEnd);
+      rawPath = slash < 0 ? '/' : rawPath.slice(slash);
     }
   }
 
@@ -141,6 +154,8 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   let expect: string | undefined;
   let host: string | undefined;
   let hosts = 0;
+  let hostFrom = 0;
+  let hostTo = 0;
   i += 10;
   const stop = end - 2;
   const maxLine = limits.maxHeaderLine;
@@ -170,6 +185,8 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
         if (name.toLowerCase() === 'host') {
           hosts++;
           host = value;
+          hostFrom = vs;
+          hostTo = ve;
         }
         break;
       case 6:
@@ -190,9 +207,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
     }
   }
 
-  // Host (RFC 9112 §3.2): exactly one in HTTP/1.1; an absolute-form authority wins
+  // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, a valid one; an authority in the target wins
   if (hosts > 1) throw new HttpError(400, 'more than one Host header');
   if (hosts === 0 && !http10) throw new HttpError(400, 'an HTTP/1.1 request without a Host header');
+  if (host !== undefined && !isAuthority(b, hostFrom, hostTo, false, false)) throw new HttpError(400, `malformed Host '${host.slice(0, 60)}'`);
   if (authority !== undefined) host = authority;
 
   // the body's framing (RFC 9112 §6.3): no smuggling
@@ -213,6 +231,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   } else if (contentLength !== undefined) {
     length = parseContentLength(contentLength);
   }
+  // A CONNECT request has no content (RFC 9110 §9.3.6): what follows its head
+  // is the tunnel's, as node:http hands it on. Reading a body there instead
+  // would be a disagreement about where the request ends.
+  if (method === 'CONNECT' && (chunked || length > 0)) throw new HttpError(400, 'a CONNECT request with a body');
 
   // Expect (RFC 9110 §10.1.1): 100-continue, or 417
   if (expect !== undefined) {
@@ -237,6 +259,8 @@ function parseContentLength(v: string): number {
  * The size of a chunk-size line (RFC 9112 §7.1, without its CRLF):
  * `1*HEXDIG *( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )`, the
  * extensions checked and ignored. Returns -1 when the line is malformed.
+ * Whitespace is BWS, so only before a ';' or an '=' and after them: `5 ` or
+ * `5;a=b ` (whitespace ending the line) is refused, as llhttp refuses it.
  */
 export function parseChunkSize(line: Buffer): number {
   let size = 0;
@@ -244,21 +268,23 @@ export function parseChunkSize(line: Buffer): number {
   for (; i < line.length; i++) {
     const d = HEX[line[i]];
     if (d < 0) break;
-    if (size > 0xfffffffffffff) return -1; // past 2^52 * 16: more than any body
+    // 2^49 * 16 is 2^53: past it a Number no longer counts every byte (and no body is that long)
+    if (size > 0x1ffffffffffff) return -1;
     size = size * 16 + d;
   }
   if (i === 0) return -1;
   for (;;) {
-    while (line[i] === SP || line[i] === HT) i++;
     if (i === line.length) return size;
-    if (line[i++] !== SEMI) return -1;
+    while (line[i] === SP || line[i] === HT) i++;
+    if (line[i++] !== SEMI) return -1; // also whitespace ending the line
     while (line[i] === SP || line[i] === HT) i++;
     const ns = i;
     while (TCHAR[line[i]] === 1) i++;
     if (i === ns) return -1;
-    while (line[i] === SP || line[i] === HT) i++;
-    if (line[i] !== 0x3d) continue; // '='
-    i++;
+    let j = i;
+    while (line[j] === SP || line[j] === HT) j++;
+    if (line[j] !== 0x3d) continue; // no '=': the next ';' or the end, checked above
+    i = j + 1;
     while (line[i] === SP || line[i] === HT) i++;
     if (line[i] === DQUOTE) {
       i = quotedStringEnd(line, i);
@@ -295,4 +321,18 @@ export function isFieldLine(line: Buffer): boolean {
     if ((c < SP && c !== HT) || c === DEL) return false;
   }
   return true;
+}
+
+/**
+ * A trailer line (without its CRLF): a field line (isFieldLine) that is not
+ * Content-Length or Transfer-Encoding. Framing is decided by the header
+ * section alone (RFC 9110 §6.5.1); evy drops trailers, but a proxy that merges
+ * them could act on one, and llhttp refuses both names here.
+ */
+export function isTrailerLine(line: Buffer): boolean {
+  if (!isFieldLine(line)) return false;
+  const colon = line.indexOf(COLON);
+  if (colon !== 14 && colon !== 17) return true;
+  const name = line.toString('latin1', 0, colon).toLowerCase();
+  return name !== 'content-length' && name !== 'transfer-encoding';
 }
