@@ -497,10 +497,14 @@ export class Connection {
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Date: ${currentHttpDate()}\r\nConnection: close\r\n\r\n`;
     this.keep = false;
-    const res = (this.response ??= new Response(
-      { sock: this.sock, isHead: false, http10: false, askedKeepAlive: false, keep: false, keepAliveSeconds: -1, capitalize: false, waitsForContinue: () => false },
-      0,
-    ));
+    // a refused head is a request of its own: a fresh Response, not the last request's
+    const res =
+      env !== null && this.response !== null
+        ? this.response
+        : (this.response = new Response(
+            { sock: this.sock, isHead: false, http10: false, askedKeepAlive: false, keep: false, keepAliveSeconds: -1, capitalize: false, waitsForContinue: () => false },
+            0,
+          ));
     res.keep = false;
     res.headSent = true;
     res.status = `${status} ${reason}`;
