@@ -379,6 +379,8 @@ export class WebSocket {
           return null;
         }
         if (f.opcode < 0x8) {
+          // A whole uncompressed message in one frame, the common case, without onData's extra await.
+          if (f.fin && !f.rsv1 && f.opcode !== OP_CONT && this.msgOpcode === 0) return this.message(f.opcode, f.payload);
           const m = await this.onData(f);
           if (m !== null) return m;
         } else if (f.opcode === OP_PING) {
