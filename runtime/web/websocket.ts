@@ -629,8 +629,9 @@ const KEY_RE = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
  */
 export function WebSocketWSGI(handler: (ws: WebSocket) => unknown, opts: WebSocketWSGIOptions = {}): WsgiApp {
   if (typeof handler !== 'function') throw new TypeError('WebSocketWSGI needs a handler function (ws) => ...');
-  const protocols = opts.protocols ?? [];
-  const origins = opts.origins;
+  const protocols = checkStrings(opts.protocols, 'protocols') ?? [];
+  for (const p of protocols) if (!isToken(p)) throw new RangeError(`WebSocketWSGI: ${JSON.stringify(p)} is not a valid subprotocol name (an HTTP token)`);
+  const origins = checkStrings(opts.origins, 'origins');
   const maxMessageSize = checkPositive(opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE, 'maxMessageSize');
   const closeTimeout = checkPositive(opts.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT, 'closeTimeout');
   const pingInterval = checkInterval(opts.pingInterval);
@@ -715,6 +716,12 @@ export function WebSocketWSGI(handler: (ws: WebSocket) => unknown, opts: WebSock
     else await ws.close(1011, 'the server handler failed');
     throw outcome.error;
   };
+}
+
+function checkStrings(v: unknown, what: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new TypeError(`WebSocketWSGI: ${what} must be an array of strings`);
+  return v;
 }
 
 function header(environ: Environ, key: string): string | undefined {

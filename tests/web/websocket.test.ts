@@ -493,7 +493,7 @@ test('requests that are not valid upgrades get 400 (403 for an origin not allowe
   assert.equal(srv.errors, []);
 });
 
-test('WebSocketWSGI without evy.socket/evy.hijack answers 500 naming them', async () => {
+test('WebSocketWSGI without evy.socket/evy.hijack answers 500 naming them; its options are checked', async () => {
   const app = WebSocketWSGI(() => undefined);
   let status = '';
   const body = await app(
@@ -506,6 +506,12 @@ test('WebSocketWSGI without evy.socket/evy.hijack answers 500 naming them', asyn
   assert.match(status, /^500 /);
   assert.match(Buffer.concat(body as Buffer[]).toString(), /evy\.socket.*evy\.hijack/);
   assert.throws(() => WebSocketWSGI(null as unknown as () => void), /handler function/);
+  assert.throws(() => WebSocketWSGI(() => undefined, { protocols: 'chat' as unknown as string[] }), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { protocols: ['a b'] }), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { origins: [1 as unknown as string] }), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { maxMessageSize: '1' as unknown as number }), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { closeTimeout: -1 }), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { perMessageDeflate: { serverMaxWindowBits: 16 } }), (e: unknown) => e instanceof RangeError);
 });
 
 test('client handshake failures throw WebSocketError naming the problem and close the socket', async () => {

@@ -132,6 +132,19 @@ for (const [what, wsOpts, evyOpts, agreed] of clientCases) {
   });
 }
 
+test('the ws client sending a fragmented compressed message: evy reassembles and inflates it', async () => {
+  const srv = serveApp(echoApp({}, { perMessageDeflate: { threshold: 0 } }));
+  const c = await wsClient(srv.url, { threshold: 0 });
+  wsClients.push(c.client);
+  const parts = ['first part ✓ '.repeat(200), 'second part '.repeat(300), '', 'last'];
+  parts.forEach((p, i) => c.client.send(p, { fin: i === parts.length - 1, compress: true }));
+  assert.is(await c.got.get(), parts.join(''));
+  c.client.close(1000);
+  assert.is(await wait(c.closed), 1000);
+  await srv.stop();
+  assert.equal(srv.errors, []);
+});
+
 test('evy to evy with permessage-deflate; without the option on either side nothing is negotiated', async () => {
   const srv = serveApp(echoApp({}, { perMessageDeflate: { threshold: 0 } }));
   const c = await connect(srv.url, { perMessageDeflate: { threshold: 0 } });
