@@ -5,11 +5,14 @@
 // zlib runs synchronously, on the connection's green thread, through one
 // persistent raw deflate/inflate engine per direction (so context takeover
 // keeps its LZ77 window between messages). Measured on this machine (Node 20,
-// bench/websocket.sh's 64-byte messages, deflate + inflate of one message):
-// a persistent engine driven synchronously takes 12 µs, the one-shot
+// a 64-byte JSON-like message deflated and inflated in a loop): a persistent
+// engine driven synchronously takes 12 µs, the one-shot
 // deflateRawSync/inflateRawSync 42 µs (a new engine each time, and no context
 // takeover), and Node's asynchronous zlib streams 144 µs (a thread-pool round
-// trip and the stream machinery per message; 320 µs at 1 KiB). The
+// trip and the stream machinery per message; 15 µs against 320 µs at 1 KiB).
+// End to end, an evy client and server echoing over 20 connections with
+// every message compressed (threshold 0) do about 8,300 echoes/s against
+// 18,600 uncompressed at 64 bytes, 4,800 against 13,400 at 2 KiB. The
 // synchronous path is also what keeps messages in order without a lock: a
 // message is compressed and its frame queued in one turn. Node has no public
 // synchronous call on a persistent engine (its *Sync functions close theirs),
