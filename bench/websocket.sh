@@ -5,14 +5,31 @@
 # server when it is installed, and Eventlet's (eventlet.websocket under
 # eventlet.wsgi) when python3-eventlet is. One load generator for both (plain node:net,
 # bench/websocket_load.mjs). Servers on core 0, the load on core 1.
+# EVY_WS_DEFLATE=1 turns evy's perMessageDeflate on (the load offers no
+# extension, so this measures what merely enabling it costs).
 set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 conns=${EVY_WS_CONNS:-100}
 secs=${EVY_WS_SECS:-3}
 rounds=${EVY_ROUNDS:-3}
-pin() { local core=$1; shift; if command -v taskset >/dev/null; then taskset -c "$core" "$@"; else "$@"; fi; }
+# The server and the load of the round under way, killed by their pids if the
+# script ends early (both run in the background: `wait` lets a signal's trap in).
+server_pid=
+load_pid=
+cleanup() {
+  for p in $load_pid $server_pid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# pin CORE CMD...: CMD on that core, as this very process (exec), so that
+# `pin ... &` leaves in $! the server's own pid and not a subshell's (killing a
+# subshell would leave the server running).
+pin() {
+  local core=$1; shift
+  if command -v taskset >/dev/null; then exec taskset -c "$core" "$@"; else exec "$@"; fi
+}
 . bench/lib.sh
 have_eventlet=0
 if /usr/bin/python3 -c 'import eventlet.websocket' 2>/dev/null; then have_eventlet=1; fi
@@ -22,11 +39,15 @@ run() { # name cmd...: one round on a fresh server
   local name=$1; shift
   local port; port=$(free_port)
   pin 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
+  server_pid=$!
   wait_port "$port" 100
-  local r; r=$(pin 1 node bench/websocket_load.mjs "$port" "$conns" "$secs")
-  echo "$r" | awk -v n="ws_echo_$name" '{print n "\t" $1}' >>"$tmp/raw"
-  kill "$pid"; wait "$pid" 2>/dev/null
+  pin 1 node bench/websocket_load.mjs "$port" "$conns" "$secs" >"$tmp/load.out" &
+  load_pid=$!
+  wait "$load_pid"
+  load_pid=
+  awk -v n="ws_echo_$name" '{print n "\t" $1}' "$tmp/load.out" >>"$tmp/raw"
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null
+  server_pid=
 }
 : >"$tmp/raw"
 for _ in $(seq "$rounds"); do

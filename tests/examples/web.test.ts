@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as http from 'node:http';
 import WsClient from 'ws';
-import { Queue, wait } from 'evy';
+import { Queue, wait, withTimeout } from 'evy';
 import { urlopen } from 'evy/patched/http';
 import { connect } from 'evy/web/websocket';
 import { assertClean } from '../helpers';
@@ -49,12 +49,15 @@ test('websocket.ts serves its page and streams numbers on /data', async () => {
   const [r, url] = await started('websocket.ts');
   const page = await urlopen(url);
   assert.match((await page.read()).toString(), /random walk/);
-  const ws = await connect(`${url.replace('http', 'ws')}data`);
+  const ws = await connect(`${url.replace('http', 'ws')}data`, { closeTimeout: 30 });
   for (let i = 0; i < 3; i++) {
     const m = await ws.wait();
     assert.ok(typeof m === 'string' && Number(m) >= 0 && Number(m) <= 100, String(m));
   }
-  await ws.close();
+  // The example must answer our close frame: unanswered, close() would wait its 30 s.
+  await withTimeout(10, () => ws.close());
+  assert.ok(ws.wasClean, 'both close frames went across');
+  assert.is(ws.closeCode, 1000);
   await stop(r);
 });
 

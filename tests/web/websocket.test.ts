@@ -3,25 +3,16 @@
 // protocol failures (1002/1007/1009), handler errors (1011) and kills (1001),
 // Timeout and kill in wait(), handshake refusals, 100 connections at once, and
 // interop with other implementations (the `ws` package, Node's own client).
-// The WSGI server is not part of this module: a tiny HTTP upgrade server below
-// gives the app the environ keys evy/web/wsgi provides.
+// The limits against hostile peers are in ./ws/limits, permessage-deflate in
+// ./ws/permessage, wss:// in ./ws/wss, the frame codec's unit tests in ./ws/frame.
+// The WSGI server is not part of this module: a tiny HTTP upgrade server
+// (./ws/peer) gives the app the environ keys evy/web/wsgi provides.
 import { test as suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn as spawnProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  Event,
-  GreenSocket,
-  GreenletExit,
-  Timeout,
-  connect as tcpConnect,
-  listen,
-  spawn,
-  wait,
-  withTimeout,
-  type GreenThread,
-} from 'evy';
+import { randomBytes } from 'node:crypto';
+import { Event, GreenletExit, Timeout, listen, wait, withTimeout } from 'evy';
 import {
   WebSocket,
   WebSocketError,
@@ -29,232 +20,16 @@ import {
   acceptKey,
   connect,
   type Environ,
-  type WSGIApp,
 } from 'evy/web/websocket';
 import { SHUT_WR } from 'evy/patched/socket';
 import { rejection, settle } from '../helpers';
 import { finish, safetyNet } from '../safety';
+import { KEY, Raw, closeCodeOf, closePayload, echoApp, frame, peers, sha1, upgradeRequest } from './ws/peer';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
-const { test, own, go } = safetyNet(suite, { limit: 20 });
-
-// ---- a minimal HTTP upgrade server (stands in for evy/web/wsgi) -------------------------
-
-interface Server {
-  url: string;
-  port: number;
-  /** what the app threw, per connection */
-  errors: unknown[];
-  /** each connection's thread */
-  conns: GreenThread<void>[];
-  stop(): Promise<void>;
-}
-
-/** Reads one request head, builds the environ, calls the app; writes its response unless hijacked. */
-async function handleHttp(app: WSGIApp, conn: GreenSocket, errors: unknown[]): Promise<void> {
-  try {
-    let buf = Buffer.alloc(0);
-    let end: number;
-    while ((end = buf.indexOf('\r\n\r\n')) < 0) {
-      const d = await conn.recv();
-      if (d.length === 0) return;
-      buf = Buffer.concat([buf, d]);
-    }
-    const [requestLine, ...lines] = buf.subarray(0, end).toString('latin1').split('\r\n');
-    const [method, target] = requestLine.split(' ');
-    const q = target.indexOf('?');
-    let hijacked = false;
-    const environ: Environ = {
-      REQUEST_METHOD: method,
-      SCRIPT_NAME: '',
-      PATH_INFO: q < 0 ? target : target.slice(0, q),
-      QUERY_STRING: q < 0 ? '' : target.slice(q + 1),
-      SERVER_PROTOCOL: 'HTTP/1.1',
-      'evy.socket': conn,
-      'evy.hijack': () => {
-        hijacked = true;
-      },
-      'evy.rest': buf.subarray(end + 4),
-    };
-    for (const line of lines) {
-      const i = line.indexOf(':');
-      environ['HTTP_' + line.slice(0, i).trim().toUpperCase().replace(/-/g, '_')] = line.slice(i + 1).trim();
-    }
-    let head = '';
-    const body = await app(environ, (status, headers) => {
-      head = `HTTP/1.1 ${status}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`;
-    });
-    if (hijacked) return;
-    await conn.sendall(Buffer.concat([Buffer.from(head), ...body]));
-  } catch (err) {
-    errors.push(err);
-  } finally {
-    conn.close();
-  }
-}
-
-function serveApp(app: WSGIApp): Server {
-  const lsock = own(listen(['127.0.0.1', 0]));
-  const port = (lsock.getsockname() as [string, number])[1];
-  const errors: unknown[] = [];
-  const conns: GreenThread<void>[] = [];
-  const acceptor = go(async () => {
-    for (;;) {
-      const [c] = await lsock.accept();
-      own(c);
-      conns.push(go(() => handleHttp(app, c, errors)));
-    }
-  });
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    port,
-    errors,
-    conns,
-    async stop() {
-      acceptor.kill();
-      lsock.close();
-      for (const gt of conns) await finish(gt).catch(() => undefined);
-      await finish(acceptor).catch(() => undefined);
-    },
-  };
-}
-
-/** An echo handler that records the closing code and reason it saw. */
-function echoApp(seen: { code?: number | null; reason?: string; ws?: WebSocket } = {}, opts = {}): WSGIApp {
-  return WebSocketWSGI(async (ws) => {
-    seen.ws = ws;
-    for (;;) {
-      const m = await ws.wait();
-      if (m === null) break;
-      await ws.send(m);
-    }
-    seen.code = ws.closeCode;
-    seen.reason = ws.closeReason;
-  }, opts);
-}
-
-// ---- a raw peer: hand-made frames ----------------------------------------------------------
-
-interface RawFrame {
-  fin: boolean;
-  rsv: number;
-  opcode: number;
-  masked: boolean;
-  /** the length field form: 7, 16 or 64 bits */
-  lengthBits: number;
-  payload: Buffer;
-}
-
-class Raw {
-  buf = Buffer.alloc(0);
-  constructor(readonly sock: GreenSocket) {}
-
-  async need(n: number): Promise<boolean> {
-    while (this.buf.length < n) {
-      const d = await this.sock.recv();
-      if (d.length === 0) return false;
-      this.buf = Buffer.concat([this.buf, d]);
-    }
-    return true;
-  }
-
-  /** The next frame (unmasked), or null at EOF. */
-  async frame(): Promise<RawFrame | null> {
-    if (!(await this.need(2))) return null;
-    let len = this.buf[1] & 0x7f;
-    const masked = (this.buf[1] & 0x80) !== 0;
-    const ext = len === 126 ? 2 : len === 127 ? 8 : 0;
-    const hdr = 2 + ext + (masked ? 4 : 0);
-    await this.need(hdr);
-    if (ext === 2) len = this.buf.readUInt16BE(2);
-    if (ext === 8) len = Number(this.buf.readBigUInt64BE(2));
-    if (!(await this.need(hdr + len))) return null;
-    const payload = Buffer.from(this.buf.subarray(hdr, hdr + len));
-    if (masked) for (let i = 0; i < len; i++) payload[i] ^= this.buf[hdr - 4 + (i & 3)];
-    const f = { fin: (this.buf[0] & 0x80) !== 0, rsv: (this.buf[0] >> 4) & 7, opcode: this.buf[0] & 0xf, masked, lengthBits: ext === 0 ? 7 : ext * 8, payload };
-    this.buf = this.buf.subarray(hdr + len);
-    return f;
-  }
-
-  /** Reads until EOF. */
-  async eof(): Promise<void> {
-    for (;;) if ((await this.sock.recv()).length === 0) return;
-  }
-}
-
-/** A frame as a peer writes it: masked unless told otherwise. */
-function frame(opcode: number, payload: Buffer | string, o: { fin?: boolean; mask?: boolean; rsv?: number; len64?: boolean } = {}): Buffer {
-  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const mask = o.mask ?? true;
-  const len = data.length;
-  const head: number[] = [((o.fin ?? true) ? 0x80 : 0) | ((o.rsv ?? 0) << 4) | opcode];
-  const m = mask ? 0x80 : 0;
-  if (o.len64 || len >= 65536) {
-    head.push(m | 127, 0, 0, 0, 0, (len >>> 24) & 255, (len >>> 16) & 255, (len >>> 8) & 255, len & 255);
-  } else if (len >= 126) head.push(m | 126, len >> 8, len & 255);
-  else head.push(m | len);
-  if (!mask) return Buffer.concat([Buffer.from(head), data]);
-  const key = randomBytes(4);
-  const body = Buffer.from(data);
-  for (let i = 0; i < len; i++) body[i] ^= key[i & 3];
-  return Buffer.concat([Buffer.from(head), key, body]);
-}
-
-function closePayload(code: number, reason: string | Buffer = ''): Buffer {
-  const c = Buffer.alloc(2);
-  c.writeUInt16BE(code);
-  return Buffer.concat([c, typeof reason === 'string' ? Buffer.from(reason) : reason]);
-}
-
-function closeCodeOf(f: RawFrame | null): number {
-  assert.ok(f !== null, 'expected a close frame, got EOF');
-  assert.is(f.opcode, 0x8, `expected a close frame, got opcode ${f.opcode}`);
-  return f.payload.readUInt16BE(0);
-}
-
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-
-/** A raw TCP client that did the opening handshake (the 101 head consumed). */
-async function rawUpgrade(port: number, path = '/', extra = '', first?: Buffer): Promise<Raw> {
-  const sock = own(await tcpConnect(['127.0.0.1', port]));
-  const req = Buffer.from(
-    `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
-  );
-  await sock.sendall(first === undefined ? req : Buffer.concat([req, first]));
-  const raw = new Raw(sock);
-  let end: number;
-  while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) assert.ok(await raw.need(raw.buf.length + 1), 'EOF during the handshake');
-  const head = raw.buf.subarray(0, end).toString();
-  assert.match(head, /^HTTP\/1\.1 101 /);
-  assert.match(head, /\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=(\r\n|$)/);
-  raw.buf = raw.buf.subarray(end + 4);
-  return raw;
-}
-
-/** One plain HTTP request: the status line, the head and the body. */
-async function httpRequest(port: number, request: string): Promise<{ status: string; head: string; body: string }> {
-  const sock = own(await tcpConnect(['127.0.0.1', port]));
-  await sock.sendall(request);
-  const parts: Buffer[] = [];
-  for (;;) {
-    const d = await sock.recv();
-    if (d.length === 0) break;
-    parts.push(d);
-  }
-  sock.close();
-  const text = Buffer.concat(parts).toString();
-  const end = text.indexOf('\r\n\r\n');
-  return { status: text.slice(0, text.indexOf('\r\n')), head: text.slice(0, end), body: text.slice(end + 4) };
-}
-
-function upgradeRequest(headers: Record<string, string>, method = 'GET'): string {
-  const base: Record<string, string> = { Host: 'x', Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': KEY, 'Sec-WebSocket-Version': '13', ...headers };
-  return `${method} / HTTP/1.1\r\n${Object.entries(base).filter(([, v]) => v !== '').map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
-}
-
-function sha1(b: Buffer): string {
-  return createHash('sha1').update(b).digest('hex');
-}
+const net = safetyNet(suite, { limit: 20 });
+const { test, own, go } = net;
+const { rawUpgrade, httpRequest, serveApp } = peers(net);
 
 // ---- tests -------------------------------------------------------------------------------
 
@@ -505,7 +280,7 @@ for (const [what, code, send] of failures) {
   });
 }
 
-test('a peer that never answers the failure close frame is cut off after closeTimeout', async () => {
+test('a peer that never answers the failure close frame is cut off (a closeTimeout shorter than the linger bounds it)', async () => {
   const seen: { code?: number | null } = {};
   const srv = serveApp(echoApp(seen, { closeTimeout: 0.05 }));
   const raw = await rawUpgrade(srv.port);
@@ -686,7 +461,7 @@ test('bytes sent along with the handshake (evy.rest) are the first frames', asyn
   assert.is(rest, first.length);
 });
 
-test('requests that are not valid upgrades get 400 (403 for an origin not allowed) with a reason', async () => {
+test('requests that are not valid upgrades get 400 (403 for an origin not allowed, 426 for another version) with a reason and Connection: close', async () => {
   let ran = false;
   const srv = serveApp(
     WebSocketWSGI(
@@ -700,7 +475,7 @@ test('requests that are not valid upgrades get 400 (403 for an origin not allowe
     ['GET /plain HTTP/1.1\r\nHost: x\r\n\r\n', '400', /WebSocket connections only/],
     [upgradeRequest({ Origin: 'http://good.example' }, 'POST'), '400', /must be a GET, not POST/],
     [upgradeRequest({ Origin: 'http://good.example', Connection: 'keep-alive' }), '400', /Connection: Upgrade/],
-    [upgradeRequest({ Origin: 'http://good.example', 'Sec-WebSocket-Version': '8' }), '400', /Sec-WebSocket-Version "8"/],
+    [upgradeRequest({ Origin: 'http://good.example', 'Sec-WebSocket-Version': '8' }), '426', /Sec-WebSocket-Version "8"/],
     [upgradeRequest({ Origin: 'http://good.example', 'Sec-WebSocket-Key': 'c2hvcnQ=' }), '400', /16 bytes in base64/],
     [upgradeRequest({ Origin: 'http://good.example', 'Sec-WebSocket-Key': '' }), '400', /got none/],
     [upgradeRequest({ Origin: 'http://evil.example' }), '403', /origin "http:\/\/evil.example" is not allowed/],
@@ -709,6 +484,7 @@ test('requests that are not valid upgrades get 400 (403 for an origin not allowe
     const r = await httpRequest(srv.port, req);
     assert.match(r.status, new RegExp(`^HTTP/1.1 ${code} `), req);
     assert.match(r.body, reason);
+    assert.match(r.head, /\r\nConnection: close(\r\n|$)/, 'the refusal closes the connection');
   }
   const r = await httpRequest(srv.port, upgradeRequest({ Origin: 'http://good.example', 'Sec-WebSocket-Version': '12' }));
   assert.match(r.head, /\r\nSec-WebSocket-Version: 13/);
@@ -717,18 +493,25 @@ test('requests that are not valid upgrades get 400 (403 for an origin not allowe
   assert.equal(srv.errors, []);
 });
 
-test('WebSocketWSGI without evy.socket/evy.hijack answers 500 naming them', async () => {
+test('WebSocketWSGI without evy.socket/evy.hijack answers 500 naming them; its options are checked', async () => {
   const app = WebSocketWSGI(() => undefined);
   let status = '';
   const body = await app(
-    { REQUEST_METHOD: 'GET', HTTP_UPGRADE: 'websocket', HTTP_CONNECTION: 'Upgrade', HTTP_SEC_WEBSOCKET_VERSION: '13', HTTP_SEC_WEBSOCKET_KEY: KEY },
+    { REQUEST_METHOD: 'GET', HTTP_UPGRADE: 'websocket', HTTP_CONNECTION: 'Upgrade', HTTP_SEC_WEBSOCKET_VERSION: '13', HTTP_SEC_WEBSOCKET_KEY: KEY } as unknown as Environ,
     (s) => {
       status = s;
+      return async () => undefined;
     },
   );
   assert.match(status, /^500 /);
-  assert.match(Buffer.concat([...body]).toString(), /evy\.socket.*evy\.hijack/);
+  assert.match(Buffer.concat(body as Buffer[]).toString(), /evy\.socket.*evy\.hijack/);
   assert.throws(() => WebSocketWSGI(null as unknown as () => void), /handler function/);
+  assert.throws(() => WebSocketWSGI(() => undefined, { protocols: 'chat' as unknown as string[] }), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { protocols: ['a b'] }), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { origins: [1 as unknown as string] }), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { maxMessageSize: '1' as unknown as number }), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { closeTimeout: -1 }), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => WebSocketWSGI(() => undefined, { perMessageDeflate: { serverMaxWindowBits: 16 } }), (e: unknown) => e instanceof RangeError);
 });
 
 test('client handshake failures throw WebSocketError naming the problem and close the socket', async () => {
@@ -737,8 +520,7 @@ test('client handshake failures throw WebSocketError naming the problem and clos
   assert.instance(e1, WebSocketError);
   assert.match((e1 as Error).message, /403 Forbidden/);
   await srv.stop();
-  assert.match(((await rejection(connect('wss://127.0.0.1:1/'))) as Error).message, /wss:\/\/ is not supported/);
-  assert.match(((await rejection(connect('http://127.0.0.1:1/'))) as Error).message, /starts with ws:\/\//);
+  assert.match(((await rejection(connect('http://127.0.0.1:1/'))) as Error).message, /starts with ws:\/\/ or wss:\/\//);
   assert.match(((await rejection(connect('nonsense'))) as Error).message, /not a URL/);
   // A server answering 101 with a wrong accept value, one choosing an unoffered protocol, one hanging up.
   const lsock = own(listen(['127.0.0.1', 0]));
