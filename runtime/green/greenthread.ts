@@ -398,7 +398,13 @@ export async function waitall<T extends readonly GreenThread<unknown>[]>(
  */
 export function wait<T>(promise: PromiseLike<T> | T): Promise<T> {
   const w = hub.park<T>();
-  if (!(w instanceof Waiter)) return w;
+  if (!(w instanceof Waiter)) {
+    // A pending kill or Timeout throws here at once: the promise is left to
+    // itself, so its rejection must not become an unhandled one (which ends
+    // the process).
+    Promise.resolve(promise).catch(() => {});
+    return w;
+  }
   Promise.resolve(promise).then(
     (v) => hub.wake(w, v),
     (e: unknown) => hub.throwInto(w as Waiter<unknown>, e),

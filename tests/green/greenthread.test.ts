@@ -604,6 +604,32 @@ test('wait(promise) is interrupted by a Timeout', async () => {
   await settle();
 });
 
+test('wait(promise) with a kill already pending throws it at once, and the promise rejecting later is not an unhandled rejection', async () => {
+  const q = new Queue<number>();
+  const err = new KillError();
+  let rejectIt!: (e: Error) => void;
+  let unhandled: unknown = null;
+  const onUnhandled = (reason: unknown): void => {
+    unhandled = reason;
+  };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const gt = spawn(async () => {
+      await q.get(); // handed an item, then killed: the kill waits for the next suspension
+      await wait(new Promise<void>((_res, rej) => (rejectIt = rej)));
+    });
+    await sleep(0);
+    q.putNowait(1);
+    gt.kill(err);
+    assert.is(await rejection(gt.wait()), err);
+    rejectIt(new Error('rejected after the thread died'));
+    await sleep(0.01);
+    assert.is(unhandled, null);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('wait(promise) is interrupted by kill, and the late result is dropped', async () => {
   let resolveIt!: (v: string) => void;
   const foreign = new Promise<string>((res) => (resolveIt = res));
