@@ -99,6 +99,20 @@ export class GreenStreamSocket {
     return this.green.sendall(data);
   }
 
+  /**
+   * @internal Queues `buf` behind every earlier write without parking (for callers that
+   * may not wait: a timer callback, a reader answering a ping); `done` runs
+   * once the stream took it, with the error if it failed or was closed first.
+   * The stream's own ordering keeps it in line with sendall()s.
+   */
+  writeThen(buf: Buffer, done: (err?: Error | null) => void): void {
+    if (this.green.closed) {
+      done(new Error('write: the connection is closed'));
+      return;
+    }
+    this.stream.write(buf, done);
+  }
+
   /** sendall, resolving the number of bytes sent. */
   async send(data: Buffer | Uint8Array | string): Promise<number> {
     await this.green.sendall(data);

@@ -62,7 +62,7 @@ import {
   type FrameHeader,
   type HeaderRules,
 } from './ws/frame';
-import { isSocketError, isTransport, shutdownWrite, writeNoWait, type Transport } from './ws/transport';
+import { isSocketError, isTransport, shutdownWrite, type Transport } from './ws/transport';
 import type { Environ, StartResponse, WsgiApp } from './wsgi';
 
 export { isValidCloseCode, ProtocolError };
@@ -282,7 +282,7 @@ export class WebSocket {
       throw new ProtocolError(1008, 'WS_ERR_TOO_MANY_PENDING_PONGS', `${MAX_PENDING_PONGS} pongs left unwritten: the peer sends pings and does not read`);
     }
     this.pendingPongs++;
-    writeNoWait(this.sock, encodeFrame(OP_PONG, payload, this.client), this.pongWritten);
+    this.sock.writeThen(encodeFrame(OP_PONG, payload, this.client), this.pongWritten);
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -496,7 +496,7 @@ export class WebSocket {
       this.pinged = false;
     } else if (!this.pinged) {
       this.pinged = true;
-      if (this.state === State.Open) writeNoWait(this.sock, encodeFrame(OP_PING, EMPTY, this.client), noop);
+      if (this.state === State.Open) this.sock.writeThen(encodeFrame(OP_PING, EMPTY, this.client), noop);
     } else if (this.reading && this.readSession === this.watchedSession) {
       if (this.closeCode === null) {
         this.closeCode = 1006;
@@ -575,7 +575,7 @@ export class WebSocket {
   terminate(code = 1001, reason = ''): void {
     if (this.state === State.Closed) return;
     const frame = this.beginClose(code, reason);
-    if (frame !== null) writeNoWait(this.sock, frame, noop);
+    if (frame !== null) this.sock.writeThen(frame, noop);
     this.finish();
   }
 }

@@ -1,9 +1,7 @@
 // What a WebSocket runs over: a connected GreenSocket (ws://, evy's WSGI
 // server) or a green TLS socket (wss://, the WSGI server's `ssl` option), and
-// the two things the connection needs beyond recv/sendall, done the same way
-// on both: a write that never parks (a pong from the reader, a ping from a
-// timer callback, where no green thread may wait) and half-closing.
-import type { Writable } from 'node:stream';
+// what the connection needs beyond recv/sendall and writeThen (the write that
+// never parks, both have it): half-closing, the same way on both.
 import { GreenSocket, SHUT_WR } from '../../io/socket';
 import { GreenStreamSocket } from '../../io/ssl';
 
@@ -11,25 +9,6 @@ export type Transport = GreenSocket | GreenStreamSocket;
 
 export function isTransport(x: unknown): x is Transport {
   return x instanceof GreenSocket || x instanceof GreenStreamSocket;
-}
-
-/**
- * Queues `buf` behind every earlier write, without parking: `done` runs once
- * it is written (at once when the kernel took it), with the error if the
- * connection failed or closed first.
- */
-export function writeNoWait(sock: Transport, buf: Buffer, done: (err?: Error | null) => void): void {
-  if (sock instanceof GreenSocket) {
-    sock.writeThen(buf, done);
-    return;
-  }
-  if (sock.closed) {
-    done(new Error('write: the connection is closed'));
-    return;
-  }
-  // GreenStreamSocket has no writeThen of its own: its Node stream's write()
-  // queues in order with the green sendall()s (which are stream writes too).
-  (sock as unknown as { stream: Writable }).stream.write(buf, done);
 }
 
 /** Ends our writing side (the peer reads EOF after what was sent); harmless on a dead connection. */
