@@ -297,12 +297,7 @@ test('the client fails a masked server frame with 1002', async () => {
   const server = go(async () => {
     const [s] = await lsock.accept();
     own(s);
-    const raw = new Raw(s);
-    let end: number;
-    while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) await raw.need(raw.buf.length + 1);
-    const key = /Sec-WebSocket-Key: (\S+)/i.exec(raw.buf.subarray(0, end).toString())![1];
-    await s.sendall(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
-    raw.buf = raw.buf.subarray(end + 4);
+    const raw = await Raw.accept(s);
     await s.sendall(frame(0x1, 'masked', { mask: true }));
     const code = closeCodeOf(await raw.frame());
     await s.sendall(frame(0x8, closePayload(code), { mask: false }));
@@ -399,11 +394,7 @@ test('Timeout in the middle of a frame closes the connection (1006): nothing is 
   const server = go(async () => {
     const [s] = await lsock.accept();
     own(s);
-    const raw = new Raw(s);
-    let end: number;
-    while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) await raw.need(raw.buf.length + 1);
-    const key = /Sec-WebSocket-Key: (\S+)/i.exec(raw.buf.subarray(0, end).toString())![1];
-    await s.sendall(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
+    await Raw.accept(s);
     // Half a 1000-byte frame, then silence.
     await s.sendall(frame(0x2, Buffer.alloc(1000), { mask: false }).subarray(0, 504));
     await done.wait();

@@ -6,7 +6,7 @@
 import { test as suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, GreenSocket, Timeout, connect as tcpConnect, getHub, listen, sleep, spawn, withTimeout } from 'evy';
-import { MAX_PENDING_PONGS, WebSocket, WebSocketWSGI, acceptKey, connect } from 'evy/web/websocket';
+import { MAX_PENDING_PONGS, WebSocket, WebSocketWSGI, connect } from 'evy/web/websocket';
 import { server } from 'evy/web/wsgi';
 import { IPPROTO_TCP, SOL_SOCKET, SO_RCVBUF, TCP_NODELAY } from 'evy/patched/socket';
 import { rejection } from '../../helpers';
@@ -144,12 +144,7 @@ test('pingInterval on the client: a server that never answers is dropped; null a
   const srv = go(async () => {
     const [s] = await lsock.accept();
     own(s);
-    const raw = new Raw(s);
-    let end: number;
-    while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) await raw.need(raw.buf.length + 1);
-    const key = /Sec-WebSocket-Key: (\S+)/i.exec(raw.buf.subarray(0, end).toString())![1];
-    await s.sendall(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
-    raw.buf = raw.buf.subarray(end + 4);
+    const raw = await Raw.accept(s);
     const ping = await raw.frame();
     await done.wait();
     s.close();
@@ -215,12 +210,7 @@ test('the client, failing a server, also closes promptly', async () => {
   const srv = go(async () => {
     const [s] = await lsock.accept();
     own(s);
-    const raw = new Raw(s);
-    let end: number;
-    while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) await raw.need(raw.buf.length + 1);
-    const key = /Sec-WebSocket-Key: (\S+)/i.exec(raw.buf.subarray(0, end).toString())![1];
-    await s.sendall(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
-    raw.buf = raw.buf.subarray(end + 4);
+    const raw = await Raw.accept(s);
     await s.sendall(frame(0x1, Buffer.from([0xff]), { mask: false })); // not UTF-8
     const code = closeCodeOf(await raw.frame());
     const eof = await raw.frame(); // no close frame from us: the client hangs up anyway

@@ -4,7 +4,7 @@
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as tcpConnect, listen, type GreenSocket, type GreenThread } from 'evy';
-import { WebSocketWSGI, type Environ, type WebSocket, type WsgiApp } from 'evy/web/websocket';
+import { WebSocketWSGI, acceptKey, type Environ, type WebSocket, type WsgiApp } from 'evy/web/websocket';
 import { finish, type SafetyNet } from '../../safety';
 
 // ---- a raw peer: hand-made frames ----------------------------------------------------------
@@ -32,6 +32,21 @@ export class Raw {
       this.buf = Buffer.concat([this.buf, d]);
     }
     return true;
+  }
+
+  /**
+   * Plays a WebSocket server's side of the handshake on an accepted socket:
+   * reads the client's request head, answers 101 with the right accept key
+   * and `extraHeaders` (CRLF-terminated lines), and keeps what came after.
+   */
+  static async accept(s: GreenSocket, extraHeaders = ''): Promise<Raw> {
+    const raw = new Raw(s);
+    let end: number;
+    while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) await raw.need(raw.buf.length + 1);
+    const key = /Sec-WebSocket-Key: (\S+)/i.exec(raw.buf.subarray(0, end).toString())![1];
+    await s.sendall(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n${extraHeaders}\r\n`);
+    raw.buf = raw.buf.subarray(end + 4);
+    return raw;
   }
 
   /** The next frame (unmasked), or null at EOF. */

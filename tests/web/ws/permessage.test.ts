@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import WsClient, { WebSocketServer, type PerMessageDeflateOptions as WsDeflate } from 'ws';
 import { Queue, Timeout, listen, sleep, wait } from 'evy';
-import { WebSocketWSGI, WebSocketError, acceptKey, connect, type Message, type WebSocket } from 'evy/web/websocket';
+import { WebSocketWSGI, WebSocketError, connect, type Message, type WebSocket } from 'evy/web/websocket';
 import { rejection } from '../../helpers';
 import { finish, safetyNet } from '../../safety';
 import { Raw, closeCodeOf, closePayload, echoApp, frame, peers } from './peer';
@@ -249,11 +249,7 @@ test('connect() refuses extensions it did not offer and answers its offer does n
     for (const answer of answers) {
       const [s] = await lsock.accept();
       own(s);
-      const raw = new Raw(s);
-      let end: number;
-      while ((end = raw.buf.indexOf('\r\n\r\n')) < 0) await raw.need(raw.buf.length + 1);
-      const key = /Sec-WebSocket-Key: (\S+)/i.exec(raw.buf.subarray(0, end).toString())![1];
-      await s.sendall(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\nSec-WebSocket-Extensions: ${answer}\r\n\r\n`);
+      const raw = await Raw.accept(s, `Sec-WebSocket-Extensions: ${answer}\r\n`);
       await raw.eof();
       s.close();
     }
