@@ -5,6 +5,8 @@
 # with `ssl` and default options (bench/https_server.ts) vs node:https with
 # its defaults. Server on core 0, the storm and the client on core 1;
 # EVY_ROUNDS rounds (default 3) taking turns; medians of p50 and p99.
+# EVY_BEFORE=/path/to/another/checkout (built) runs the same server file on
+# that checkout's evy too, as evy_before.
 set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -25,10 +27,11 @@ run() { # name cmd...
 : >"$tmp/raw"
 for _ in $(seq "${EVY_ROUNDS:-3}"); do
   run evy node bin/evy run bench/https_server.ts
+  [ -n "${EVY_BEFORE:-}" ] && run evy_before node "$EVY_BEFORE/bin/evy" run bench/https_server.ts
   run node node bench/peers/node_https.mjs
 done
 med() { awk -F'\t' -v k="$1" -v c="$2" '$1==k {print $c}' "$tmp/raw" | median; }
-for n in evy node; do
+for n in evy ${EVY_BEFORE:+evy_before} node; do
   printf 'https_storm_%s\tanswered %s\tfailed %s\tp50 %s ms\tp99 %s ms\n' "$n" "$(med $n 2)" "$(med $n 3)" "$(med $n 4)" "$(med $n 5)"
 done
 awk -v a="$(med evy 5)" -v b="$(med node 5)" 'BEGIN { if (a && b) printf "\nevy/node:https p99 under the storm = %.2f (lower is better)\n", a / b }'

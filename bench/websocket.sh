@@ -7,6 +7,8 @@
 # bench/websocket_load.mjs). Servers on core 0, the load on core 1.
 # EVY_WS_DEFLATE=1 turns evy's perMessageDeflate on (the load offers no
 # extension, so this measures what merely enabling it costs).
+# EVY_BEFORE=/path/to/another/checkout (built) adds that checkout's server as
+# evy_before, in the same rounds: the figures before and after a change.
 set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -52,12 +54,18 @@ run() { # name cmd...: one round on a fresh server
 : >"$tmp/raw"
 for _ in $(seq "$rounds"); do
   run evy node bin/evy run bench/websocket_server.ts
+  [ -n "${EVY_BEFORE:-}" ] && run evy_before node "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/websocket_server.ts"
   [ $have_ws = 1 ] && run ws node bench/peers/ws_echo.mjs
   [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 bench/peers/ws_eventlet.py
 done
 med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | median; }
 evy=$(med ws_echo_evy)
 printf 'ws_echo_evy_c%s\t%s\tmsgs/s\n' "$conns" "$evy"
+if [ -n "${EVY_BEFORE:-}" ]; then
+  before=$(med ws_echo_evy_before)
+  printf 'ws_echo_evy_before_c%s\t%s\tmsgs/s\n' "$conns" "$before"
+  awk -v a="$evy" -v b="$before" 'BEGIN { if (a && b) printf "evy/evy_before c'"$conns"' = %.3f\n", a / b }'
+fi
 if [ $have_ws = 1 ]; then
   ws=$(med ws_echo_ws)
   printf 'ws_echo_ws_c%s\t%s\tmsgs/s\n' "$conns" "$ws"
