@@ -18,7 +18,7 @@ import { WsgiInput } from './input';
 import { currentHttpDate, currentLogDate, escapeLogText, type LogRecord } from './log';
 import { parseHead, scanHead, type HeadLimits, type RequestHead } from './parser';
 import { Response, continueHead } from './response';
-import { BodyError, HttpError, type Environ, type Hijacked, type LogStream, type WsgiApp, type WsgiResult } from './types';
+import { BodyError, HttpError, type Environ, type Hijacked, type LogStream, type StartResponse, type WriteFn, type WsgiApp, type WsgiResult } from './types';
 
 /** Unread request body the server reads and drops to keep a connection; more: it closes. */
 const MAX_DISCARD = 1 << 20;
@@ -145,6 +145,9 @@ export class Connection {
   sock: GreenSocket | GreenSSLSocket;
 
   private response: Response | null = null;
+  /** startResponse and write(), once per connection: they act on its current Response */
+  private readonly startResponse: StartResponse = (status, headers, excInfo) => this.response!.start(status, headers, excInfo);
+  private readonly write: WriteFn = (data) => this.response!.writeNow(data);
   private input: WsgiInput | null = null;
   private readonly remoteAddr: string;
   private readonly remotePort: string;
@@ -382,7 +385,8 @@ export class Connection {
         keep,
         keepAliveSeconds: srv.keepAliveHeader,
         capitalize: srv.capitalize,
-        waitsForContinue: () => input.needContinue,
+        input,
+        write: this.write,
       },
       srv.minimumChunkSize,
     );
@@ -415,12 +419,13 @@ export class Connection {
     let failure: unknown = null;
     let result: WsgiResult | null = null;
     try {
-      let r = srv.app(env, res.startResponse) as WsgiResult | Promise<WsgiResult>;
+      let r = srv.app(env, this.startResponse) as WsgiResult | Promise<WsgiResult>;
       if (r !== null && typeof (r as Promise<WsgiResult>).then === 'function') r = await r;
       result = r as WsgiResult;
       const chunk = env['evy.minimum_write_chunk_size'];
       if (typeof chunk === 'number' && chunk >= 0) res.minimumChunkSize = chunk;
-      await res.send(result);
+      const sent = res.send(result);
+      if (sent !== undefined) await sent;
     } catch (err) {
       failure = err;
     } finally {
@@ -447,7 +452,8 @@ export class Connection {
     } finally {
       this.deadline = 0;
       this.keep = this.keep && res.keep;
-      await this.runPosthooks(env);
+      const hooks = env['evy.posthooks'];
+      if (!Array.isArray(hooks) || hooks.length > 0) await this.runPosthooks(env); // no promise for none
     }
   }
 
@@ -502,7 +508,7 @@ export class Connection {
       env !== null && this.response !== null
         ? this.response
         : (this.response = new Response(
-            { sock: this.sock, isHead: false, http10: false, askedKeepAlive: false, keep: false, keepAliveSeconds: -1, capitalize: false, waitsForContinue: () => false },
+            { sock: this.sock, isHead: false, http10: false, askedKeepAlive: false, keep: false, keepAliveSeconds: -1, capitalize: false, input: null, write: this.write },
             0,
           ));
     res.keep = false;

@@ -6,7 +6,7 @@ import type { GreenSocket } from '../../io/socket';
 import type { GreenSSLSocket } from '../../io/ssl';
 import { CR, LF, SP, hasToken, trimOws } from './grammar';
 import { currentHttpDate } from './log';
-import type { Body, StartResponse, WriteFn, WsgiResult } from './types';
+import type { Body, WriteFn, WsgiResult } from './types';
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
@@ -32,8 +32,10 @@ export interface ResponseContext {
   /** `Keep-Alive: timeout=N`'s N, or -1 for no such header */
   keepAliveSeconds: number;
   capitalize: boolean;
-  /** the client still waits for 100 Continue: its body will not come, so the connection cannot be reused */
-  waitsForContinue: () => boolean;
+  /** the request body: while its client still waits for 100 Continue, the body will not come, so the connection cannot be reused */
+  input: { readonly needContinue: boolean } | null;
+  /** the write() callable startResponse returns (the connection's, acting on its current Response) */
+  write: WriteFn;
 }
 
 function byteLength(b: Body): number {
@@ -148,9 +150,6 @@ export class Response {
   private appSaysClose = false;
   private appChunked = false;
 
-  readonly startResponse: StartResponse = (status, headers, excInfo) => this.start(status, headers, excInfo);
-  private readonly writeFn: WriteFn = (data) => this.writeNow(data);
-
   constructor(
     private readonly ctx: ResponseContext,
     minimumChunkSize: number,
@@ -159,7 +158,8 @@ export class Response {
     this.minimumChunkSize = minimumChunkSize;
   }
 
-  private start(status: string, headers: [string, string][], excInfo?: unknown): WriteFn {
+  /** startResponse's work (the connection's startResponse calls it on its current Response). */
+  start(status: string, headers: [string, string][], excInfo?: unknown): WriteFn {
     if (this.hijacked) throw new Error('startResponse: the socket was hijacked');
     if (this.started && excInfo === undefined) throw new Error('startResponse called a second time without excInfo');
     if (this.headSent) throw excInfo; // too late to change the headers: re-raise (PEP 3333)
@@ -200,7 +200,7 @@ export class Response {
     this.contentLength = contentLength;
     this.appSaysClose = close;
     this.appChunked = chunked;
-    return this.writeFn;
+    return this.ctx.write;
   }
 
   /** Decides the framing and builds the head; `sized`: the whole body is `pending` and the app said how much (an array). */
@@ -236,7 +236,7 @@ export class Response {
       this.framing = ctx.isHead ? Framing.None : Framing.Close;
       this.keep = false;
     }
-    if (ctx.waitsForContinue()) this.keep = false;
+    if (ctx.input !== null && ctx.input.needContinue) this.keep = false;
     if (!hasConnection) {
       if (!this.keep) h += 'Connection: close\r\n';
       else if (ctx.askedKeepAlive || ctx.http10) {
@@ -313,8 +313,8 @@ export class Response {
     return undefined;
   }
 
-  /** The write() callable: sends at once. */
-  private async writeNow(data: Body): Promise<void> {
+  /** The write() callable's work: sends at once. */
+  async writeNow(data: Body): Promise<void> {
     if (this.hijacked) throw new Error('write: the socket was hijacked');
     if (!this.started) throw new Error('write() called before startResponse');
     if (!isBody(data)) throw new TypeError(`write: data must be a Buffer or string, got ${data === null ? 'null' : typeof data}`);
@@ -327,18 +327,23 @@ export class Response {
 
   /**
    * Sends the application's result. An array is a body of known size: when
-   * it fits in one write and the app gave no Content-Length, the server
-   * counts it (Evy's rule for results with a length). Any other iterable is
-   * streamed: chunked for HTTP/1.1, until close for HTTP/1.0.
+   * the app gave no Content-Length, the server counts it (Evy's rule for
+   * results with a length), and it goes out in one write. Any other iterable
+   * is streamed: chunked for HTTP/1.1, until close for HTTP/1.0. Returns the
+   * last write's promise (undefined when nothing is left to wait for): no
+   * promise of its own for the common array result.
    */
-  async send(result: WsgiResult): Promise<void> {
-    if (this.hijacked) return;
-    let sized = false;
+  send(result: WsgiResult): Promise<void> | undefined {
+    if (this.hijacked) return undefined;
     if (Array.isArray(result)) {
-      // all of it is here already: one write, its length counted
-      sized = true;
       for (let k = 0; k < result.length; k++) this.gather(result[k] as Body);
-    } else if (result !== null && typeof (result as AsyncIterable<Body>)[Symbol.asyncIterator] === 'function') {
+      return this.end(true);
+    }
+    return this.stream(result);
+  }
+
+  private async stream(result: WsgiResult): Promise<void> {
+    if (result !== null && typeof (result as AsyncIterable<Body>)[Symbol.asyncIterator] === 'function') {
       for await (const piece of result as AsyncIterable<Body>) {
         const p = this.emit(piece);
         if (p !== undefined) await p;
@@ -351,11 +356,18 @@ export class Response {
     } else {
       throw new TypeError(`the application must return an iterable of Buffers or strings, got ${result === null ? 'null' : typeof result}`);
     }
-    if (this.hijacked) return;
+    const p = this.end(false);
+    if (p !== undefined) await p;
+  }
+
+  /** The body is complete: the last write, framed (`sized`: its length is the pending bytes). */
+  private end(sized: boolean): Promise<void> | undefined {
+    if (this.hijacked) return undefined;
     if (!this.started) throw new Error('the application returned without calling startResponse');
     const p = this.flush(true, sized);
-    if (p !== undefined) await p;
+    // flush() settled the framing and counted the body: the verdict needs no wait
     if (this.framing === Framing.Length && this.bodySent !== this.contentLength) this.keep = false;
     if (this.framing === Framing.Close) this.keep = false;
+    return p;
   }
 }
