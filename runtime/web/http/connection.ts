@@ -17,7 +17,7 @@ import { CR, LF, hasToken } from './grammar';
 import { WsgiInput } from './input';
 import { currentHttpDate, currentLogDate, escapeLogText, type LogRecord } from './log';
 import { parseHead, scanHead, type HeadLimits, type RequestHead } from './parser';
-import { Response, continueHead } from './response';
+import { Response, continueHead, type ResponseContext } from './response';
 import { BodyError, HttpError, type Environ, type Hijacked, type LogStream, type StartResponse, type WriteFn, type WsgiApp, type WsgiResult } from './types';
 
 /** Unread request body the server reads and drops to keep a connection; more: it closes. */
@@ -148,6 +148,8 @@ export class Connection {
   /** startResponse and write(), once per connection: they act on its current Response */
   private readonly startResponse: StartResponse = (status, headers, excInfo) => this.response!.start(status, headers, excInfo);
   private readonly write: WriteFn = (data) => this.response!.writeNow(data);
+  /** what this connection's responses share */
+  private readonly responses: ResponseContext;
   private input: WsgiInput | null = null;
   private readonly remoteAddr: string;
   private readonly remotePort: string;
@@ -167,6 +169,7 @@ export class Connection {
       this.remotePort = String(addr[1]);
     }
     this.deadline = performance.now() + srv.headersTimeout;
+    this.responses = { sock, keepAliveSeconds: srv.keepAliveHeader, capitalize: srv.capitalize, write: this.write };
   }
 
   /** Waiting for a request of which nothing came yet (a new or an idle keep-alive connection): a stopping server closes it. */
@@ -282,6 +285,7 @@ export class Connection {
       try {
         this.sock = await wrapSsl(this.sock as GreenSocket, { ...srv.ssl, serverSide: true });
         this.rb.sock = this.sock;
+        this.responses.sock = this.sock;
       } catch {
         return; // a failed or timed-out handshake ends this connection only (the caller closes it)
       } finally {
@@ -376,20 +380,7 @@ export class Connection {
     this.input = input;
     this.rb.take(end - this.rb.pos);
     this.keep = keep;
-    this.response = new Response(
-      {
-        sock: this.sock,
-        isHead: head.method === 'HEAD',
-        http10: head.http10,
-        askedKeepAlive,
-        keep,
-        keepAliveSeconds: srv.keepAliveHeader,
-        capitalize: srv.capitalize,
-        input,
-        write: this.write,
-      },
-      srv.minimumChunkSize,
-    );
+    this.response = new Response(this.responses, head.method === 'HEAD', head.http10, askedKeepAlive, keep, input, srv.minimumChunkSize);
     return env;
   }
 
@@ -507,10 +498,7 @@ export class Connection {
     const res =
       env !== null && this.response !== null
         ? this.response
-        : (this.response = new Response(
-            { sock: this.sock, isHead: false, http10: false, askedKeepAlive: false, keep: false, keepAliveSeconds: -1, capitalize: false, input: null, write: this.write },
-            0,
-          ));
+        : (this.response = new Response(this.responses, false, false, false, false, null, 0));
     res.keep = false;
     res.headSent = true;
     res.status = `${status} ${reason}`;

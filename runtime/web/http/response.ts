@@ -20,20 +20,12 @@ export const enum Framing {
   None,
 }
 
-/** What a response is sent for: the request's facts the head depends on. */
+/** What a connection's responses share (one object per connection, not per request). */
 export interface ResponseContext {
   sock: GreenSocket | GreenSSLSocket;
-  isHead: boolean;
-  http10: boolean;
-  /** the client sent `Connection: keep-alive` */
-  askedKeepAlive: boolean;
-  /** reuse the connection after this response (the response may still turn it off) */
-  keep: boolean;
   /** `Keep-Alive: timeout=N`'s N, or -1 for no such header */
   keepAliveSeconds: number;
   capitalize: boolean;
-  /** the request body: while its client still waits for 100 Continue, the body will not come, so the connection cannot be reused */
-  input: { readonly needContinue: boolean } | null;
   /** the write() callable startResponse returns (the connection's, acting on its current Response) */
   write: WriteFn;
 }
@@ -150,11 +142,23 @@ export class Response {
   private appSaysClose = false;
   private appChunked = false;
 
+  /**
+   * `isHead`, `http10`, `askedKeepAlive` (the client sent Connection:
+   * keep-alive): the request's facts the head depends on; `keep`: reuse the
+   * connection after it, unless the response turns that off; `input`: while
+   * its client still waits for 100 Continue, the body will not come, so the
+   * connection cannot be reused.
+   */
   constructor(
     private readonly ctx: ResponseContext,
+    private readonly isHead: boolean,
+    private readonly http10: boolean,
+    private readonly askedKeepAlive: boolean,
+    keep: boolean,
+    private readonly input: { readonly needContinue: boolean } | null,
     minimumChunkSize: number,
   ) {
-    this.keep = ctx.keep;
+    this.keep = keep;
     this.minimumChunkSize = minimumChunkSize;
   }
 
@@ -224,22 +228,22 @@ export class Response {
     if (this.appSaysClose) this.keep = false;
     const bodiless = code < 200 || code === 204 || code === 304;
     if (bodiless) this.framing = Framing.None;
-    else if (this.contentLength >= 0) this.framing = ctx.isHead ? Framing.None : Framing.Length;
+    else if (this.contentLength >= 0) this.framing = this.isHead ? Framing.None : Framing.Length;
     else if (sized && !this.appChunked) {
       this.contentLength = this.pendingLen;
-      this.framing = ctx.isHead ? Framing.None : Framing.Length;
-      if (!ctx.isHead || this.pendingLen > 0) h += 'Content-Length: ' + this.pendingLen + '\r\n';
-    } else if (!ctx.http10) {
-      this.framing = ctx.isHead ? Framing.None : Framing.Chunked;
+      this.framing = this.isHead ? Framing.None : Framing.Length;
+      if (!this.isHead || this.pendingLen > 0) h += 'Content-Length: ' + this.pendingLen + '\r\n';
+    } else if (!this.http10) {
+      this.framing = this.isHead ? Framing.None : Framing.Chunked;
       h += 'Transfer-Encoding: chunked\r\n';
     } else {
-      this.framing = ctx.isHead ? Framing.None : Framing.Close;
+      this.framing = this.isHead ? Framing.None : Framing.Close;
       this.keep = false;
     }
-    if (ctx.input !== null && ctx.input.needContinue) this.keep = false;
+    if (this.input !== null && this.input.needContinue) this.keep = false;
     if (!hasConnection) {
       if (!this.keep) h += 'Connection: close\r\n';
-      else if (ctx.askedKeepAlive || ctx.http10) {
+      else if (this.askedKeepAlive || this.http10) {
         h += 'Connection: keep-alive\r\n';
         if (ctx.keepAliveSeconds >= 0) h += 'Keep-Alive: timeout=' + ctx.keepAliveSeconds + '\r\n';
       }
