@@ -59,6 +59,15 @@ export class RecvBuffer {
     return out;
   }
 
+  /** Consumes the next `n` bytes, which must be buffered, without a view of them. */
+  drop(n: number): void {
+    this.pos += n;
+    if (this.pos >= this.buf.length) {
+      this.buf = EMPTY;
+      this.pos = 0;
+    }
+  }
+
   /** Up to `max` (> 0) bytes: the buffered ones, else one recv. Empty at EOF. */
   async read(max: number): Promise<Buffer> {
     if (this.buf.length > this.pos) return this.take(Math.min(max, this.buf.length - this.pos));
@@ -68,7 +77,7 @@ export class RecvBuffer {
   /** Drops `n` bytes of the stream (buffered first, then received); false at EOF. */
   async skip(n: number): Promise<boolean> {
     const buffered = Math.min(n, this.buf.length - this.pos);
-    this.take(buffered);
+    this.drop(buffered);
     for (n -= buffered; n > 0; ) {
       const data = await this.sock.recv(Math.min(n, RECV_SIZE));
       if (data.length === 0) return false;

@@ -307,7 +307,7 @@ export class WebSocket {
       }
       this.msgWire = total;
     }
-    rb.take(h.headerLength);
+    rb.drop(h.headerLength);
     let payload: Buffer;
     if (rb.length >= len) payload = rb.take(len);
     else {

@@ -209,7 +209,7 @@ export class Connection {
   }
 
   /** @internal BodySource: a `100 Continue` with `headers`. */
-  sendContinue(headers: [string, string][]): Promise<void> {
+  sendContinue(headers: readonly [string, string][]): Promise<void> {
     return this.sock.sendall(continueHead(headers, this.srv.capitalize));
   }
 
@@ -237,7 +237,7 @@ export class Connection {
         while (pos < buf.length && (buf[pos] === CR || buf[pos] === LF)) pos++;
         if (pos !== rb.pos) {
           scanned = Math.max(0, scanned - (pos - rb.pos));
-          rb.take(pos - rb.pos);
+          rb.drop(pos - rb.pos);
         }
         const avail = rb.length;
         if (avail > 0) {
@@ -378,7 +378,7 @@ export class Connection {
     const input = new WsgiInput(this, head.chunked ? -1 : Math.max(0, head.contentLength), head.expect !== undefined);
     env['wsgi.input'] = input;
     this.input = input;
-    this.rb.take(end - this.rb.pos);
+    this.rb.drop(end - this.rb.pos);
     this.keep = keep;
     this.response = new Response(this.responses, head.method === 'HEAD', head.http10, askedKeepAlive, keep, input, srv.minimumChunkSize);
     return env;

@@ -9,6 +9,8 @@ import { checkHeader } from './response';
 import { BodyError } from './types';
 
 const EMPTY = Buffer.alloc(0);
+/** No headers, shared: most requests never set any for a 100 Continue. */
+const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
 /** Longest chunk-size line or trailer line of a chunked body. */
 const MAX_CHUNK_LINE = 4096;
 /** Most bytes of trailer section. */
@@ -20,7 +22,7 @@ export interface BodySource {
   /** the response head has gone out (then no 100 Continue) */
   readonly headSent: boolean;
   /** sends a `100 Continue` interim response with these headers */
-  sendContinue(headers: [string, string][]): Promise<void>;
+  sendContinue(headers: readonly [string, string][]): Promise<void>;
   /** the body cannot be read to its end: the connection must close after this response */
   bodyBroken(): void;
   /** the connection is reading the body (true) or not (false): its request deadline applies while it is */
@@ -50,7 +52,7 @@ export class WsgiInput {
   needContinue: boolean;
   /** @internal bytes of body handed out */
   consumed = 0;
-  private continueHeaders: [string, string][] = [];
+  private continueHeaders: readonly [string, string][] = NO_HEADERS;
   /** the request said `Expect: 100-continue` (never so for HTTP/1.0: the parser drops it) */
   private readonly askedContinue: boolean;
 
@@ -198,7 +200,7 @@ export class WsgiInput {
         // the limit holds for a line that came whole in one recv too
         if (i - 1 - rb.pos > limit) throw this.fail(`${what} is longer than ${limit} bytes`);
         const line = rb.buf.subarray(rb.pos, i - 1);
-        rb.take(i + 1 - rb.pos);
+        rb.drop(i + 1 - rb.pos);
         if (line.indexOf(CR) >= 0) throw this.fail(`a bare CR in ${what}`);
         return line;
       }

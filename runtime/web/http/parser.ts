@@ -52,6 +52,19 @@ const DQUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const DEL = 0x7f;
 
+const lowerBytes = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const HOST = lowerBytes('host');
+const EXPECT = lowerBytes('expect');
+const CONNECTION = lowerBytes('connection');
+const CONTENT_LENGTH = lowerBytes('content-length');
+const TRANSFER_ENCODING = lowerBytes('transfer-encoding');
+
+/** The token at b[at..] is `lower` (letters and '-'), in any case: `| 0x20` folds ASCII letters and keeps '-'. */
+function nameIs(b: Buffer, at: number, lower: Uint8Array): boolean {
+  for (let k = 0; k < lower.length; k++) if ((b[at + k] | 0x20) !== lower[k]) return false;
+  return true;
+}
+
 /**
  * Looks for the end of a request head in buf[pos..]; `scanned` bytes after
  * `pos` were searched by an earlier call (0 the first time). Returns the
@@ -179,10 +192,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
     const name = head.slice(ns - start, ne - start);
     const value = head.slice(vs - start, ve - start);
     headers.push([name, value]);
-    // the framing headers, compared without a lower-cased copy for the others
+    // the framing headers, found by length and compared as bytes (no lower-cased copy)
     switch (ne - ns) {
       case 4:
-        if (name.toLowerCase() === 'host') {
+        if (nameIs(b, ns, HOST)) {
           hosts++;
           host = value;
           hostFrom = vs;
@@ -190,19 +203,19 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
         }
         break;
       case 6:
-        if (name.toLowerCase() === 'expect') expect = expect === undefined ? value : expect + ',' + value;
+        if (nameIs(b, ns, EXPECT)) expect = expect === undefined ? value : expect + ',' + value;
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') connection = connection === undefined ? value : connection + ',' + value;
+        if (nameIs(b, ns, CONNECTION)) connection = connection === undefined ? value : connection + ',' + value;
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (nameIs(b, ns, CONTENT_LENGTH)) {
           if (contentLength !== undefined) throw new HttpError(400, 'more than one Content-Length');
           contentLength = value;
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : transferEncoding + ',' + value;
+        if (nameIs(b, ns, TRANSFER_ENCODING)) transferEncoding = transferEncoding === undefined ? value : transferEncoding + ',' + value;
         break;
     }
   }

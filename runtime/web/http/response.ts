@@ -9,6 +9,8 @@ import { currentHttpDate } from './log';
 import type { Body, WriteFn, WsgiResult } from './types';
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+/** No headers, shared until startResponse gives the app's. */
+const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
 
 export const enum Framing {
   /** Content-Length from the application, or counted by the server */
@@ -117,7 +119,7 @@ export function capitalizeHeader(name: string): string {
 }
 
 /** The interim `100 Continue`, with `headers` (checked: latin-1), as latin-1 bytes like every head (a string would go out as UTF-8). */
-export function continueHead(headers: [string, string][], capitalize: boolean): Buffer {
+export function continueHead(headers: readonly [string, string][], capitalize: boolean): Buffer {
   let h = 'HTTP/1.1 100 Continue\r\n';
   for (const [name, value] of headers) h += (capitalize ? capitalizeHeader(name) : name) + ': ' + value + '\r\n';
   return Buffer.from(h + '\r\n', 'latin1');
@@ -135,7 +137,7 @@ export class Response {
   /** the bytes of body gathered before a chunk goes out */
   minimumChunkSize: number;
   framing = Framing.Length;
-  private headers: [string, string][] = [];
+  private headers: readonly [string, string][] = NO_HEADERS;
   private contentLength = -1;
   private pending: Body[] = [];
   private pendingLen = 0;
