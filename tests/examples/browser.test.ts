@@ -135,7 +135,10 @@ test('two Chromium pages and a ws client chat through websocket_chat.ts', async 
       browser.kill('SIGTERM'); // the browser this test started, by its pid
       await wait(gone);
     }
-    rmSync(dir, { recursive: true, force: true });
+    // Chromium's helper processes can still be writing the profile for a
+    // moment after the browser exits (a clean clone's run failed with
+    // ENOTEMPTY here): rmSync retries on ENOTEMPTY/EBUSY.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     await stop(r);
   }
 });
