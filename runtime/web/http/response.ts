@@ -9,6 +9,8 @@ import { currentHttpDate } from './log';
 import type { Body, WriteFn, WsgiResult } from './types';
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+/** No body pieces, shared: a response allocates an array only for streamed pieces. */
+const NO_PIECES: readonly Body[] = Object.freeze([]);
 /** No headers, shared until startResponse gives the app's. */
 const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
 
@@ -47,7 +49,7 @@ function isBody(x: unknown): x is Body {
 }
 
 /** Copies `pieces` into `out` from `at`; returns the offset after them. */
-function copyPieces(out: Buffer, at: number, pieces: Body[]): number {
+function copyPieces(out: Buffer, at: number, pieces: readonly Body[]): number {
   for (const p of pieces) {
     if (typeof p === 'string') at += out.write(p, at);
     else {
@@ -139,7 +141,8 @@ export class Response {
   framing = Framing.Length;
   private headers: readonly [string, string][] = NO_HEADERS;
   private contentLength = -1;
-  private pending: Body[] = [];
+  /** body pieces for the next write: NO_PIECES, an array of ours, or the app's own array result (never written to) */
+  private pending: readonly Body[] = NO_PIECES;
   private pendingLen = 0;
   private appSaysClose = false;
   private appChunked = false;
@@ -281,7 +284,7 @@ export class Response {
       }
       if (last) size += LAST_CHUNK.length;
     }
-    this.pending = [];
+    this.pending = NO_PIECES;
     this.pendingLen = 0;
     this.bodySent += bodyLen;
     if (size === 0) return undefined;
@@ -302,13 +305,23 @@ export class Response {
     return this.ctx.sock.sendall(out);
   }
 
-  /** Body data from the app's result, kept for the next write. */
-  private gather(data: Body): void {
+  /** A piece of the app's result: its byte length, or a TypeError (not bytes) or Error (before startResponse). */
+  private checkPiece(data: unknown): number {
     if (!isBody(data)) throw new TypeError(`the application's body must be Buffers or strings, got ${data === null ? 'null' : typeof data}`);
     if (!this.started) throw new Error('the application gave body data before calling startResponse');
-    const n = byteLength(data);
+    return byteLength(data);
+  }
+
+  /** Body data from the app's result, kept for the next write. */
+  private gather(data: Body): void {
+    const n = this.checkPiece(data);
     if (n === 0) return;
-    this.pending.push(data);
+    this.keepPiece(data, n);
+  }
+
+  private keepPiece(data: Body, n: number): void {
+    if (this.pending === NO_PIECES) this.pending = [data];
+    else (this.pending as Body[]).push(data);
     this.pendingLen += n;
   }
 
@@ -326,8 +339,7 @@ export class Response {
     if (!isBody(data)) throw new TypeError(`write: data must be a Buffer or string, got ${data === null ? 'null' : typeof data}`);
     const n = byteLength(data);
     if (n === 0) return;
-    this.pending.push(data);
-    this.pendingLen += n;
+    this.keepPiece(data, n);
     await this.flush(false);
   }
 
@@ -342,7 +354,13 @@ export class Response {
   send(result: WsgiResult): Promise<void> | undefined {
     if (this.hijacked) return undefined;
     if (Array.isArray(result)) {
-      for (let k = 0; k < result.length; k++) this.gather(result[k] as Body);
+      if (this.pendingLen === 0) {
+        // the common case: the app's array is the pieces, no copy of it
+        let n = 0;
+        for (let k = 0; k < result.length; k++) n += this.checkPiece(result[k]);
+        this.pending = result as Body[];
+        this.pendingLen = n;
+      } else for (let k = 0; k < result.length; k++) this.gather(result[k] as Body);
       return this.end(true);
     }
     return this.stream(result);
