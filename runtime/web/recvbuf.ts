@@ -42,20 +42,10 @@ export class RecvBuffer {
     return true;
   }
 
-  /** Receives until at least `n` bytes are unread; false at EOF. */
-  async fill(n: number): Promise<boolean> {
-    while (this.buf.length - this.pos < n) if (!(await this.more())) return false;
-    return true;
-  }
-
   /** The next `n` bytes, which must be buffered (a view, not a copy). */
   take(n: number): Buffer {
     const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    if (this.pos >= this.buf.length) {
-      this.buf = EMPTY;
-      this.pos = 0;
-    }
+    this.drop(n);
     return out;
   }
 
@@ -72,25 +62,6 @@ export class RecvBuffer {
   async read(max: number): Promise<Buffer> {
     if (this.buf.length > this.pos) return this.take(Math.min(max, this.buf.length - this.pos));
     return this.sock.recv(Math.min(max, RECV_SIZE));
-  }
-
-  /** Drops `n` bytes of the stream (buffered first, then received); false at EOF. */
-  async skip(n: number): Promise<boolean> {
-    const buffered = Math.min(n, this.buf.length - this.pos);
-    this.drop(buffered);
-    for (n -= buffered; n > 0; ) {
-      const data = await this.sock.recv(Math.min(n, RECV_SIZE));
-      if (data.length === 0) return false;
-      n -= data.length;
-    }
-    return true;
-  }
-
-  /** Puts `data` back in front of the unread bytes (a reader's look-ahead). */
-  unshift(data: Buffer): void {
-    if (data.length === 0) return;
-    this.buf = this.buf.length === this.pos ? data : Buffer.concat([data, this.buf.subarray(this.pos)]);
-    this.pos = 0;
   }
 
   /** Hands over every unread byte and empties the buffer. */

@@ -9,11 +9,10 @@
 // (log.ts), one connection's loop (connection.ts); this file is the server.
 import { createSecureContext } from 'node:tls';
 import { GreenPool } from '../green/greenpool';
-import { getCurrent, spawn, type GreenThread } from '../green/greenthread';
+import { getCurrent, sleep, spawn, type GreenThread } from '../green/greenthread';
 import { StopServe } from '../io/convenience';
 import { AF_UNIX, GreenSocket, type Address } from '../io/socket';
 import { Event } from '../sync/event';
-import { sleep } from '../green/greenthread';
 import { Connection, type ServerState } from './http/connection';
 import { compileLogFormat } from './http/log';
 import {

@@ -4,7 +4,7 @@
 // only while the application runs for one of its requests; reading a head or
 // waiting idle between requests costs no slot, so idle, slow or abandoned
 // clients cannot use up the pool. Their time is bounded by deadlines the
-// server's sweep enforces (ConnectionDeadlines, in wsgi.ts): a whole head
+// server's sweep enforces (sweep() in wsgi.ts calls expire()): a whole head
 // within headersTimeout, a whole body within requestTimeout, an idle
 // keep-alive connection within its keepalive seconds.
 import type { GreenPool } from '../../green/greenpool';
@@ -13,7 +13,7 @@ import { StopServe } from '../../io/convenience';
 import { SHUT_WR, SocketTimeout, type Address, type GreenSocket } from '../../io/socket';
 import { wrapSsl, type GreenSSLSocket, type WrapSslOptions } from '../../io/ssl';
 import { RECV_SIZE, RecvBuffer } from '../recvbuf';
-import { CR, LF, hasToken } from './grammar';
+import { CR, HEX, LF, hasToken } from './grammar';
 import { WsgiInput } from './input';
 import { currentHttpDate, currentLogDate, escapeLogText, type LogRecord } from './log';
 import { parseHead, scanHead, type HeadLimits, type RequestHead } from './parser';
@@ -93,17 +93,13 @@ function environKey(name: string): string {
   return key;
 }
 
-const HEXV = new Int8Array(256).fill(-1);
-for (let c = 0; c < 10; c++) HEXV[0x30 + c] = c;
-for (let c = 0; c < 6; c++) HEXV[0x41 + c] = HEXV[0x61 + c] = 10 + c;
-
 /** %XX-decoding of a latin1 string, bytes staying latin1 characters; bad escapes are kept. */
 function percentDecode(s: string): string {
   let out = '';
   let last = 0;
   for (let i = s.indexOf('%'); i >= 0 && i + 2 < s.length; i = s.indexOf('%', i + 1)) {
-    const h = HEXV[s.charCodeAt(i + 1) & 0xff];
-    const l = HEXV[s.charCodeAt(i + 2) & 0xff];
+    const h = HEX[s.charCodeAt(i + 1) & 0xff];
+    const l = HEX[s.charCodeAt(i + 2) & 0xff];
     if (h < 0 || l < 0 || s.charCodeAt(i + 1) > 0xff || s.charCodeAt(i + 2) > 0xff) continue;
     out += s.slice(last, i) + String.fromCharCode(h * 16 + l);
     last = i + 3;
@@ -116,6 +112,14 @@ function percentDecode(s: string): string {
 export function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'EBADF' || code === 'ENOTCONN' || code === 'ECONNABORTED' || code === 'ETIMEDOUT';
+}
+
+/** The head of an answer the server makes itself (a refusal, a 500): a text/plain `body`, then close. */
+function closingHead(status: string, body: string): string {
+  return (
+    `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Date: ${currentHttpDate()}\r\nConnection: close\r\n\r\n`
+  );
 }
 
 function closeResult(result: unknown): void {
@@ -131,8 +135,6 @@ function closeResult(result: unknown): void {
 /** @internal One client connection: reads requests, runs the app, writes responses. */
 export class Connection {
   readonly rb: RecvBuffer;
-  /** reuse the connection after this response */
-  keep = true;
   hijacked = false;
   /** performance.now() past which the current wait is interrupted; 0: none */
   deadline = 0;
@@ -204,7 +206,6 @@ export class Connection {
 
   /** @internal BodySource */
   bodyBroken(): void {
-    this.keep = false;
     if (this.response !== null) this.response.keep = false;
   }
 
@@ -310,7 +311,7 @@ export class Connection {
         } finally {
           srv.pool.leave(gt);
         }
-        if (this.hijacked || !this.keep || srv.stopping) return;
+        if (this.hijacked || !this.response!.keep || srv.stopping) return;
       }
     } catch (err) {
       if (err instanceof HttpError) {
@@ -379,7 +380,6 @@ export class Connection {
     env['wsgi.input'] = input;
     this.input = input;
     this.rb.drop(end - this.rb.pos);
-    this.keep = keep;
     this.response = new Response(this.responses, head.method === 'HEAD', head.http10, askedKeepAlive, keep, input, srv.minimumChunkSize);
     return env;
   }
@@ -389,7 +389,6 @@ export class Connection {
     if (res === null || res.headSent) throw new Error('evy.hijack: the response has already started');
     this.hijacked = true;
     res.hijacked = true;
-    this.keep = false;
     res.keep = false;
     // the connection is the application's now: no pool slot, no deadline, no socket timeout
     this.srv.pool.leave(this.thread!);
@@ -428,21 +427,13 @@ export class Connection {
       // What of the body the app left unread goes, so the next request can be read.
       if (res.keep && !this.hijacked && !input.done) {
         if (input.needContinue) res.keep = false; // the client still waits to send it
-        else {
-          this.waiting = Waiting.Body;
-          try {
-            if (!(await input.discard(MAX_DISCARD))) res.keep = false;
-          } finally {
-            this.waiting = Waiting.None;
-          }
-        }
+        else if (!(await input.discard(MAX_DISCARD))) res.keep = false; // its waits are bounded by requestTimeout too
       }
     } catch (err) {
       res.keep = false;
       if (!(err instanceof SocketTimeout || isGone(err) || err instanceof BodyError)) throw err;
     } finally {
       this.deadline = 0;
-      this.keep = this.keep && res.keep;
       const hooks = env['evy.posthooks'];
       if (!Array.isArray(hooks) || hooks.length > 0) await this.runPosthooks(env); // no promise for none
     }
@@ -471,9 +462,7 @@ export class Connection {
     this.report(`Error in the WSGI application (${env.REQUEST_METHOD} ${escapeLogText(env.RAW_PATH_INFO)}): ${stack}\n`);
     if (res.headSent) return; // too late for a 500: the connection closes under the broken response
     const body = this.srv.debug ? `500 Internal Server Error\n\n${stack}\n` : '500 Internal Server Error\n';
-    const head =
-      `HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Date: ${currentHttpDate()}\r\nConnection: close\r\n\r\n`;
+    const head = closingHead('500 Internal Server Error', body);
     res.headSent = true;
     res.status = '500 Internal Server Error';
     res.bodySent = Buffer.byteLength(body);
@@ -490,10 +479,7 @@ export class Connection {
     if (env !== null && this.headSent) return; // a refused head (env null) is a new request: the last response's head does not count
     const reason = REASONS[status] ?? 'Error';
     const body = `${status} ${reason}: ${message}\n`;
-    const head =
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `Date: ${currentHttpDate()}\r\nConnection: close\r\n\r\n`;
-    this.keep = false;
+    const head = closingHead(`${status} ${reason}`, body);
     // a refused head is a request of its own: a fresh Response, not the last request's
     const res =
       env !== null && this.response !== null

@@ -5,12 +5,10 @@ import type { RecvBuffer } from '../recvbuf';
 import { RECV_SIZE } from '../recvbuf';
 import { CR, LF } from './grammar';
 import { isTrailerLine, parseChunkSize } from './parser';
-import { checkHeader } from './response';
+import { NO_HEADERS, checkHeader } from './response';
 import { BodyError } from './types';
 
 const EMPTY = Buffer.alloc(0);
-/** No headers, shared: most requests never set any for a 100 Continue. */
-const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
 /** Longest chunk-size line or trailer line of a chunked body. */
 const MAX_CHUNK_LINE = 4096;
 /** Most bytes of trailer section. */

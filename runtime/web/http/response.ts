@@ -11,8 +11,8 @@ import type { Body, WriteFn, WsgiResult } from './types';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 /** No body pieces, shared: a response allocates an array only for streamed pieces. */
 const NO_PIECES: readonly Body[] = Object.freeze([]);
-/** No headers, shared until startResponse gives the app's. */
-const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
+/** No headers, shared (until startResponse gives the app's; a 100 Continue with none set). */
+export const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
 
 export const enum Framing {
   /** Content-Length from the application, or counted by the server */
