@@ -2,6 +2,7 @@
 #include "evy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void evy_throw_last(napi_env env, const char *what) {
@@ -50,7 +51,51 @@ int evy_arg_int(napi_env env, napi_value v, const char *name, int32_t *out) {
   return 0;
 }
 
+evy_instance *evy_instance_of(napi_env env) {
+  evy_instance *in = NULL;
+  napi_get_instance_data(env, (void **)&in);
+  return in;
+}
+
+static void teardown_done(evy_instance *in) {
+  napi_async_cleanup_hook_handle hook = in->hook;
+  in->hook = NULL;
+  if (hook) napi_remove_async_cleanup_hook(hook);
+}
+
+void evy_handle_opened(evy_instance *in) { in->open++; }
+
+void evy_handle_closed(evy_instance *in) {
+  if (--in->open == 0 && in->ending) teardown_done(in);
+}
+
+static void on_teardown(napi_async_cleanup_hook_handle hook, void *arg) {
+  evy_instance *in = arg;
+  in->ending = 1;
+  evy_poll_teardown(in); /* first: a poll may watch a socket's fd */
+  evy_stream_teardown(in);
+  if (in->open == 0) teardown_done(in);
+}
+
+static void on_instance_finalize(napi_env env, void *data, void *hint) {
+  evy_instance *in = data;
+  evy_stream_release(in);
+  free(in);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  evy_instance *in = calloc(1, sizeof *in);
+  if (!in) {
+    napi_throw_error(env, NULL, "evy native: out of memory");
+    return NULL;
+  }
+  in->env = env;
+  if (napi_set_instance_data(env, in, on_instance_finalize, NULL) != napi_ok) {
+    free(in);
+    evy_throw_last(env, "napi_set_instance_data");
+    return NULL;
+  }
+  EVY_CALL(env, napi_add_async_cleanup_hook(env, on_teardown, in, &in->hook));
   if (evy_init_poll(env, exports) != napi_ok) return NULL;
   if (evy_init_fd(env, exports) != napi_ok) return NULL;
   if (evy_init_stream(env, exports) != napi_ok) return NULL;

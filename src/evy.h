@@ -22,8 +22,34 @@ uv_loop_t *evy_loop(napi_env env);
 /* Reads an int32 argument, throwing a TypeError naming it when it is not a number. */
 int evy_arg_int(napi_env env, napi_value v, const char *name, int32_t *out);
 
+/* One per environment (the main thread's, each worker thread's): the addon
+ * keeps no globals, so green worlds on different threads never meet.
+ *
+ * Teardown: when an environment ends (a worker exits, or the process), its
+ * handles still open are closed and the environment waits, through an async
+ * cleanup hook, until their close callbacks have run. Those callbacks are code
+ * in this addon, which Node unloads once the environment is gone. */
+typedef struct evy_instance {
+  napi_env env;
+  napi_async_cleanup_hook_handle hook; /* NULL once teardown has finished */
+  int open;                            /* uv handles whose close callback has not run */
+  int ending;                          /* teardown has begun: no more calls into JS */
+  struct evy_env *streams;             /* stream.c's state */
+  struct evy_poll *polls;              /* live poll handles */
+} evy_instance;
+
+evy_instance *evy_instance_of(napi_env env);
+/* Every uv handle the addon opens is counted, and its close callback reports. */
+void evy_handle_opened(evy_instance *in);
+void evy_handle_closed(evy_instance *in);
+
 napi_status evy_init_poll(napi_env env, napi_value exports);
 napi_status evy_init_fd(napi_env env, napi_value exports);
 napi_status evy_init_stream(napi_env env, napi_value exports);
+/* Teardown, part by part: close what is open, deliver nothing more to JS. */
+void evy_poll_teardown(evy_instance *in);
+void evy_stream_teardown(evy_instance *in);
+/* The environment's last moment (its instance data is finalized). */
+void evy_stream_release(evy_instance *in);
 
 #endif

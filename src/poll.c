@@ -1,17 +1,23 @@
 /* evy's native hub: uv_poll_t listeners on arbitrary file descriptors.
  *
- * JS owns a poll through an external; the uv handle is freed once it has been
- * closed (uv_close's callback ran) and the external has been finalized, in
- * whichever order those happen, so a handle is closed and freed exactly once
- * whether JS calls pollClose() or simply drops the external. */
+ * JS owns a poll through a plain object the poll is wrapped onto; the uv
+ * handle is freed once it has been closed (uv_close's callback ran) and the
+ * object has been finalized, in whichever order those happen, so a handle is
+ * closed and freed exactly once whether JS calls pollClose() or simply drops
+ * the object. (A wrap, not an external: the wrap's reference is ours to
+ * delete, where an external's would leak when it is still alive at the
+ * environment's teardown.) */
 #include "evy.h"
 
 #include <stdlib.h>
 
-typedef struct {
+typedef struct evy_poll {
   uv_poll_t handle;
   napi_env env;
+  evy_instance *in;
+  struct evy_poll *prev, *next; /* the environment's open polls */
   napi_ref cb;
+  napi_ref owner; /* weak: the wrap's reference */
   napi_async_context ctx;
   int closing;   /* uv_close requested */
   int closed;    /* uv_close callback ran */
@@ -26,12 +32,17 @@ static void poll_free_if_done(evy_poll *p) {
  * ways of closing: pollClose() and a finalized external. */
 static void on_close(uv_handle_t *h) {
   evy_poll *p = h->data;
+  evy_instance *in = p->in;
+  if (p->prev) p->prev->next = p->next;
+  else in->polls = p->next;
+  if (p->next) p->next->prev = p->prev;
   if (p->cb) napi_delete_reference(p->env, p->cb);
   p->cb = NULL;
   if (p->ctx) napi_async_destroy(p->env, p->ctx);
   p->ctx = NULL;
   p->closed = 1;
   poll_free_if_done(p);
+  evy_handle_closed(in);
 }
 
 static void poll_close(evy_poll *p) {
@@ -43,13 +54,19 @@ static void poll_close(evy_poll *p) {
 static void on_finalize(napi_env env, void *data, void *hint) {
   evy_poll *p = data;
   p->finalized = 1;
+  if (p->owner) napi_delete_reference(env, p->owner);
+  p->owner = NULL;
   if (!p->closing) poll_close(p); /* dropped without pollClose() */
   else poll_free_if_done(p);
 }
 
+void evy_poll_teardown(evy_instance *in) {
+  for (evy_poll *p = in->polls; p; p = p->next) poll_close(p);
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   evy_poll *p = h->data;
-  if (p->closing || !p->cb) return;
+  if (p->closing || !p->cb || p->in->ending) return;
   napi_env env = p->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -71,15 +88,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static evy_poll *poll_arg(napi_env env, napi_value v) {
   void *data = NULL;
   napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
-      napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object || napi_unwrap(env, v, &data) != napi_ok || data == NULL) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "poll handle expected");
     return NULL;
   }
   return data;
 }
 
-/* pollOpen(fd, cb(events, status)) -> external. The poll starts idle. */
+/* pollOpen(fd, cb(events, status)) -> an object owning the poll, which starts idle. */
 static napi_value poll_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -101,17 +117,22 @@ static napi_value poll_open(napi_env env, napi_callback_info info) {
   }
   p->handle.data = p;
   p->env = env;
-  napi_value name, ext;
+  p->in = evy_instance_of(env);
+  p->next = p->in->polls;
+  if (p->next) p->next->prev = p;
+  p->in->polls = p;
+  evy_handle_opened(p->in);
+  napi_value name, obj;
   napi_create_string_utf8(env, "evy.poll", NAPI_AUTO_LENGTH, &name);
   if (napi_create_reference(env, argv[1], 1, &p->cb) != napi_ok ||
       napi_async_init(env, argv[1], name, &p->ctx) != napi_ok ||
-      napi_create_external(env, p, on_finalize, NULL, &ext) != napi_ok) {
+      napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, p, on_finalize, NULL, &p->owner) != napi_ok) {
     p->finalized = 1;
     poll_close(p);
     evy_throw_last(env, "pollOpen");
     return NULL;
   }
-  return ext;
+  return obj;
 }
 
 /* pollStart(handle, events): events 0 stops polling without closing. */

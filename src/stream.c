@@ -33,8 +33,9 @@ enum { K_READ = 1, K_CONNECTION = 2, K_CONNECT = 3, K_WRITE = 4, K_SHUTDOWN = 5,
 
 struct evy_stream;
 
-typedef struct {
+typedef struct evy_env {
   napi_env env;
+  evy_instance *in;
   napi_ref dispatch;
   napi_ref slab;
   char *slab_data;
@@ -51,7 +52,8 @@ typedef struct {
   int *next_free;
   int nslots, free_slot;
   int live;     /* handles not yet freed: they read slots, so e outlives them */
-  int released; /* the environment is gone (check handle closed) */
+  int released; /* the environment is gone (its instance data finalized) */
+  int check_open;
   int nev;
   uv_check_t check;
 } evy_env;
@@ -129,8 +131,10 @@ static void stream_free_if_done(evy_stream *s) {
 
 static void on_close(uv_handle_t *h) {
   evy_stream *s = h->data;
+  evy_instance *in = s->e->in;
   s->closed = 1;
   stream_free_if_done(s);
+  evy_handle_closed(in);
 }
 
 static void stream_close(evy_stream *s) {
@@ -364,9 +368,8 @@ static int make_addr(napi_env env, napi_value host, napi_value port, struct sock
 }
 
 static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int family, int is_udp) {
-  evy_env *e = NULL;
-  napi_get_instance_data(env, (void **)&e);
-  if (e == NULL || e->dispatch == NULL) {
+  evy_env *e = evy_instance_of(env)->streams;
+  if (e->dispatch == NULL) {
     napi_throw_error(env, NULL, "evy native: streamInit() was not called");
     return NULL;
   }
@@ -387,6 +390,7 @@ static evy_stream *stream_new(napi_env env, napi_value owner, int is_pipe, int f
   s->env = env;
   s->e = e;
   e->live++;
+  evy_handle_opened(e->in);
   s->is_pipe = is_pipe;
   s->is_udp = is_udp;
   s->slot = slot_take(e, s);
@@ -416,8 +420,7 @@ static napi_value slot_value(napi_env env, evy_stream *s) {
 
 static void on_check_closed(uv_handle_t *h) {
   evy_env *e = h->data;
-  e->released = 1;
-  if (e->live == 0) env_free(e); /* else the last handle freed frees it */
+  evy_handle_closed(e->in);
 }
 
 /* streamInit(flush) -> [slab, events]: the shared read slab (a Buffer) and the
@@ -425,9 +428,8 @@ static void on_check_closed(uv_handle_t *h) {
 static napi_value stream_init(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) < 0) return NULL;
-  evy_env *e = NULL;
-  napi_get_instance_data(env, (void **)&e);
-  if (e == NULL || e->dispatch != NULL) {
+  evy_env *e = evy_instance_of(env)->streams;
+  if (e->dispatch != NULL || e->in->ending) {
     napi_throw_error(env, NULL, "evy native: streamInit() called twice");
     return NULL;
   }
@@ -442,6 +444,8 @@ static napi_value stream_init(napi_env env, napi_callback_info info) {
   int err = uv_check_init(evy_loop(env), &e->check);
   if (err < 0) return evy_throw_uv(env, err, "streamInit");
   e->check.data = e;
+  e->check_open = 1;
+  evy_handle_opened(e->in);
   uv_check_start(&e->check, on_check);
   uv_unref((uv_handle_t *)&e->check);
   EVY_CALL(env, napi_create_reference(env, argv[0], 1, &e->dispatch));
@@ -583,8 +587,7 @@ static napi_value stream_write(napi_env env, napi_callback_info info) {
   napi_value argv[2], ret;
   int32_t slot;
   if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[0], "slot", &slot) < 0) return NULL;
-  evy_env *e = NULL;
-  napi_get_instance_data(env, (void **)&e);
+  evy_env *e = evy_instance_of(env)->streams;
   evy_stream *s = slot >= 0 && slot < e->nslots ? e->slots[slot] : NULL;
   if (s == NULL || s->closing) return evy_throw_uv(env, UV_EBADF, "write");
   char *data;
@@ -724,8 +727,7 @@ static napi_value udp_from(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t i;
   if (get_args(env, info, 1, argv) < 0 || evy_arg_int(env, argv[0], "index", &i) < 0) return NULL;
-  evy_env *e = NULL;
-  napi_get_instance_data(env, (void **)&e);
+  evy_env *e = evy_instance_of(env)->streams;
   if (i < 0 || i >= e->nev) {
     napi_throw_range_error(env, NULL, "udpFrom: no such record");
     return NULL;
@@ -786,27 +788,46 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   return ret;
 }
 
-static void env_cleanup(napi_env env, void *data, void *hint) {
-  evy_env *e = data;
+/* The environment ends: events not yet delivered are dropped (JS will not run
+ * again), and every handle still open is closed. */
+void evy_stream_teardown(evy_instance *in) {
+  evy_env *e = in->streams;
+  if (!e) return;
+  for (int i = 0; i < e->nev; i++) e->sources[i]->queued--;
+  e->nev = 0;
+  if (e->dispatch) napi_delete_reference(e->env, e->dispatch);
+  e->dispatch = NULL; /* queue_event() drops from here on */
+  if (e->check_open) {
+    e->check_open = 0;
+    uv_check_stop(&e->check);
+    uv_close((uv_handle_t *)&e->check, on_check_closed);
+  }
+  for (int i = 0; i < e->nslots; i++)
+    if (e->slots[i] && !e->slots[i]->closing) stream_close(e->slots[i]);
+}
+
+/* After teardown and after every owner's finalizer: the last handle freed, or
+ * this, frees the state. */
+void evy_stream_release(evy_instance *in) {
+  evy_env *e = in->streams;
+  if (!e) return;
+  napi_env env = e->env;
   if (e->dispatch) napi_delete_reference(env, e->dispatch);
   if (e->slab) napi_delete_reference(env, e->slab);
   if (e->events_ref) napi_delete_reference(env, e->events_ref);
-  e->dispatch = NULL;
-  if (e->check.data == e) {
-    uv_check_stop(&e->check);
-    uv_close((uv_handle_t *)&e->check, on_check_closed); /* frees e */
-  } else {
-    free(e);
-  }
+  e->dispatch = e->slab = e->events_ref = NULL;
+  e->released = 1;
+  if (e->live == 0) env_free(e);
 }
 
 napi_status evy_init_stream(napi_env env, napi_value exports) {
   evy_env *e = calloc(1, sizeof *e);
   if (!e) return napi_generic_failure;
   e->env = env;
+  e->in = evy_instance_of(env);
+  e->in->streams = e;
   e->free_slot = -1;
-  napi_status st = napi_set_instance_data(env, e, env_cleanup, NULL);
-  if (st != napi_ok) return st;
+  napi_status st;
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}
   napi_property_descriptor props[] = {
       FN("streamInit", stream_init), FN("tcpOpen", tcp_open),       FN("pipeOpen", pipe_open),

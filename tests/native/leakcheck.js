@@ -2,7 +2,8 @@
 // (listeners added and removed, trampolines woken and timed out, polls dropped
 // without pollClose() so their finalizer path runs) and sockets (TCP echo with
 // small and bulk transfers through the event batches, queued writes, UDP,
-// sockets closed with events pending, sockets dropped without close()).
+// sockets closed with events pending, sockets dropped without close()), and
+// hubs in worker threads torn down with handles open.
 // Run by Makefile, not by uvu.
 'use strict';
 const fs = require('node:fs');
@@ -37,6 +38,7 @@ async function main() {
     fs.closeSync(w);
   }
   await sockets();
+  await workers();
   const counts = hub.counts();
   if (counts.timers || counts.listeners || counts.threads) throw new Error(`leftovers: ${JSON.stringify(counts)}`);
   console.log('leakcheck: ok');
@@ -106,6 +108,22 @@ async function sockets() {
   server.close();
   global.gc();
   await sleep(0.05);
+}
+
+// evy in worker threads: each worker's hub is torn down when it ends, with
+// sockets, a queued write and a poll still open (the fixture leaves them).
+async function workers() {
+  const { Worker } = require('node:worker_threads');
+  const world = path.join(__dirname, '..', 'hub', 'fixtures', 'world.js');
+  for (const [i, end] of ['terminate', 'exit', 'terminate'].entries()) {
+    const w = new Worker(world, { workerData: { name: `w${i}`, leave: 'everything' } });
+    const report = await new Promise((resolve) => w.once('message', resolve));
+    if (report.error) throw new Error(report.error);
+    const exited = new Promise((resolve) => w.once('exit', resolve));
+    if (end === 'exit') w.postMessage('exit');
+    else await w.terminate();
+    await exited;
+  }
 }
 
 main().catch((e) => {
