@@ -110,6 +110,9 @@ export class GreenThread<T = unknown> implements Parkable {
     this.links = null;
     if (Array.isArray(links)) for (const l of links) this.callLink(l);
     else if (links !== null) this.callLink(links);
+    // Last: what it woke above (its waiters, a pool's next caller) was a
+    // hand-off from this thread, which runs in the next generation.
+    hub.threadEnded(this);
     if (outcome === Outcome.Threw && err !== this.killError) {
       if (this.printErrors) reportError(`green thread ${this.id}`, err);
       else if (!this.observed) setImmediate(() => {
@@ -317,7 +320,7 @@ function spawnLater<A extends unknown[], T>(
   const owner = local ? hub.current() : null;
   gt.startTimer = hub.addTimer(seconds, () => {
     gt.startTimer = null;
-    hub.schedule(gt);
+    hub.startNext(gt);
   }, null, owner);
   if (local && owner !== main) {
     // Cancelled with its spawner: a thread that will never run is dead, cleanly.
@@ -360,8 +363,9 @@ export function kill(gt: GreenThread<unknown>, error?: unknown): void {
 }
 
 /**
- * Yields to the hub for `seconds` (default 0: one turn of the loop, letting every
- * other runnable green thread and pending I/O callback go first).
+ * Yields to the hub for `seconds`. The default, 0, lets every other runnable
+ * green thread run up to its next blocking point, and fires the timers that
+ * are due, before this one goes on.
  */
 export function sleep(seconds = 0): Promise<void> {
   checkSeconds(seconds, 'sleep');

@@ -28,8 +28,11 @@ export interface Parkable {
 export const NO_THROW: unique symbol = Symbol('evy.noThrow');
 
 const PARKED = 0;
+/** handed a value; resumed when its run-queue entry comes up */
 const WOKEN = 1;
 const SETTLED = 2;
+/** thrown into; the rejection is delivered when its run-queue entry comes up */
+const THROWN = 3;
 
 let capturedResolve: (v: unknown) => void;
 let capturedReject: (e: unknown) => void;
@@ -150,10 +153,19 @@ export interface HubCounts {
 /** The longest delay setTimeout honours. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
-/** Direct (microtask) wake-ups allowed between two loop turns before falling back to the run queue. */
-const DIRECT_BUDGET = 4096;
+/**
+ * Resumptions allowed in one macrotask: past them the hub lets the loop poll
+ * I/O (and run Node's own callbacks) before it goes on.
+ */
+const TURN_BUDGET = 4096;
+
+/** What the run queue holds: a thread to start, a waiter to resume, or a due timer. */
+type Entry = Parkable | Waiter<unknown> | Timer;
 
 const als = new AsyncLocalStorage<Parkable>();
+
+/** For microtasks the hub queues itself (cheaper than queueMicrotask, which makes an AsyncResource each time). */
+const RESOLVED = Promise.resolve();
 
 export class Hub {
   /** When true, timers and listeners record the stack that created them. */
@@ -163,9 +175,33 @@ export class Hub {
   main!: Parkable;
   /** @internal live spawned green threads */ threads = 0;
 
-  private queue: Array<Parkable | Waiter<unknown>> = [];
+  // The run queue, in generations as in Evy's hub: what is scheduled while a
+  // generation runs waits for the next one. Entries [head, genEnd) are the
+  // current generation, [genEnd, tail) the next; each carries the sequence
+  // number it was scheduled with, shared with the timers, so that due timers
+  // interleave with it in (deadline, sequence) order. `urgent` is what a hub
+  // callback (a timer, an fd listener, a kill) resumes: it runs next.
+  private queue: (Entry | undefined)[] = [];
+  private queueSeq: number[] = [];
+  private head = 0;
+  private genEnd = 0;
+  private tail = 0;
+  private urgent: (Entry | undefined)[] = [];
+  private urgentHead = 0;
+  private urgentTail = 0;
+  /** An entry taken but not yet run (a park handed the turn on and it was not a waiter). */
+  private held: Entry | null = null;
+  private genNow = 0;
+  private genSeq = 0;
+  /** The thread whose turn it is: it runs until it parks or ends, then the next entry. */
+  private turn: Parkable | null = null;
+  private inStep = false;
+  private stepQueued = false;
+  private stallCheck = false;
   private drainScheduled = false;
-  private budget = DIRECT_BUDGET;
+  /** A sleep(0) is in the next generation: it starts after the loop polled. */
+  private yielded = false;
+  private budget = TURN_BUDGET;
   private readonly timers = new TimerHeap();
   private timerHandle: NodeJS.Timeout | null = null;
   private timerDeadline = Infinity;
@@ -196,37 +232,198 @@ export class Hub {
   }
 
   counts(): HubCounts {
-    return { timers: this.timers.size, listeners: this.listenerCount, runnable: this.queue.length, threads: this.threads };
+    const runnable = this.tail - this.head + this.urgentTail - this.urgentHead + (this.held !== null ? 1 : 0);
+    return { timers: this.timers.size, listeners: this.listenerCount, runnable, threads: this.threads };
   }
 
   // ---- the run queue -------------------------------------------------------
+  //
+  // One entry runs at a time: a thread resumed (or started) runs until it
+  // parks on an evy operation or ends, and only then does the next entry run,
+  // so operations that complete at once (a put into a queue with room, a free
+  // semaphore) never hand the turn to anyone. A thread that awaits something
+  // that is not an evy operation keeps the turn until the microtask queue is
+  // empty (the stall check), then goes on by itself when its promise settles.
 
-  /** @internal Schedules a green thread to start at the next batch. */
+  /** @internal Schedules a green thread to start in the next generation. */
   schedule(gt: Parkable): void {
-    this.queue.push(gt);
-    if (!this.drainScheduled) this.scheduleDrain();
+    this.enqueue(gt);
   }
 
+  /** @internal Starts a green thread next, before the rest of the run queue (a timer that spawns). */
+  startNext(gt: Parkable): void {
+    this.runNext(gt);
+  }
+
+  private enqueue(e: Entry): void {
+    const i = this.tail++;
+    this.queue[i] = e;
+    this.queueSeq[i] = this.timers.nextSeq();
+    this.kick();
+  }
+
+  private runNext(e: Entry): void {
+    this.urgent[this.urgentTail++] = e;
+    this.kick();
+  }
+
+  /**
+   * Makes sure something will take the next entry. From outside the hub's
+   * own steps (the program's top level, an I/O callback) that is once the
+   * microtask queue is empty, before the loop goes on: a microtask that queues
+   * a tick (a tick queued by a microtask waits for the others).
+   */
+  private kick(): void {
+    if (this.turn !== null || this.inStep || this.stepQueued || this.aborted) return;
+    this.stepQueued = true;
+    RESOLVED.then(this.stepLater);
+  }
+
+  private readonly stepLater = (): void => {
+    process.nextTick(this.step);
+  };
+
   private scheduleDrain(): void {
-    if (this.aborted) return;
+    if (this.aborted || this.drainScheduled) return;
     this.drainScheduled = true;
     setImmediate(this.drain);
   }
 
+  /** A new macrotask from the loop: a fresh budget. */
   private readonly drain = (): void => {
     this.drainScheduled = false;
-    this.budget = DIRECT_BUDGET;
-    const batch = this.queue;
-    this.queue = [];
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i];
-      if (item instanceof Waiter) {
-        if (item.state !== SETTLED) this.settle(item, item.value);
-      } else if (!item.dead) {
-        item.start();
+    this.yielded = false;
+    this.budget = TURN_BUDGET;
+    this.step();
+  };
+
+  /**
+   * The turn's thread parked or ended: the next entry may run. A waiter to
+   * resume is resolved here and now (its thread runs once the parking one has
+   * suspended, which is what a resolved promise means); anything that runs
+   * code at once (a thread to start, a timer) waits for a microtask.
+   */
+  private endTurn(gt: Parkable): void {
+    if (gt !== this.turn) return;
+    this.turn = null;
+    if (this.inStep || this.stepQueued) return;
+    const e = this.nextEntry();
+    if (e === null) return;
+    if (e instanceof Waiter) {
+      this.run(e);
+      if (this.turn !== null) return;
+    } else {
+      this.held = e;
+    }
+    this.stepQueued = true;
+    RESOLVED.then(this.step);
+  }
+
+  /** @internal A green thread finished. */
+  threadEnded(gt: Parkable): void {
+    this.endTurn(gt);
+  }
+
+  /** Runs entries while nobody holds the turn. */
+  private readonly step = (): void => {
+    this.stepQueued = false;
+    if (this.inStep) return;
+    this.inStep = true;
+    try {
+      while (this.turn === null) {
+        const e = this.held ?? this.nextEntry();
+        this.held = null;
+        if (e === null) break;
+        this.run(e);
       }
+    } finally {
+      this.inStep = false;
+    }
+    if (this.turn !== null && !this.stallCheck) {
+      this.stallCheck = true;
+      RESOLVED.then(this.armStall);
     }
   };
+
+  // A tick queued from a microtask runs once the microtask queue is empty:
+  // then the thread holding the turn is waiting on something foreign.
+  private readonly armStall = (): void => {
+    process.nextTick(this.onStall);
+  };
+
+  private readonly onStall = (): void => {
+    this.stallCheck = false;
+    if (this.turn === null) return;
+    this.turn = null;
+    this.step();
+  };
+
+  private nextEntry(): Entry | null {
+    for (;;) {
+      if (this.urgentHead < this.urgentTail) {
+        const e = this.urgent[this.urgentHead]!;
+        this.urgent[this.urgentHead++] = undefined;
+        if (this.urgentHead === this.urgentTail) this.urgentHead = this.urgentTail = 0;
+        return e;
+      }
+      const t = this.timers.peek();
+      if (
+        t !== undefined &&
+        t.deadline <= this.genNow &&
+        t.seq < this.genSeq &&
+        (this.head >= this.genEnd || t.seq < this.queueSeq[this.head])
+      ) {
+        this.timers.remove(t);
+        return t;
+      }
+      if (this.head < this.genEnd) {
+        const e = this.queue[this.head]!;
+        this.queue[this.head++] = undefined;
+        return e;
+      }
+      // The generation is over: start the next one, if there is anything to run.
+      const now = t !== undefined ? this.clock() : 0;
+      if (this.head === this.tail) {
+        this.head = this.genEnd = this.tail = 0;
+        if (t === undefined || t.deadline > now) return null;
+      }
+      if (this.budget <= 0 || this.yielded) {
+        // A sleep(0) waits for a turn of the loop; so does everyone past the budget.
+        this.yielded = false;
+        this.scheduleDrain();
+        return null;
+      }
+      this.genEnd = this.tail;
+      this.genNow = now;
+      this.genSeq = this.timers.nextSeq();
+    }
+  }
+
+  private run(e: Entry): void {
+    if (e instanceof Waiter) {
+      this.budget--;
+      this.turn = e.gt;
+      if (e.state === WOKEN || e.state === PARKED) {
+        // woken with a value, or a yield (sleep(0)) coming round
+        const v = e.value;
+        this.settle(e, v);
+      } else if (e.state === THROWN) {
+        const err = e.value;
+        e.state = SETTLED;
+        e.value = undefined;
+        e.reject(err);
+      } else {
+        this.turn = null;
+      }
+    } else if (e instanceof Timer) {
+      this.fire(e);
+    } else if (!e.dead) {
+      this.budget--;
+      this.turn = e;
+      e.start();
+      // start() ran the thread up to its first await: a park or an end there gave the turn back.
+    }
+  }
 
   // ---- the suspension primitive ---------------------------------------------
 
@@ -237,6 +434,7 @@ export class Hub {
   park<T>(undo: (() => void) | null = null): Waiter<T> | Promise<never> {
     const gt = als.getStore() ?? this.main;
     if (gt.pendingThrow !== NO_THROW) return this.takePending(gt);
+    if (gt === this.turn) this.endTurn(gt);
     return new Waiter<T>(gt, undo);
   }
 
@@ -261,30 +459,36 @@ export class Hub {
     }
   }
 
-  /** @internal Hands `value` to a parked waiter. False if it was no longer parked. */
+  /**
+   * @internal Hands `value` to a parked waiter. False if it was no longer parked.
+   * From a green thread (a hand-off: a queue item, a released slot) the waiter
+   * resumes in the next generation, as in Evy; from a hub callback (a timer, an
+   * fd listener, a foreign promise settling outside any thread's turn) it runs next.
+   */
   wake<T>(w: Waiter<T>, value: T): boolean {
     if (w.state !== PARKED) return false;
     w.state = WOKEN;
+    w.value = value;
     if (w.timer !== null) {
       // a deadline (socket timeout...) that no longer applies
       w.timer.cancel();
       w.timer = null;
     }
-    if (this.budget > 0) {
-      this.budget--;
-      this.settle(w, value);
-    } else {
-      w.value = value;
-      this.queue.push(w as Waiter<unknown>);
-      if (!this.drainScheduled) this.scheduleDrain();
-    }
+    if (this.turn !== null) this.enqueue(w as Waiter<unknown>);
+    else this.runNext(w as Waiter<unknown>);
     return true;
   }
 
-  /** @internal Resumes a parked waiter at the next batch (sleep(0): a yield to everything else). */
+  /**
+   * @internal Resumes a parked waiter in the next generation (sleep(0): a
+   * yield to everything else). That generation starts after a turn of the
+   * loop, so I/O and Node's own callbacks get in too, as in Evy, where every
+   * hub iteration polls.
+   */
   yieldTo<T>(w: Waiter<T>): void {
-    this.queue.push(w as Waiter<unknown>);
-    if (!this.drainScheduled) this.scheduleDrain();
+    // Left parked: a Timeout or kill may still throw into it before its turn.
+    this.yielded = true;
+    this.enqueue(w as Waiter<unknown>);
   }
 
   private settle<T>(w: Waiter<T>, value: T): void {
@@ -300,7 +504,8 @@ export class Hub {
    */
   throwInto(w: Waiter<unknown>, err: unknown): boolean {
     if (w.state !== PARKED) return false;
-    w.state = SETTLED;
+    w.state = THROWN;
+    w.value = err;
     unchain(w);
     if (w.list !== null) w.list.unlink(w);
     if (w.timer !== null) {
@@ -310,7 +515,9 @@ export class Hub {
     const undo = w.undo;
     w.undo = null;
     if (undo !== null) undo();
-    w.reject(err);
+    // The thrown-into thread runs next, before the rest of the run queue (Evy
+    // switches into it at once).
+    this.runNext(w);
     return true;
   }
 
@@ -361,7 +568,8 @@ export class Hub {
       t.owner = owner;
       (owner.localTimers ??= new Set()).add(t);
     }
-    if (deadline < this.timerDeadline) this.armTimer(deadline);
+    if (seconds <= 0) this.kick(); // due now: the next generation fires it, no setTimeout needed
+    else if (deadline < this.timerDeadline) this.armTimer(deadline);
     return t;
   }
 
@@ -377,33 +585,47 @@ export class Hub {
     this.timerHandle = setTimeout(this.fireTimers, ms);
   }
 
+  // The setTimeout of the earliest deadline: a new macrotask, so a fresh
+  // budget; the due timers fire in the generation it starts.
   private readonly fireTimers = (): void => {
     this.timerHandle = null;
     this.timerDeadline = Infinity;
-    const now = this.clock();
-    let t: Timer | undefined;
-    while ((t = this.timers.popDue(now)) !== undefined) {
-      const cb = t.cb!;
-      const args = t.args;
-      const arg = t.arg;
-      const owner = t.owner;
-      t.cb = null;
-      t.args = null;
-      t.arg = undefined;
-      if (owner !== null) {
-        owner.localTimers?.delete(t);
-        if (owner.dead) continue;
-      }
-      try {
-        if (args === null) cb(arg);
-        else cb(...args);
-      } catch (err) {
-        reportError('a timer callback', err);
-      }
-    }
-    const next = this.timers.peek();
-    if (next !== undefined) this.armTimer(next.deadline);
+    this.budget = TURN_BUDGET;
+    this.step();
+    this.rearm();
   };
+
+  /** Arms the setTimeout for the earliest timer not yet due (a due one is the run queue's). */
+  private rearm(): void {
+    const next = this.timers.peek();
+    if (next !== undefined && next.deadline < this.timerDeadline) {
+      if (next.deadline <= this.clock()) this.kick();
+      else this.armTimer(next.deadline);
+    }
+  }
+
+  /** Runs one due timer's callback, as a hub callback (what it resumes runs next). */
+  private fire(t: Timer): void {
+    const cb = t.cb;
+    const args = t.args;
+    const arg = t.arg;
+    const owner = t.owner;
+    t.cb = null;
+    t.args = null;
+    t.arg = undefined;
+    if (owner !== null) {
+      owner.localTimers?.delete(t);
+      if (owner.dead) return;
+    }
+    if (cb === null) return;
+    try {
+      if (args === null) cb(arg);
+      else cb(...args);
+    } catch (err) {
+      reportError('a timer callback', err);
+    }
+    if (this.timerHandle === null) this.rearm();
+  }
 
   /** @internal Cancels the local timers of a green thread that finished. */
   dropLocalTimers(gt: Parkable): void {
@@ -570,6 +792,12 @@ export class Hub {
   abort(): void {
     this.aborted = true;
     this.queue = [];
+    this.queueSeq = [];
+    this.head = this.genEnd = this.tail = 0;
+    this.urgent = [];
+    this.urgentHead = this.urgentTail = 0;
+    this.held = null;
+    this.turn = null;
     this.timers.clear();
     if (this.timerHandle !== null) clearTimeout(this.timerHandle);
     this.timerHandle = null;

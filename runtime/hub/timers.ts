@@ -56,6 +56,11 @@ export class TimerHeap {
     return this.items.length;
   }
 
+  /** Takes the next sequence number: the run queue's entries share the timers' order. */
+  nextSeq(): number {
+    return this.seq++;
+  }
+
   peek(): Timer | undefined {
     return this.items[0];
   }
