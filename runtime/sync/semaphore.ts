@@ -4,8 +4,12 @@ import { checkTimeout, WaitList } from './waitlist';
 
 const hub = getHub();
 
+/** Not a number: TypeError (Evy's int() failing); a negative or fractional one: RangeError (ValueError). */
 function checkCount(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+  if (typeof n !== 'number' || Number.isNaN(n)) {
+    throw new TypeError(`${what} must be a non-negative integer, got ${typeof n === 'number' ? 'NaN' : typeof n}`);
+  }
+  if (!Number.isInteger(n) || n < 0) {
     throw new RangeError(`${what} must be a non-negative integer, got ${String(n)}`);
   }
   return n;
@@ -106,7 +110,11 @@ export class BoundedSemaphore extends Semaphore {
 
 /**
  * A semaphore bounded on both sides: acquire() waits while the count is 0 and
- * release() waits while it is at `limit`.
+ * release() waits while it is at `limit`. Two semaphores, as in Evy: `lower`
+ * counts what acquire() may take, `upper` what release() may give back. Each
+ * side first gives its slot to the other semaphore, then waits on its own, so
+ * an acquire and a release that meet always let each other through (with
+ * CappedSemaphore(0, 0) too).
  */
 export class CappedSemaphore {
   private readonly lower: Semaphore;
@@ -123,21 +131,35 @@ export class CappedSemaphore {
   }
 
   /**
-   * Acquires possible before one would wait (counting releasers waiting at the
-   * limit as slots on their way); negative: how many releases are needed.
+   * Evy's balance: the lower semaphore's balance minus the upper one's (each
+   * counting the green threads waiting on it). Negative while acquirers wait
+   * or after acquires that releases have not matched.
    */
   get balance(): number {
-    return this.lower.balance + this.upper.waiting();
+    return this.lower.balance - this.upper.balance;
   }
 
+  /** True when acquire() would wait. */
   locked(): boolean {
     return this.lower.locked();
   }
 
+  /** True when release() would wait. */
+  bounded(): boolean {
+    return this.upper.locked();
+  }
+
   async acquire(timeout?: number | null): Promise<boolean> {
-    if (!(await this.lower.acquire(timeout))) return false;
     this.upper.release();
-    return true;
+    let ok = false;
+    try {
+      ok = await this.lower.acquire(timeout);
+    } finally {
+      // Timed out or interrupted: take back the slot given to the releasers
+      // (below zero if a waiting releaser got it already: the next acquire pays it).
+      if (!ok) this.upper.adjust(-1);
+    }
+    return ok;
   }
 
   tryAcquire(): boolean {
@@ -148,9 +170,14 @@ export class CappedSemaphore {
 
   /** Gives a slot back, waiting while the count is at its limit. */
   async release(timeout?: number | null): Promise<boolean> {
-    if (!(await this.upper.acquire(timeout))) return false;
     this.lower.release();
-    return true;
+    let ok = false;
+    try {
+      ok = await this.upper.acquire(timeout);
+    } finally {
+      if (!ok) this.lower.adjust(-1);
+    }
+    return ok;
   }
 
   async run<T>(fn: () => T | PromiseLike<T>): Promise<T> {

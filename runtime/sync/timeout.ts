@@ -8,6 +8,7 @@ const hub = getHub();
  * `seconds`, wherever that thread is parked. Starts at once.
  *
  * - `seconds` null: never fires (a placeholder that code can cancel uniformly).
+ * - `exception` absent, null or true: fires as itself.
  * - `exception` false: fires as itself, and `run()` turns that into `undefined`
  *   (Evy's silent `with Timeout(s, False)`).
  * - `exception` an Error instance or class: that is what is raised.
@@ -57,7 +58,8 @@ export class Timeout extends Error {
     this.timer = null;
     const owner = this.owner!;
     let err = this.exception;
-    if (err === undefined || err === false) err = this;
+    // Evy raises the Timeout itself for exception None, True or False.
+    if (err === undefined || err === null || typeof err === 'boolean') err = this;
     else if (typeof err === 'function') err = new (err as new () => unknown)();
     hub.interrupt(owner, err);
   }

@@ -121,11 +121,53 @@ test('CappedSemaphore: acquire waits at 0, release waits at the limit', async ()
   assert.is(s.balance, 2);
   assert.ok(await s.acquire());
   assert.ok(await s.acquire());
-  assert.is(s.balance, 0);
+  assert.is(s.balance, -2, "Evy's balance: lower's balance minus upper's");
   assert.ok(s.locked());
   assert.is(await s.acquire(0.01), false);
   assert.is(await s.release(0.01), true);
   assert.is(await s.run(async () => 'ran'), 'ran');
+});
+
+test('CappedSemaphore(0, 0): a release and an acquire that meet let each other through', async () => {
+  const s = new CappedSemaphore(0, 0);
+  const gt = spawn(() => s.acquire());
+  assert.ok(await s.release());
+  assert.ok(await gt.wait());
+  assert.is(s.balance, 0);
+});
+
+test("CappedSemaphore.balance is Evy's: -3 after three acquires of (2, 3), 3 after the releases", async () => {
+  const s = new CappedSemaphore(2, 3);
+  assert.is(s.balance, 1);
+  await s.acquire();
+  await s.acquire();
+  const releaser = spawn(() => s.release());
+  await s.acquire(); // waits for the releaser
+  assert.is(s.balance, -3);
+  for (let i = 0; i < 3; i++) await s.release();
+  const acquirer = spawn(() => s.acquire());
+  await s.release(); // at the limit: waits for the acquirer
+  assert.is(s.balance, 3);
+  await releaser.wait();
+  await acquirer.wait();
+});
+
+test('CappedSemaphore: a timed-out acquire or release gives back what it lent the other side', async () => {
+  const s = new CappedSemaphore(0, 1);
+  assert.is(await s.acquire(0.005), false);
+  assert.is(s.balance, -1);
+  assert.ok(await s.release());
+  assert.is(await s.release(0.005), false);
+  assert.is(s.balance, 1);
+  assert.ok(await s.acquire());
+  assert.is(s.balance, -1);
+});
+
+test('bad input: a non-number count is a TypeError, a negative one a RangeError', () => {
+  assert.throws(() => new Semaphore('foo' as unknown as number), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => new Semaphore(NaN), (e: unknown) => e instanceof TypeError);
+  assert.throws(() => new Semaphore(-1), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => new CappedSemaphore(null as unknown as number, 1), (e: unknown) => e instanceof TypeError);
 });
 
 test('bad input: negative or fractional counts, count above limit, bad timeouts', () => {

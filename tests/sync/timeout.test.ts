@@ -42,6 +42,14 @@ test('exception: an Error instance, or an Error class to instantiate', async () 
   t2.cancel();
 });
 
+test('exception true or null: the Timeout raises itself (as Evy does for True and None)', async () => {
+  for (const exc of [true, null]) {
+    const t = new Timeout(0.005, exc);
+    const err = await sleep(1).then(() => assert.unreachable(), (e) => e);
+    assert.ok(err === t, `exception ${String(exc)}: got ${String(err)}`);
+  }
+});
+
 test('exception false: run() turns the timeout into undefined; other errors pass', async () => {
   const t = new Timeout(0.005, false);
   assert.is(await t.run(() => sleep(1)), undefined);
