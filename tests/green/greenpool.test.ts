@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn, Timeout } from 'evy';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { assertClean, captureStderr, rejection, settle } from '../helpers';
 
 const hub = getHub();
@@ -375,6 +377,26 @@ test('a Timeout around imap\'s next() does not lose that result: the next next()
   assert.equal(await it.next(), { done: false, value: 0 });
   assert.equal(await it.next(), { done: false, value: 1 });
   assert.equal(await it.next(), { done: true, value: undefined });
+});
+
+test('an imap iterator dropped after an error is collected: its feeder and calls are killed', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const pool = new GreenPool(2);
+  await (async () => {
+    const it = pool.imap(async (n: number) => {
+      if (n === 0) throw new Error('first');
+      await sleep(10);
+      return n;
+    }, [0, 1, 2, 3, 4]);
+    await rejection(it.next());
+  })();
+  // the iterator is unreachable now; the feeder waits on its window, a call sleeps
+  for (let i = 0; i < 50 && (pool.running() > 0 || hub.counts().threads > 0); i++) {
+    gc();
+    await sleep(0.01);
+  }
+  assert.is(pool.running(), 0, 'the calls still running were killed');
 });
 
 test('an error that ends a for await over imap: return() kills the rest and leaves nothing behind', async () => {
