@@ -17,7 +17,8 @@ export interface PoolOptions<T> {
 }
 
 function checkSize(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative integer, got ${String(n)}`);
+  if (typeof n !== 'number') throw new TypeError(`${what} must be a number, got ${n === null ? 'null' : typeof n}`);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative integer, got ${String(n)}`);
   return n;
 }
 

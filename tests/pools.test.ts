@@ -73,6 +73,7 @@ test('minSize creates items up front', () => {
   assert.is(pool.free(), 4);
   assert.throws(() => numbered({ minSize: 3, maxSize: 2 }), RangeError);
   assert.throws(() => numbered({ maxSize: -1 }), RangeError);
+  assert.throws(() => numbered({ maxSize: 'foo' as unknown as number }), TypeError, 'not a number: a TypeError');
 });
 
 test('orderAsStack hands out the most recently returned item; the default is oldest first', async () => {

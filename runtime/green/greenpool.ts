@@ -8,7 +8,10 @@ import { getCurrent, GreenThread, spawn, spawnThread } from './greenthread';
 const hub = getHub();
 
 function checkSize(size: unknown, what: string): number {
-  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+  // Not a number at all is the caller's type error (Evy: TypeError); a number
+  // that cannot be a size (negative, fractional, NaN) is a RangeError.
+  if (typeof size !== 'number') throw new TypeError(`${what} must be a number, got ${size === null ? 'null' : typeof size}`);
+  if (!Number.isInteger(size) || size < 0) {
     throw new RangeError(`${what} must be a non-negative integer, got ${String(size)}`);
   }
   return size;
@@ -200,50 +203,151 @@ export class GreenPool {
     return this.mapper(fn as (...args: unknown[]) => R | PromiseLike<R>, argLists as AnyIterable<unknown[]>);
   }
 
-  private async *mapper<R>(fn: (...args: unknown[]) => R | PromiseLike<R>, argLists: AnyIterable<unknown[]>): AsyncGenerator<Awaited<R>> {
-    const ready = new LightQueue<GreenThread<Awaited<R>> | FeedError | typeof FEED_DONE>();
-    // One permit per input pulled and not yet consumed: the feeder takes one
-    // before it pulls the next input, the consumer gives one back when it comes
-    // back for the next result. So at most `size` calls are running or
-    // finished-but-unconsumed, and the input is never pulled further ahead.
-    const window = new Semaphore(Math.max(1, this.limit));
-    let closed = false;
-    const feeder = spawn(async () => {
-      try {
-        await window.acquire();
-        for await (const args of argLists) {
-          if (!Array.isArray(args)) throw new TypeError('starmap: each element must be an array of arguments');
-          const gt = (await this.spawn(fn, ...args)) as GreenThread<Awaited<R>>;
-          gt.markObserved(); // the consumer rethrows its error at its turn
-          if (closed) {
-            // The consumer went away while this call was being spawned.
-            gt.kill();
-            break;
-          }
-          ready.putNowait(gt);
-          await window.acquire();
-        }
-        ready.putNowait(FEED_DONE);
-      } catch (err) {
-        ready.putNowait(new FeedError(err));
+  private mapper<R>(fn: (...args: unknown[]) => R | PromiseLike<R>, argLists: AnyIterable<unknown[]>): AsyncIterableIterator<Awaited<R>> {
+    return new MapIterator<Awaited<R>>(this, fn as (...args: unknown[]) => Awaited<R> | PromiseLike<Awaited<R>>, argLists);
+  }
+}
+
+type MapItem<R> = GreenThread<R> | FeedError | typeof FEED_DONE;
+
+/** What the feeder shares with its MapIterator, and what a collected iterator's finalizer cleans up. */
+interface MapState<R> {
+  readonly ready: LightQueue<MapItem<R>>;
+  readonly feeder: GreenThread<void>;
+  /** the consumer went away: the feeder stops, calls still queued are killed */
+  closed: boolean;
+}
+
+/**
+ * Pulls the input and spawns the calls, one window permit per input (see
+ * MapIterator). Holds no reference to the iterator itself, so an iterator
+ * dropped before its end can be collected, and its feeder killed then.
+ */
+async function feed<R>(
+  pool: GreenPool,
+  fn: (...args: unknown[]) => R | PromiseLike<R>,
+  argLists: AnyIterable<unknown[]>,
+  ready: LightQueue<MapItem<Awaited<R>>>,
+  window: Semaphore,
+  shared: { closed: boolean },
+): Promise<void> {
+  try {
+    await window.acquire();
+    for await (const args of argLists) {
+      if (!Array.isArray(args)) throw new TypeError('starmap: each element must be an array of arguments');
+      const gt = (await pool.spawn(fn, ...args)) as GreenThread<Awaited<R>>;
+      gt.markObserved(); // the consumer rethrows its error at its turn
+      if (shared.closed) {
+        // The consumer went away while this call was being spawned.
+        gt.kill();
+        break;
       }
-    });
-    try {
-      for (;;) {
-        const next = await ready.get();
-        if (next === FEED_DONE) return;
-        if (next instanceof FeedError) throw next.error;
-        yield await next.wait();
-        window.release();
-      }
-    } finally {
-      closed = true;
-      feeder.kill();
-      while (!ready.empty()) {
-        const rest = ready.getNowait();
-        if (rest instanceof GreenThread) rest.kill();
-      }
+      ready.putNowait(gt);
+      await window.acquire();
     }
+    ready.putNowait(FEED_DONE);
+  } catch (err) {
+    ready.putNowait(new FeedError(err));
+  }
+}
+
+function closeMap<R>(st: MapState<R>): void {
+  st.closed = true;
+  st.feeder.kill();
+  while (!st.ready.empty()) {
+    const rest = st.ready.getNowait();
+    if (rest instanceof GreenThread) rest.kill();
+  }
+}
+
+/** An imap iterator that nobody will finish: its feeder and queued calls are killed when it is collected. */
+const abandoned = new FinalizationRegistry<MapState<unknown>>(closeMap);
+
+/**
+ * The iterator of imap and starmap. An error thrown by one call rethrows from
+ * the next() that reaches its turn, and the iteration goes on with the
+ * following results (Evy's rule: the caller catches it and iterates on).
+ * return() (a `break` out of a for await) kills what is still running.
+ */
+class MapIterator<R> implements AsyncIterableIterator<R> {
+  private readonly st: MapState<R>;
+  // One permit per input pulled and not yet consumed: the feeder takes one
+  // before it pulls the next input, the consumer gives one back when it comes
+  // back for the next result. So at most `size` calls are running or
+  // finished-but-unconsumed, and the input is never pulled further ahead.
+  private readonly window: Semaphore;
+  /** results (or errors) handed out whose permit the consumer has not given back yet */
+  private owed = 0;
+  /** a call whose wait() was interrupted (a Timeout around next()): its result comes next */
+  private head: GreenThread<R> | null = null;
+  private finished = false;
+
+  constructor(pool: GreenPool, fn: (...args: unknown[]) => R | PromiseLike<R>, argLists: AnyIterable<unknown[]>) {
+    const ready = new LightQueue<MapItem<R>>();
+    const window = new Semaphore(Math.max(1, pool.size));
+    const shared = { closed: false };
+    const feeder = spawn(feed<R>, pool, fn, argLists, ready as LightQueue<MapItem<Awaited<R>>>, window, shared);
+    this.window = window;
+    // `shared` is the state object itself: the feeder sees `closed` change.
+    this.st = Object.assign(shared, { ready, feeder });
+    abandoned.register(this, this.st as MapState<unknown>, this);
+  }
+
+  async next(): Promise<IteratorResult<R>> {
+    if (this.finished) return { done: true, value: undefined };
+    if (this.owed > 0) {
+      this.owed--;
+      this.window.release();
+    }
+    let gt = this.head;
+    if (gt === null) {
+      const item = await this.st.ready.get();
+      if (item === FEED_DONE) {
+        this.end();
+        return { done: true, value: undefined };
+      }
+      if (item instanceof FeedError) {
+        this.end();
+        throw item.error;
+      }
+      gt = item;
+      this.head = gt;
+    }
+    let value: R;
+    try {
+      value = await gt.wait();
+    } catch (err) {
+      const own = gt.thrown();
+      // Interrupted (a Timeout, a kill) while the call runs on: keep its turn.
+      if (own === null || own.error !== err) throw err;
+      this.head = null;
+      this.owed++;
+      throw err;
+    }
+    this.head = null;
+    this.owed++;
+    return { done: false, value };
+  }
+
+  /** Ends the iteration early: kills the calls still running and the feeder. */
+  async return(): Promise<IteratorResult<R>> {
+    this.end();
+    return { done: true, value: undefined };
+  }
+
+  private end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    abandoned.unregister(this);
+    closeMap(this.st);
+    if (this.head !== null) {
+      this.head.kill();
+      this.head = null;
+    }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }
 

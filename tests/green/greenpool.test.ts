@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn } from 'evy';
+import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn, Timeout } from 'evy';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { assertClean, captureStderr, rejection, settle } from '../helpers';
 
 const hub = getHub();
@@ -245,7 +247,10 @@ test('kill while waiting in pool.spawn: it leaves the queue and no slot is lost'
 test('bad input: sizes and functions are checked', async () => {
   assert.throws(() => new GreenPool(-1), RangeError);
   assert.throws(() => new GreenPool(1.5), RangeError);
+  assert.throws(() => new GreenPool('foo' as unknown as number), TypeError, 'not a number: a TypeError, as in Evy');
+  assert.throws(() => new GreenPool(null as unknown as number), TypeError);
   const pool = new GreenPool(2);
+  assert.throws(() => pool.resize('3' as unknown as number), TypeError);
   assert.instance(await rejection(pool.spawn(null as unknown as () => void)), TypeError);
   assert.throws(() => pool.imap(null as unknown as () => void, [1]), TypeError);
   assert.throws(() => pool.imap((x: unknown) => x, 5 as unknown as number[]), TypeError);
@@ -337,7 +342,64 @@ test('imap with async iterables', async () => {
   assert.equal(out, [10, 21, 32, 43, 54]);
 });
 
-test('an error in imap rethrows at its turn, after the earlier results, and nothing is left behind', async () => {
+test('an error in imap rethrows at its turn and the iteration goes on with the later results (Evy\'s rule)', async () => {
+  const pool = new GreenPool(4);
+  const it = pool.imap(async (n: number) => {
+    await turns(n % 3);
+    if (n === 1 || n === 7) throw new Error(`bad ${n}`);
+    return n;
+  }, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const got: (number | string)[] = [];
+  for (;;) {
+    try {
+      const r = await it.next();
+      if (r.done) break;
+      got.push(r.value);
+    } catch (e) {
+      got.push((e as Error).message);
+    }
+  }
+  assert.equal(got, [0, 'bad 1', 2, 3, 4, 5, 6, 'bad 7', 8, 9]);
+  assert.equal(await it.next(), { done: true, value: undefined }, 'done stays done');
+  assert.is(pool.running(), 0);
+});
+
+test('a Timeout around imap\'s next() does not lose that result: the next next() gives it', async () => {
+  const pool = new GreenPool(2);
+  const gate = new Event();
+  const it = pool.imap(async (n: number) => {
+    if (n === 0) await gate.wait();
+    return n;
+  }, [0, 1]);
+  const t = new Timeout(0.01);
+  assert.is(await rejection(it.next()), t);
+  gate.send();
+  assert.equal(await it.next(), { done: false, value: 0 });
+  assert.equal(await it.next(), { done: false, value: 1 });
+  assert.equal(await it.next(), { done: true, value: undefined });
+});
+
+test('an imap iterator dropped after an error is collected: its feeder and calls are killed', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const pool = new GreenPool(2);
+  await (async () => {
+    const it = pool.imap(async (n: number) => {
+      if (n === 0) throw new Error('first');
+      await sleep(10);
+      return n;
+    }, [0, 1, 2, 3, 4]);
+    await rejection(it.next());
+  })();
+  // the iterator is unreachable now; the feeder waits on its window, a call sleeps
+  for (let i = 0; i < 50 && (pool.running() > 0 || hub.counts().threads > 0); i++) {
+    gc();
+    await sleep(0.01);
+  }
+  assert.is(pool.running(), 0, 'the calls still running were killed');
+});
+
+test('an error that ends a for await over imap: return() kills the rest and leaves nothing behind', async () => {
   const pool = new GreenPool(4);
   const err = new Error('three');
   const got: number[] = [];
@@ -345,7 +407,9 @@ test('an error in imap rethrows at its turn, after the earlier results, and noth
   const killed: number[] = [];
   const completed: number[] = [];
   const caught = await rejection((async () => {
-    for await (const v of pool.imap(async (n: number) => {
+    // A rejected next() ends a for await without calling return() (the
+    // iterator stays usable): a loop that gives up on the rest says so.
+    const it = pool.imap(async (n: number) => {
       started.push(n);
       if (n === 3) {
         await sleep(0);
@@ -359,7 +423,12 @@ test('an error in imap rethrows at its turn, after the earlier results, and noth
       }
       completed.push(n);
       return n;
-    }, [0, 1, 2, 3, 4, 5, 6, 7, 8])) got.push(v as number);
+    }, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    try {
+      for await (const v of it) got.push(v as number);
+    } finally {
+      await it.return();
+    }
   })());
   assert.is(caught, err);
   assert.equal(got, [0, 1, 2]);
@@ -543,6 +612,8 @@ test('an error collected later from a pile or imap is rethrown, never reported a
     assert.equal(await it.next(), { done: false, value: 0 });
     await settle(5);
     await it.next().then(() => assert.unreachable(), (e: Error) => assert.is(e.message, 'imap failure'));
+    assert.equal(await it.next(), { done: false, value: 2 }, 'the iteration goes on after the error');
+    assert.equal(await it.next(), { done: true, value: undefined });
     await pool.waitall();
   });
   assert.not.match(printed, /never waited for/);
