@@ -110,13 +110,18 @@ export class Pool<T> {
     }
   }
 
+  /** An item handed to a getter that a throw reached first: to the next getter, or the free list. */
+  private readonly giveBack = (item: T): void => {
+    if (!this.waiters.wakeOne(item, this.giveBack)) this.freeItems.push(item);
+  };
+
   /** Returns an item: to the longest waiter, else to the free list. */
   put(item: T): void {
     if (this.currentSize > this.maxSize) {
       this.currentSize--;
       return;
     }
-    if (!this.waiters.wakeOne(item)) this.freeItems.push(item);
+    if (!this.waiters.wakeOne(item, this.giveBack)) this.freeItems.push(item);
   }
 
   /** get(), run `fn(item)`, put() the item back — whatever `fn` does. */

@@ -16,6 +16,9 @@ type Link<T> = { fn: LinkFn<T>; args: unknown[] };
 
 let nextId = 1;
 
+/** An exit waiter's wake-up carries nothing to give back: a Timeout or kill reaching it first wins. */
+function noGiveBack(): void {}
+
 const enum Outcome {
   Running,
   Returned,
@@ -100,7 +103,7 @@ export class GreenThread<T = unknown> implements Parkable {
     hub.dropLocalTimers(this);
     const waiters = this.exitWaiters;
     this.exitWaiters = null;
-    if (waiters !== null) for (const w of waiters) hub.wake(w, undefined);
+    if (waiters !== null) for (const w of waiters) hub.wake(w, undefined, noGiveBack);
     const pool = this.pool;
     if (pool !== null) {
       this.pool = null;

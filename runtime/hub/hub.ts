@@ -64,6 +64,13 @@ export class Waiter<T> {
   timer: Timer | null = null;
   /** The list it is parked on: a throw takes it off (no undo closure needed). */
   list: { unlink(w: Waiter<unknown>): void } | null = null;
+  /**
+   * Woken, not yet resumed: gives the value back where it came from (the item
+   * to its queue, the slot to its semaphore), so that a throw arriving in
+   * between wins without losing it. Null: the value cannot go back, and such
+   * a throw waits for the thread's next suspension point.
+   */
+  revoke: ((value: unknown) => void) | null = null;
   readonly promise: Promise<T>;
 
   constructor(gt: Parkable, undo: (() => void) | null) {
@@ -196,6 +203,8 @@ export class Hub {
   /** The thread whose turn it is: it runs until it parks or ends, then the next entry. */
   private turn: Parkable | null = null;
   private inStep = false;
+  /** A revoked value is being passed on (see throwInto). */
+  private givingBack = false;
   private stepQueued = false;
   private stallCheck = false;
   private drainScheduled = false;
@@ -465,16 +474,17 @@ export class Hub {
    * resumes in the next generation, as in Evy; from a hub callback (a timer, an
    * fd listener, a foreign promise settling outside any thread's turn) it runs next.
    */
-  wake<T>(w: Waiter<T>, value: T): boolean {
+  wake<T>(w: Waiter<T>, value: T, revoke: ((value: T) => void) | null = null): boolean {
     if (w.state !== PARKED) return false;
     w.state = WOKEN;
     w.value = value;
+    w.revoke = revoke as ((value: unknown) => void) | null;
     if (w.timer !== null) {
       // a deadline (socket timeout...) that no longer applies
       w.timer.cancel();
       w.timer = null;
     }
-    if (this.turn !== null) this.enqueue(w as Waiter<unknown>);
+    if (this.turn !== null || this.givingBack) this.enqueue(w as Waiter<unknown>);
     else this.runNext(w as Waiter<unknown>);
     return true;
   }
@@ -494,6 +504,7 @@ export class Hub {
   private settle<T>(w: Waiter<T>, value: T): void {
     w.state = SETTLED;
     w.value = undefined;
+    w.revoke = null;
     unchain(w as Waiter<unknown>);
     w.resolve(value);
   }
@@ -503,6 +514,23 @@ export class Hub {
    * Returns false when the waiter was already woken (the caller defers the throw).
    */
   throwInto(w: Waiter<unknown>, err: unknown): boolean {
+    if (w.state === WOKEN && w.revoke !== null) {
+      // Handed a value it has not picked up yet: the throw wins, as in Evy,
+      // where the hand-off itself would only have happened later; the value goes back.
+      const revoke = w.revoke;
+      const value = w.value;
+      w.revoke = null;
+      w.value = undefined;
+      w.state = PARKED;
+      // Passed on to someone else, it is a hand-off again: next generation.
+      const prev = this.givingBack;
+      this.givingBack = true;
+      try {
+        revoke(value);
+      } finally {
+        this.givingBack = prev;
+      }
+    }
     if (w.state !== PARKED) return false;
     w.state = THROWN;
     w.value = err;

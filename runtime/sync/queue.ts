@@ -56,6 +56,11 @@ export class LightQueue<T> {
   protected store(item: T): void {
     this.items.push(item);
   }
+  /** Puts back an item take() gave out, where it was: first in line. */
+  protected restore(item: T): void {
+    if (this.head > 0) this.items[--this.head] = item;
+    else this.items.unshift(item);
+  }
   protected take(): T {
     const item = this.items[this.head];
     this.items[this.head++] = undefined as T;
@@ -142,7 +147,7 @@ export class LightQueue<T> {
     if (this.getters.length > 0) {
       // Getters only wait on an empty queue: the item goes straight to the first.
       this.onPut();
-      this.getters.wakeOne(item);
+      this.getters.wakeOne(item, this.giveBack);
       return true;
     }
     if (this.qsize() >= this.max) return false;
@@ -150,6 +155,11 @@ export class LightQueue<T> {
     this.store(item);
     return true;
   }
+
+  /** An item handed to a getter that a throw reached first: to the next getter, or back into the queue. */
+  private readonly giveBack = (item: T): void => {
+    if (!this.getters.wakeOne(item, this.giveBack)) this.restore(item);
+  };
 
   private takeAndAdmit(): T {
     const item = this.take();
@@ -166,7 +176,7 @@ export class LightQueue<T> {
       hub.wake(p, undefined);
     }
     // Getters may wait on items that admitted putters just brought.
-    while (this.getters.length > 0 && this.qsize() > 0) this.getters.wakeOne(this.take());
+    while (this.getters.length > 0 && this.qsize() > 0) this.getters.wakeOne(this.take(), this.giveBack);
   }
 
   /** Lets `for await (const item of queue)` consume items forever. */
@@ -274,6 +284,10 @@ export class PriorityQueue<T> extends Queue<T> {
     return top.item;
   }
 
+  protected override restore(item: T): void {
+    this.store(item);
+  }
+
   override qsize(): number {
     return this.heap.length;
   }
@@ -289,6 +303,10 @@ export class LifoQueue<T> extends Queue<T> {
 
   protected override take(): T {
     return this.stack.pop()!;
+  }
+
+  protected override restore(item: T): void {
+    this.stack.push(item);
   }
 
   override qsize(): number {

@@ -66,8 +66,11 @@ export class Semaphore {
   /** Gives a slot back: to the longest waiter if there is one. */
   release(): void {
     // Below zero (adjust() shrank it) the slot pays back the debt first.
-    if (this.counter < 0 || !this.waiters.wakeOne(true)) this.counter++;
+    if (this.counter < 0 || !this.waiters.wakeOne(true, this.giveBack)) this.counter++;
   }
+
+  /** A slot handed to a waiter that a throw reached first comes back. */
+  private readonly giveBack = (): void => this.release();
 
   /** acquire(), run `fn`, release() — whatever `fn` does. */
   async run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
@@ -87,7 +90,7 @@ export class Semaphore {
   /** @internal Grows or shrinks the counter (GreenPool.resize), waking waiters that now fit. */
   adjust(delta: number): void {
     this.counter += delta;
-    while (this.counter > 0 && this.waiters.wakeOne(true)) this.counter--;
+    while (this.counter > 0 && this.waiters.wakeOne(true, this.giveBack)) this.counter--;
   }
 }
 

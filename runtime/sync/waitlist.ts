@@ -16,6 +16,9 @@ export function checkTimeout(timeout: number | null | undefined, what: string): 
   return timeout;
 }
 
+/** A value that needs no giving back (an event's result): a throw before the waiter resumed simply wins. */
+function dropValue(): void {}
+
 /** What a timed-out wait does: resolve with `value`, or throw `error()`. */
 export type OnTimeout<V> = { value: V } | { error: () => unknown };
 
@@ -52,18 +55,22 @@ export class WaitList<V> {
     return this.head;
   }
 
-  /** Takes the first waiter off the list and hands it `value`. False if the list is empty. */
-  wakeOne(value: V): boolean {
+  /**
+   * Takes the first waiter off the list and hands it `value`. False if the
+   * list is empty. `revoke` gives the value back if a throw (a Timeout, a
+   * kill) reaches the waiter before it resumed.
+   */
+  wakeOne(value: V, revoke: ((value: V) => void) | null = null): boolean {
     const w = this.head;
     if (w === null) return false;
     this.unlink(w);
-    hub.wake(w, value);
+    hub.wake(w, value, revoke as ((value: unknown) => void) | null);
     return true;
   }
 
-  /** Takes every waiter off the list and hands each `value`. */
+  /** Takes every waiter off the list and hands each `value` (nothing to give back: a throw wins). */
   wakeAll(value: V): void {
-    while (this.wakeOne(value));
+    while (this.wakeOne(value, dropValue));
   }
 
   /** Takes every waiter off the list and throws `err` into each. */

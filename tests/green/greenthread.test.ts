@@ -228,22 +228,43 @@ test('killing the current thread throws synchronously, where kill() is called', 
   assert.not.ok(after);
 });
 
-test('a kill that arrives after a value was handed over is deferred to the next suspension point', async () => {
+test('a kill that reaches a getter handed an item it has not picked up wins, and the item stays in the queue', async () => {
   const started = new Event();
   const q = new Queue<string>();
-  const got: string[] = [];
   const err = new KillError();
   const gt = spawn(async () => {
     started.send();
-    got.push(await q.get());
+    return q.get();
+  });
+  await started.wait();
+  q.putNowait('item'); // handed to the parked getter, which resumes in the next generation
+  gt.kill(err);
+  assert.is(await rejection(gt.wait()), err);
+  assert.is(q.getNowait(), 'item', 'the item went back');
+});
+
+/** A thread that was handed `value` by a foreign promise (a value that cannot go back), still parked. */
+async function handedForeignValue(got: string[]): Promise<GreenThread<void>> {
+  let resolveIt!: (v: string) => void;
+  const p = new Promise<string>((res) => (resolveIt = res));
+  const gt = spawn(async () => {
+    got.push(await wait(p));
     await sleep(0);
     got.push('unreachable');
   });
-  await started.wait();
-  q.putNowait('item'); // handed straight to the parked getter
+  await sleep(0);
+  resolveIt('value');
+  await Promise.resolve(); // the promise's reaction ran: the value is handed over
+  return gt;
+}
+
+test('a kill that arrives after a value that cannot go back was handed over is deferred to the next suspension point', async () => {
+  const got: string[] = [];
+  const gt = await handedForeignValue(got);
+  const err = new KillError();
   gt.kill(err);
   assert.is(await rejection(gt.wait()), err);
-  assert.equal(got, ['item'], 'the item was not lost');
+  assert.equal(got, ['value'], 'the value was not lost');
 });
 
 test('kill while parked in another thread\'s wait(): only the waiter is interrupted', async () => {
@@ -605,7 +626,6 @@ test('wait(promise) is interrupted by a Timeout', async () => {
 });
 
 test('wait(promise) with a kill already pending throws it at once, and the promise rejecting later is not an unhandled rejection', async () => {
-  const q = new Queue<number>();
   const err = new KillError();
   let rejectIt!: (e: Error) => void;
   let unhandled: unknown = null;
@@ -614,12 +634,15 @@ test('wait(promise) with a kill already pending throws it at once, and the promi
   };
   process.on('unhandledRejection', onUnhandled);
   try {
+    let resolveFirst!: (v: number) => void;
+    const first = new Promise<number>((res) => (resolveFirst = res));
     const gt = spawn(async () => {
-      await q.get(); // handed an item, then killed: the kill waits for the next suspension
+      await wait(first); // handed a value, then killed: the kill waits for the next suspension
       await wait(new Promise<void>((_res, rej) => (rejectIt = rej)));
     });
     await sleep(0);
-    q.putNowait(1);
+    resolveFirst(1);
+    await Promise.resolve();
     gt.kill(err);
     assert.is(await rejection(gt.wait()), err);
     rejectIt(new Error('rejected after the thread died'));

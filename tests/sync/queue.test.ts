@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Empty, Event, Full, getHub, LifoQueue, LightQueue, PriorityQueue, Queue, Timeout, sleep, spawn } from 'evy';
-import { assertClean } from '../helpers';
+import { assertClean, rejection } from '../helpers';
 
 test.after.each(assertClean);
 
@@ -169,40 +169,34 @@ test('kill while waiting in get and put', async () => {
   assert.ok(q.empty(), 'the killed putter\'s item never went in');
 });
 
-test('deferred throw: an item handed to a getter killed before it resumes is not lost', async () => {
+test('a getter handed an item and killed before it resumes: the kill wins, the item goes back first in line', async () => {
   const q = new LightQueue<string>();
-  const got = new Event<string>();
-  const fate = new Event<string>();
-  const getter = spawn(async () => {
-    got.send(await q.get());
-    try {
-      await sleep(0);
-      fate.send('not killed');
-    } catch (e) {
-      fate.send((e as Error).name);
-    }
-  });
+  const getter = spawn(() => q.get());
   await sleep(0);
   q.putNowait('precious'); // handed to the getter...
+  q.putNowait('second');
   getter.kill(); // ...which is killed before it runs again
-  assert.is(await got.wait(), 'precious');
-  assert.is(await fate.wait(), 'GreenletExit');
-  await getter.wait();
+  assert.is(await getter.wait(), undefined, 'GreenletExit: a clean exit');
+  assert.is(q.getNowait(), 'precious', 'not lost, and still first');
+  assert.is(q.getNowait(), 'second');
 });
 
-test('deferred throw: a Timeout landing right after a put still leaves the getter its item', async () => {
+test('an item given back by a killed getter goes to the next getter in line', async () => {
+  const q = new Queue<string>();
+  const first = spawn(() => q.get());
+  const second = spawn(() => q.get());
+  await sleep(0);
+  q.putNowait('item');
+  first.kill();
+  assert.is(await second.wait(), 'item');
+  assert.is(await first.wait(), undefined);
+  assert.is(q.qsize(), 0);
+});
+
+test('a Timeout landing right after a put, before the getter resumed, wins; the item stays queued', async () => {
   const q = new LightQueue<number>();
-  const result = new Event<unknown>();
-  const fate = new Event<unknown>();
   const timeout = new Timeout(null);
-  const getter = spawn(async () => {
-    result.send(await q.get());
-    try {
-      await sleep(1);
-    } catch (e) {
-      fate.send(e);
-    }
-  });
+  const getter = spawn(() => q.get());
   await sleep(0);
   // One timer callback: the item is handed over, then the timeout's throw
   // arrives before the getter resumed, as when both timers fall due together.
@@ -210,10 +204,8 @@ test('deferred throw: a Timeout landing right after a put still leaves the gette
     q.putNowait(42);
     getter.kill(timeout);
   });
-  assert.is(await result.wait(), 42);
-  assert.is(await fate.wait(), timeout, 'the throw surfaced at the next suspension');
-  await getter.wait();
-  assert.ok(q.empty());
+  assert.is(await rejection(getter.wait()), timeout);
+  assert.is(q.getNowait(), 42, 'the item was given back');
 });
 
 test('for await over a queue consumes items as they come', async () => {
