@@ -58,14 +58,16 @@ test('queue_test.TestQueue.test_max_size', limited(async () => {
   await gt.wait();
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515), so the sender's
+/** Puts 'hi', then says so (test_zero_max_size, test_resize_up). */
+async function sender(evt: Event<string>, qq: Queue<string>): Promise<void> {
+  await qq.put('hi');
+  evt.send('done');
+}
+
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"), so the sender's
 // put does not wait for a receiver.
 test('queue_test.TestQueue.test_zero_max_size', limited(async () => {
   const q = new Queue<string>(0);
-  const sender = async (evt: Event<string>, qq: Queue<string>) => {
-    await qq.put('hi');
-    evt.send('done');
-  };
   const receiver = (qq: Queue<string>) => qq.get();
   const evt = new Event<string>();
   const gt = spawn(sender, evt, q);
@@ -77,14 +79,10 @@ test('queue_test.TestQueue.test_zero_max_size', limited(async () => {
   await gt.wait();
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515); resize(1) then
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"); resize(1) then
 // bounds a queue that already holds the item.
 test('queue_test.TestQueue.test_resize_up', limited(async () => {
   const q = new Queue<string>(0);
-  const sender = async (evt: Event<string>, qq: Queue<string>) => {
-    await qq.put('hi');
-    evt.send('done');
-  };
   const evt = new Event<string>();
   const gt = spawn(sender, evt, q);
   await sleep(0);
@@ -110,13 +108,9 @@ test('queue_test.TestQueue.test_resize_down', limited(async () => {
   assert.equal(items, [0, 1, 2, 3, 4]);
 }));
 
-// Deliberate difference: Queue(0) is already unbounded (README.md:515).
+// Deliberate difference: Queue(0) is already unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded").
 test('queue_test.TestQueue.test_resize_to_Unlimited', limited(async () => {
   const q = new Queue<string>(0);
-  const sender = async (evt: Event<string>, qq: Queue<string>) => {
-    await qq.put('hi');
-    evt.send('done');
-  };
   const evt = new Event<string>();
   const gt = spawn(sender, evt, q);
   await sleep();
@@ -186,7 +180,7 @@ test('queue_test.TestQueue.test_waiting', limited(async () => {
   assert.is(q.getting(), 0);
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515), so the puts do
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"), so the puts do
 // not wait for the other thread to take each item.
 test('queue_test.TestQueue.test_channel_send', limited(async () => {
   const channel = new Queue<string>(0);
@@ -205,7 +199,7 @@ test('queue_test.TestQueue.test_channel_send', limited(async () => {
   assert.equal(events, ['sending', 'sent hello', 'sent world', 'hello', 'world']);
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515), so the sender
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"), so the sender
 // does not wait for each get: it runs to its end before the getter resumes.
 test('queue_test.TestQueue.test_channel_wait', limited(async () => {
   const channel = new Queue<string>(0);
@@ -241,7 +235,7 @@ test('queue_test.TestQueue.test_channel_waiters', limited(async () => {
   assert.equal(results, [1, 2, 3]);
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515): the put goes in
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"): the put goes in
 // instead of timing out with Full, and getNowait then finds the item.
 test('queue_test.TestQueue.test_channel_sender_timing_out', limited(async () => {
   const c = new Queue<string>(0);
@@ -280,7 +274,7 @@ test('queue_test.TestQueue.test_zero_length_queue_nonblocking_put', limited(asyn
   }
   await sleep(0);
   for (let i = 0; i < 10; i++) await queue.put(i);
-  // Deliberate difference: Queue(0) is unbounded (README.md:515), so the puts
+  // Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"), so the puts
   // do not wait for the getters; they have the items once this thread yields.
   await sleep(0);
   assert.equal(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -318,7 +312,7 @@ test('queue_test.TestNoWait.test_get_nowait_simple', limited(async () => {
   assert.instance(result[1], Empty);
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515): it is never
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"): it is never
 // full(), and the spawned put has gone in after sleep(0).
 test('queue_test.TestNoWait.test_get_nowait_unlock', limited(async () => {
   const result: unknown[] = [];
@@ -338,7 +332,7 @@ test('queue_test.TestNoWait.test_get_nowait_unlock', limited(async () => {
   assert.ok(q.empty());
 }));
 
-// Deliberate difference: Queue(0) is unbounded (README.md:515): never full().
+// Deliberate difference: Queue(0) is unbounded (README, Differences worth knowing: "`Queue(0)` and `Queue()` are unbounded"): never full().
 test('queue_test.TestNoWait.test_put_nowait_unlock', limited(async () => {
   const result: unknown[] = [];
   const q = new Queue<number>(0);
@@ -357,7 +351,7 @@ test('queue_test.TestNoWait.test_put_nowait_unlock', limited(async () => {
 }));
 
 // Deliberate difference: a spawned thread's error is kept for wait()
-// (README.md:93); it does not escape into the thread that put the item, as
+// (README, The green-thread model: "a `spawn`ed thread's error is kept for `wait()`"); it does not escape into the thread that put the item, as
 // KeyboardInterrupt (a BaseException) escapes to eventlet's main greenlet.
 test('queue_test.TestNoWait.test_wait_except', limited(async () => {
   const q = new Queue<null>();

@@ -30,7 +30,7 @@ test('semaphore_test.TestSemaphore.test_bounded_with_zero_limit', limited(async 
   await gt.wait();
 }));
 
-// acquire(blocking=False) is acquire(0) in evy: a timeout of 0 never waits (README.md:518).
+// acquire(blocking=False) is acquire(0) in evy: a timeout of 0 never waits (README, Differences worth knowing: "`Semaphore.acquire(timeout)` resolves `false`").
 test('semaphore_test.TestSemaphore.test_non_blocking', limited(async () => {
   const sem = new Semaphore(0);
   assert.is(await sem.acquire(0), false);
