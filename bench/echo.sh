@@ -3,7 +3,8 @@
 # (round trips/s, and the server's user and system CPU per round trip): evy's green
 # server vs node:net vs plain C on libuv (the ceiling). Servers on core 0, the
 # load generator on core 1. Uses the shared measuring tools (echoload.c,
-# uv_echo.c) from $EVY_ANCHORS (default ../shared/anchors).
+# uv_echo.c) from $EVY_ANCHORS (default ../shared/anchors). EVY_BEFORE=/path/to/another
+# checkout (built) adds that checkout's server as evy_before, and evy/before.
 set -u
 cd "$(dirname "$0")/.."
 anchors=${EVY_ANCHORS:-../shared/anchors}
@@ -42,11 +43,12 @@ run() { # name cmd...: one round, both connection counts, on a fresh server
 : >"$tmp/raw"
 for _ in $(seq "$rounds"); do
   run evy node bin/evy run bench/echo_server.ts
+  [ -n "${EVY_BEFORE:-}" ] && run evy_before node "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/echo_server.ts"
   run node node bench/peers/node_echo.mjs
   [ $have_c = 1 ] && run c_libuv "$tmp/uv_echo"
 done
 out="$tmp/out"
-for name in evy node c_libuv; do
+for name in evy evy_before node c_libuv; do
   for k in c100 c100_user_us c100_sys_us c1000 c1000_user_us c1000_sys_us peak_rss; do
     case $k in peak_rss) unit=KiB ;; *_us) unit='us CPU/trip' ;; *) unit=trips/s ;; esac
     v=$(awk -F'\t' -v k="echo_${name}_$k" '$1==k {print $2}' "$tmp/raw" | median)
@@ -58,6 +60,7 @@ ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && 
 echo
 for c in 100 1000; do
   ratio "evy/node:net c$c" "echo_evy_c$c" "echo_node_c$c"
+  [ -n "${EVY_BEFORE:-}" ] && ratio "evy/before c$c" "echo_evy_c$c" "echo_evy_before_c$c"
   ratio "evy/C c$c" "echo_evy_c$c" "echo_c_libuv_c$c"
   ratio "node:net/evy user CPU per trip c$c" "echo_node_c${c}_user_us" "echo_evy_c${c}_user_us"
 done

@@ -273,7 +273,10 @@ export class Hub {
 
   private runNext(e: Entry): void {
     this.urgent[this.urgentTail++] = e;
-    this.kick();
+    if (this.turn !== null || this.inStep || this.stepQueued || this.aborted) return;
+    // A hub callback resumed it (an fd, a foreign promise): straight after that callback.
+    this.stepQueued = true;
+    process.nextTick(this.step);
   }
 
   /**
