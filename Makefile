@@ -35,6 +35,7 @@ bench: build
 	bench/tls.sh
 	bench/http_patch.sh
 	node bench/startup.mjs
+	./bin/evy run bench/file_read.ts
 	bench/wsgi.sh
 	bench/https_storm.sh
 	bench/websocket.sh

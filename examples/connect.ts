@@ -8,7 +8,9 @@ async function statusLine(target: string): Promise<string> {
   const sock = await connect([host, Number(port ?? 80)]);
   try {
     await sock.sendall(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
-    const first = await sock.makefile('r').readline();
+    const file = sock.makefile('r');
+    const first = await file.readline();
+    await file.close(); // the connection ends when the socket and every file of it are closed
     return `${target}: ${first.trimEnd()}`;
   } finally {
     sock.close();

@@ -18,6 +18,7 @@ async function handle(conn: GreenSocket): Promise<void> {
     console.log(`echoed ${line.trimEnd()}`);
   }
   console.log('client disconnected');
+  await file.close(); // the connection closes with the socket and its last file, as in Evy
   conn.close();
 }
 

@@ -28,6 +28,11 @@ export interface ListenOptions {
   backlog?: number;
   /** default true (libuv sets SO_REUSEADDR on TCP binds anyway) */
   reuseAddr?: boolean;
+  /**
+   * SO_REUSEPORT. Default: on for an explicit port, off for port 0, as in
+   * Evy. Asked for on port 0 it is set, with a ReuseRandomPortWarning; where
+   * the kernel refuses the option, a ReusePortUnavailableWarning and no option.
+   */
   reusePort?: boolean;
 }
 
@@ -48,7 +53,16 @@ export function listen(addr: Address, opts: ListenOptions = {}): GreenSocket {
   try {
     if (sock.family !== AF_UNIX) {
       if (opts.reuseAddr ?? true) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-      if (opts.reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+      let reusePort = opts.reusePort;
+      if (typeof addr !== 'string' && addr[1] === 0) {
+        if (reusePort) {
+          process.emitWarning(
+            'listen on a random port (0) with SO_REUSEPORT is dangerous: another process may bind the same port. Double check your intent.',
+            'ReuseRandomPortWarning',
+          );
+        }
+      } else reusePort ??= true;
+      if (reusePort) setReusePort(sock);
     }
     sock.bind(addr);
     sock.listen(opts.backlog ?? 511);
@@ -57,6 +71,17 @@ export function listen(addr: Address, opts: ListenOptions = {}): GreenSocket {
     throw err;
   }
   return sock;
+}
+
+/** SO_REUSEPORT, or a warning where the kernel defines but refuses it (EINVAL, ENOPROTOOPT). */
+function setReusePort(sock: GreenSocket): void {
+  try {
+    sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOPROTOOPT') throw err;
+    process.emitWarning(`SO_REUSEPORT is defined but not supported here (${code}); listening without it`, 'ReusePortUnavailableWarning');
+  }
 }
 
 /** A green socket connected to `addr`. */
@@ -81,7 +106,8 @@ export interface ServeOptions {
  * Accepts connections on `sock` forever, running `handle(conn, addr)` in a green
  * thread each, at most `concurrency` at once. The connection is closed when the
  * handler returns. A handler that throws StopServe ends serve(); other errors
- * are printed and serving goes on.
+ * are printed and serving goes on. Closing `sock` ends serve() too, cleanly
+ * (as wsgi's server()): it returns.
  */
 export async function serve(
   sock: GreenSocket,
@@ -93,7 +119,7 @@ export async function serve(
   const pool = new GreenPool(opts.concurrency ?? 1000);
   const server = getCurrent();
   const stop = (gt: GreenThread<unknown>, conn: GreenSocket): void => {
-    conn.close();
+    conn.closeNow(); // files the handler made and dropped go with it
     const failed = gt.thrown();
     if (failed === null) return;
     if (failed.error instanceof StopServe) server.kill(failed.error);
@@ -106,7 +132,7 @@ export async function serve(
       gt.link(stop, conn);
     }
   } catch (err) {
-    if (err instanceof StopServe) return;
+    if (err instanceof StopServe || sock.closed) return;
     throw err;
   }
 }

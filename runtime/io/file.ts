@@ -8,6 +8,11 @@ export interface RawStream {
   /** Up to `n` bytes once some are there; an empty Buffer at EOF. */
   recv(n: number): Promise<Buffer>;
   sendall(data: Buffer | string): Promise<void>;
+  /**
+   * Called once when the file is closed: a socket keeps its connection open
+   * until it and every file made from it are closed (makefile()).
+   */
+  release?(): void;
 }
 
 export interface GreenFileOptions {
@@ -18,6 +23,18 @@ export interface GreenFileOptions {
 }
 
 const NL = 0x0a;
+const EMPTY = Buffer.alloc(0);
+/** The most one fill() asks the stream for (read to EOF, a large read(n)). */
+const MAX_ASK = 65536;
+
+/** A read size: an integer (negative: all), null for all; anything else is a TypeError, as in Python. */
+function size(n: unknown, what: string): number {
+  if (n === null || n === undefined) return -1;
+  if (typeof n !== 'number' || !Number.isInteger(n)) {
+    throw new TypeError(`${what}: the size must be an integer or null, got ${typeof n === 'number' ? n : typeof n}`);
+  }
+  return n;
+}
 
 /**
  * A file over a green stream. Mode: 'r' / 'w' / 'rw' (text: strings in and out)
@@ -34,7 +51,12 @@ export class GreenFile<T extends string | Buffer = Buffer> {
   private readonly bufsize: number;
   private readonly decoder: StringDecoder | null;
   private readonly encoding: BufferEncoding;
-  private rbuf: Buffer = Buffer.alloc(0);
+  // The read buffer: chunks as the stream gave them, the first one consumed
+  // from `rhead`, `rlen` bytes in all. Joined only when a read takes them, so
+  // reading to EOF or a long line is linear, not one concat per chunk.
+  private rchunks: Buffer[] = [];
+  private rhead = 0;
+  private rlen = 0;
   private eof = false;
   private wbuf: Buffer[] = [];
   private wlen = 0;
@@ -65,21 +87,52 @@ export class GreenFile<T extends string | Buffer = Buffer> {
     if (!reading && !this.writable) throw new Error(`this file was opened for reading only (mode '${this.mode}')`);
   }
 
-  /** Reads one more chunk from the stream into the read buffer; false at EOF. */
-  private async fill(): Promise<boolean> {
+  /**
+   * Reads one more chunk from the stream into the read buffer (asking for at
+   * least `want` bytes, and bufsize); false at EOF.
+   */
+  private async fill(want = 0): Promise<boolean> {
     if (this.eof) return false;
-    const chunk = await this.raw.recv(this.bufsize);
+    const chunk = await this.raw.recv(Math.max(this.bufsize, Math.min(want, MAX_ASK)));
     if (chunk.length === 0) {
       this.eof = true;
       return false;
     }
-    this.rbuf = this.rbuf.length === 0 ? chunk : Buffer.concat([this.rbuf, chunk]);
+    this.rchunks.push(chunk);
+    this.rlen += chunk.length;
     return true;
   }
 
+  /** Takes the first `n` buffered bytes (n <= rlen): a view when they lie in one chunk, one copy otherwise. */
   private takeBytes(n: number): Buffer {
-    const out = this.rbuf.subarray(0, n);
-    this.rbuf = this.rbuf.subarray(n);
+    const chunks = this.rchunks;
+    if (n === 0 || chunks.length === 0) return EMPTY;
+    this.rlen -= n;
+    const first = chunks[0];
+    const head = this.rhead;
+    if (head + n <= first.length) {
+      const out = first.subarray(head, head + n);
+      if (head + n === first.length) {
+        chunks.shift();
+        this.rhead = 0;
+      } else this.rhead = head + n;
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let done = first.copy(out, 0, head);
+    let i = 1;
+    for (; done < n; i++) {
+      const c = chunks[i];
+      const k = Math.min(c.length, n - done);
+      c.copy(out, done, 0, k);
+      done += k;
+      if (k < c.length) {
+        this.rhead = k;
+        break;
+      }
+      this.rhead = 0;
+    }
+    chunks.splice(0, i); // the chunks used up; a partly used one stays, from rhead
     return out;
   }
 
@@ -89,27 +142,42 @@ export class GreenFile<T extends string | Buffer = Buffer> {
     return (final ? text + this.decoder.end() : text) as T;
   }
 
-  /** `n` bytes (fewer at EOF); without n (or negative), everything until EOF. */
-  async read(n = -1): Promise<T> {
+  /** `n` bytes (fewer at EOF); without n (or negative, or null), everything until EOF. */
+  async read(n: number | null = -1): Promise<T> {
+    n = size(n, 'read');
     this.check(true);
     if (n < 0) {
-      while (await this.fill());
-      return this.out(this.takeBytes(this.rbuf.length), true);
+      while (await this.fill(MAX_ASK));
+      return this.out(this.takeBytes(this.rlen), true);
     }
-    while (this.rbuf.length < n && (await this.fill()));
-    return this.out(this.takeBytes(Math.min(n, this.rbuf.length)), this.eof && this.rbuf.length <= n);
+    while (this.rlen < n && (await this.fill(n - this.rlen)));
+    return this.out(this.takeBytes(Math.min(n, this.rlen)), this.eof && this.rlen <= n);
   }
 
   /** One line, with its '\n' (not at EOF without one); `limit` caps its length in bytes. Empty at EOF. */
-  async readline(limit = -1): Promise<T> {
+  async readline(limit: number | null = -1): Promise<T> {
+    limit = size(limit, 'readline');
     this.check(true);
-    let scanned = 0;
+    if (limit === 0) return this.out(EMPTY, false);
+    // Scans each chunk once: `scanned` bytes of the buffer (chunks before
+    // `ci`, which starts at byte `base` of the line) hold no '\n'.
+    let ci = 0;
+    let base = 0;
     for (;;) {
-      const i = this.rbuf.indexOf(NL, scanned);
-      if (i >= 0 && (limit < 0 || i < limit)) return this.out(this.takeBytes(i + 1), false);
-      if (limit >= 0 && this.rbuf.length >= limit) return this.out(this.takeBytes(limit), false);
-      scanned = this.rbuf.length;
-      if (!(await this.fill())) return this.out(this.takeBytes(this.rbuf.length), true);
+      const chunks = this.rchunks;
+      for (; ci < chunks.length; ci++) {
+        const c = chunks[ci];
+        const from = ci === 0 ? this.rhead : 0;
+        const j = c.indexOf(NL, from);
+        if (j >= 0) {
+          const end = base + (j - from) + 1; // the line's length with its '\n'
+          if (limit >= 0 && end > limit) return this.out(this.takeBytes(limit), false);
+          return this.out(this.takeBytes(end), false);
+        }
+        base += c.length - from;
+        if (limit >= 0 && base >= limit) return this.out(this.takeBytes(limit), false);
+      }
+      if (!(await this.fill())) return this.out(this.takeBytes(this.rlen), true);
     }
   }
 
@@ -129,6 +197,11 @@ export class GreenFile<T extends string | Buffer = Buffer> {
     if (this.wlen >= this.bufsize) await this.flush();
   }
 
+  /** write() of each item in turn (Python's writelines: no newlines added). */
+  async writelines(lines: Iterable<T | string | Uint8Array>): Promise<void> {
+    for (const line of lines) await this.write(line);
+  }
+
   /** Sends what write() buffered. */
   async flush(): Promise<void> {
     if (this.isClosed) throw new Error('I/O operation on a closed file');
@@ -139,15 +212,27 @@ export class GreenFile<T extends string | Buffer = Buffer> {
     await this.raw.sendall(data);
   }
 
-  /** Flushes and closes the file (not the stream under it). Harmless twice. */
+  /**
+   * Flushes and closes the file. The stream under it stays open, unless it
+   * was closed already and this was its last file (see RawStream.release).
+   * Harmless twice.
+   */
   async close(): Promise<void> {
     if (this.isClosed) return;
     try {
       if (this.writable) await this.flush();
     } finally {
       this.isClosed = true;
-      this.rbuf = Buffer.alloc(0);
+      this.rchunks = [];
+      this.rhead = 0;
+      this.rlen = 0;
+      this.raw.release?.();
     }
+  }
+
+  /** `await using f = sock.makefile('r')`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** `for await (const line of file)`: lines until EOF. */

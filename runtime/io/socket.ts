@@ -7,7 +7,7 @@ import { getSystemErrorName } from 'node:util';
 import { binding } from '../hub/binding';
 import { getHub, reportError, Waiter } from '../hub/hub';
 import { wait } from '../green/greenthread';
-import { GreenFile, type GreenFileOptions } from './file';
+import { GreenFile, type GreenFileOptions, type RawStream } from './file';
 
 const hub = getHub();
 
@@ -86,6 +86,18 @@ export function closedError(syscall: string): NodeJS.ErrnoException {
   return err;
 }
 
+/**
+ * @internal EBADF for a thread parked in `syscall` on a socket that another
+ * thread closed (Evy raises EBADF for it too), naming the parked call.
+ */
+export function closedUnderError(syscall: string): NodeJS.ErrnoException {
+  const err = new Error(`${syscall}: the socket was closed while this green thread waited on it`) as NodeJS.ErrnoException;
+  err.code = 'EBADF';
+  err.errno = -9;
+  err.syscall = syscall;
+  return err;
+}
+
 const { K_READ, K_CONNECTION, K_CONNECT, K_WRITE, K_DGRAM, UV_EOF } = binding;
 const EMPTY = Buffer.alloc(0);
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -138,6 +150,8 @@ const enum Flag {
   Reading = 2,
   /** listening: libuv holds back a connection until accept() takes it */
   ConnectionReady = 4,
+  /** close() was called while makefile() files are open: the socket API is closed, the files go on */
+  Detached = 8,
 }
 
 const enum State {
@@ -151,6 +165,8 @@ const enum State {
 /** One queued write: its waiter, if a thread still waits for it, or its callback. */
 interface PendingWrite {
   waiter: Waiter<number | undefined> | null;
+  /** the call that queued it (send, sendall, sendto), for the error of a close under it */
+  syscall: string;
   /** resolved with this count (send), or undefined when -1 (sendall) */
   length: number;
   /** writeThen()'s callback */
@@ -200,6 +216,10 @@ export class GreenSocket {
    */
   private waiting: Waiter<unknown> | null = null;
   private readMode = ReadMode.Bytes;
+  /** The call the parked thread is in (recv, accept, connect...), for the error of a close under it. */
+  private waitSyscall = '';
+  /** Open makefile() files: the handle closes when the socket and every file are closed. */
+  private ioRefs = 0;
   private readWant = 0;
   private readInto: Buffer | null = null;
   private writes: PendingWrite[] | null = null;
@@ -429,17 +449,18 @@ export class GreenSocket {
   // ---- waiting -----------------------------------------------------------------
 
   /** Parks the current thread on this socket, with the socket timeout. An interruption calls unlink(). */
-  private park<T>(what: string): Waiter<T> | Promise<never> {
+  private park<T>(what: string, reader = true): Waiter<T> | Promise<never> {
     const w = hub.park<T>(null);
     if (!(w instanceof Waiter)) return w;
     w.list = this;
+    if (reader) this.waitSyscall = what; // a writer's call is in its PendingWrite
     this.pinSelf();
     armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
     return w;
   }
 
   private checkOpen(syscall: string): void {
-    if (this.state === State.Closed) throw closedError(syscall);
+    if (this.state === State.Closed || (this.flags & Flag.Detached) !== 0) throw closedError(syscall);
   }
 
   /**
@@ -555,12 +576,16 @@ export class GreenSocket {
     this.state = State.Connected;
   }
 
-  /** Like connect(), but resolves to an errno (0 on success) instead of throwing a system error. */
+  /**
+   * Like connect(), but resolves to an errno (0 on success) instead of
+   * throwing a system error. An expired socket timeout is EAGAIN, as in Evy.
+   */
   async connectEx(addr: Address): Promise<number> {
     try {
       await this.connect(addr);
       return 0;
     } catch (err) {
+      if (err instanceof SocketTimeout) return 11; // EAGAIN
       const e = err as NodeJS.ErrnoException;
       if (typeof e.errno === 'number' && typeof e.code === 'string' && e.syscall !== undefined) return -e.errno;
       throw err;
@@ -611,8 +636,8 @@ export class GreenSocket {
     return out;
   }
 
-  private startRead(syscall: string): Promise<never> | null {
-    if (this.state === State.Closed) return Promise.reject(closedError(syscall));
+  private startRead(syscall: string, viaFile: boolean): Promise<never> | null {
+    if (this.state === State.Closed || (!viaFile && (this.flags & Flag.Detached) !== 0)) return Promise.reject(closedError(syscall));
     if (this.state !== State.Connected) return Promise.reject(systemError(-107, syscall)); // ENOTCONN
     if (this.waiting !== null) {
       return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
@@ -628,12 +653,21 @@ export class GreenSocket {
   recv(bufsize = 65536): Promise<Buffer> {
     if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recv: bufsize must be a non-negative integer, got ${bufsize}`));
     if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.Bytes, bufsize, null, 'recv') as Promise<Buffer>;
-    const early = this.startRead('recv');
+    return this.recvStream(bufsize, false);
+  }
+
+  /**
+   * recv() on a stream; `viaFile`: for a makefile() file, which goes on
+   * reading after the socket's own close(). recv(0) waits for readability
+   * like any recv (so it can time out), then takes nothing.
+   */
+  private recvStream(bufsize: number, viaFile: boolean): Promise<Buffer> {
+    const early = this.startRead('recv', viaFile);
     if (early !== null) return early;
-    if (this.buffered > 0) return hub.check() ?? Promise.resolve(this.take(bufsize));
+    if (this.buffered > 0) return hub.check() ?? Promise.resolve(bufsize === 0 ? EMPTY : this.take(bufsize));
     if (this.error !== null) return Promise.reject(this.error);
-    if ((this.flags & Flag.Eof) !== 0 || bufsize === 0) return Promise.resolve(EMPTY);
-    if (this.timeoutSecs === 0) return this.wouldBlock('recv');
+    if ((this.flags & Flag.Eof) !== 0) return Promise.resolve(EMPTY);
+    if (this.timeoutSecs === 0) return bufsize === 0 ? Promise.resolve(EMPTY) : this.wouldBlock('recv');
     const w = this.park<Buffer>('recv');
     if (!(w instanceof Waiter)) return w;
     this.waiting = w as Waiter<unknown>;
@@ -649,7 +683,7 @@ export class GreenSocket {
     if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvInto: buf must be a Buffer or Uint8Array'));
     const target = toBuffer(buf, 'recvInto').subarray(0, nbytes > 0 ? nbytes : undefined);
     if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.Into, 0, target, 'recvInto') as Promise<number>;
-    const early = this.startRead('recvInto') ?? hub.check();
+    const early = this.startRead('recvInto', false) ?? hub.check();
     if (early !== null) return early;
     if (this.buffered > 0) {
       let n = 0;
@@ -661,8 +695,8 @@ export class GreenSocket {
       return Promise.resolve(n);
     }
     if (this.error !== null) return Promise.reject(this.error);
-    if ((this.flags & Flag.Eof) !== 0 || target.length === 0) return Promise.resolve(0);
-    if (this.timeoutSecs === 0) return this.wouldBlock('recvInto');
+    if ((this.flags & Flag.Eof) !== 0) return Promise.resolve(0);
+    if (this.timeoutSecs === 0) return target.length === 0 ? Promise.resolve(0) : this.wouldBlock('recvInto');
     const w = this.park<number>('recvInto');
     if (!(w instanceof Waiter)) return w;
     this.waiting = w as Waiter<unknown>;
@@ -692,7 +726,7 @@ export class GreenSocket {
 
   /** The next datagram, in the shape `mode` asks for. */
   private receiveDatagram(mode: ReadMode, want: number, into: Buffer | null, syscall: string): Promise<unknown> {
-    if (this.state === State.Closed) return Promise.reject(closedError(syscall));
+    if (this.state === State.Closed || (this.flags & Flag.Detached) !== 0) return Promise.reject(closedError(syscall));
     if (this.waiting !== null) return Promise.reject(new Error(`${syscall}: another green thread is already reading from this socket`));
     const pending = hub.check();
     if (pending !== null) return pending;
@@ -746,12 +780,14 @@ export class GreenSocket {
   }
 
   /** `all`: resolve undefined (sendall) instead of the count (send). `to`: a UDP destination. */
-  private write(data: Buffer | Uint8Array | string, syscall: string, all = false, to?: [string, number]): Promise<number | void> {
+  private write(data: Buffer | Uint8Array | string, syscall: string, all = false, to?: [string, number], viaFile = false): Promise<number | void> {
     let buf: Buffer;
     const dgram = this.type === SOCK_DGRAM;
     try {
       buf = toBuffer(data, syscall);
-      this.checkOpen(syscall);
+      if (viaFile) {
+        if (this.state === State.Closed) throw closedError(syscall);
+      } else this.checkOpen(syscall);
       if (to === undefined && this.state !== State.Connected) {
         throw systemError(dgram ? -89 : -32, syscall); // EDESTADDRREQ: no peer; EPIPE
       }
@@ -769,10 +805,10 @@ export class GreenSocket {
       return Promise.reject(to !== undefined ? withAddress(err, to) : err);
     }
     if (n === buf.length) return all ? RESOLVED : Promise.resolve(n);
-    const record: PendingWrite = { waiter: null, length: all ? -1 : buf.length, done: null };
+    const record: PendingWrite = { waiter: null, syscall, length: all ? -1 : buf.length, done: null };
     (this.writes ??= []).push(record);
     this.pinSelf();
-    const w = this.park<number | undefined>(syscall);
+    const w = this.park<number | undefined>(syscall, false);
     if (!(w instanceof Waiter)) return w;
     record.waiter = w;
     return w.promise;
@@ -799,7 +835,7 @@ export class GreenSocket {
       done(null);
       return;
     }
-    (this.writes ??= []).push({ waiter: null, length: -1, done });
+    (this.writes ??= []).push({ waiter: null, syscall: 'write', length: -1, done });
     this.pinSelf();
   }
 
@@ -822,20 +858,33 @@ export class GreenSocket {
     if (how !== SHUT_RD) binding.shutdown(this);
   }
 
-  /** Closes the socket. Threads parked on it get an EBADF error. Harmless twice. */
+  /**
+   * Closes the socket. Threads parked on it get an EBADF error. Harmless
+   * twice. With makefile() files still open, as in Evy, only the socket's own
+   * calls close (EBADF): the connection stays open for the files and closes
+   * when the last of them is closed.
+   */
   close(): void {
     if (this.state === State.Closed) return;
+    if (this.ioRefs > 0) {
+      this.flags |= Flag.Detached;
+      return;
+    }
+    this.closeHandle();
+  }
+
+  /** Closes the native handle: every parked thread gets EBADF. */
+  private closeHandle(): void {
     this.state = State.Closed;
     this.flags &= ~Flag.Reading;
     binding.close(this);
     this.chunks = null;
     if (this.froms !== null) this.froms = [];
     this.buffered = 0;
-    const err = closedError('close');
     const w = this.waiting;
     this.waiting = null;
-    if (w !== null) hub.throwInto(w, err);
-    if (this.writes !== null) for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, err);
+    if (w !== null) hub.throwInto(w, closedUnderError(this.waitSyscall));
+    if (this.writes !== null) for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, closedUnderError(p.syscall));
     if (watchers.size !== 0) notifyWatchers(this);
     // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.
     this.settleIdle();
@@ -843,7 +892,7 @@ export class GreenSocket {
 
   /** @internal select(): a recv/recvfrom/accept would not wait (closed: it fails at once). */
   readyToRead(): boolean {
-    if (this.state === State.Closed || this.error !== null) return true;
+    if (this.state === State.Closed || (this.flags & Flag.Detached) !== 0 || this.error !== null) return true;
     if (this.state === State.Listening) return (this.flags & Flag.ConnectionReady) !== 0;
     if (this.type === SOCK_DGRAM) return this.chunks !== null && this.chunks.length > 0;
     return this.buffered > 0 || (this.flags & Flag.Eof) !== 0;
@@ -851,7 +900,7 @@ export class GreenSocket {
 
   /** @internal select(): a send would go out at once (closed: it fails at once). */
   readyToWrite(): boolean {
-    if (this.state === State.Closed) return true;
+    if (this.state === State.Closed || (this.flags & Flag.Detached) !== 0) return true;
     if (this.type === SOCK_DGRAM) return this.writes === null || this.writes.length === 0;
     return this.state === State.Connected && (this.writes === null || this.writes.length === 0);
   }
@@ -863,7 +912,7 @@ export class GreenSocket {
 
   /** The socket is closed. */
   get closed(): boolean {
-    return this.state === State.Closed;
+    return this.state === State.Closed || (this.flags & Flag.Detached) !== 0;
   }
 
   fileno(): number {
@@ -928,14 +977,48 @@ export class GreenSocket {
 
   /**
    * A buffered file over this socket: 'r'/'w'/'rw' read and write strings,
-   * with 'b' Buffers. Closing the file flushes it; the socket stays open.
+   * with 'b' Buffers. Closing the file flushes it; the socket stays open. As
+   * in Evy, the socket and its files close separately: the connection lasts
+   * until the socket and every file made from it are closed, so
+   * `f = s.makefile(); s.close()` leaves `f` working.
    */
   makefile(mode: 'r' | 'w' | 'rw', opts?: GreenFileOptions): GreenFile<string>;
   makefile(mode?: 'rb' | 'wb' | 'rwb', opts?: GreenFileOptions): GreenFile<Buffer>;
   makefile(mode = 'rb', opts: GreenFileOptions = {}): GreenFile<string> | GreenFile<Buffer> {
     this.checkOpen('makefile');
     if (this.type === SOCK_DGRAM) throw new Error('makefile: a SOCK_DGRAM socket has no byte stream to buffer');
-    return mode.includes('b') ? new GreenFile<Buffer>(this, mode, opts) : new GreenFile<string>(this, mode, opts);
+    // Through the socket's own recv/sendall while it is open, through the
+    // handle once only the files hold the connection.
+    let released = false;
+    const raw: RawStream = {
+      recv: (n) => ((this.flags & Flag.Detached) === 0 ? this.recv(n) : this.recvStream(n, true)),
+      sendall: (data) =>
+        ((this.flags & Flag.Detached) === 0 ? this.sendall(data) : this.write(data, 'sendall', true, undefined, true)) as Promise<void>,
+      release: () => {
+        if (released) return; // once: close(), or the collector
+        released = true;
+        fileRefs.unregister(raw);
+        this.releaseFile();
+      },
+    };
+    const file = mode.includes('b') ? new GreenFile<Buffer>(raw, mode, opts) : new GreenFile<string>(raw, mode, opts);
+    this.ioRefs++;
+    // A file dropped without close() lets go of the connection when collected.
+    fileRefs.register(file, raw, raw);
+    return file;
+  }
+
+  /** A makefile() file was closed (or collected): the last one closes a socket that was closed before it. */
+  private releaseFile(): void {
+    if (--this.ioRefs === 0 && (this.flags & Flag.Detached) !== 0 && this.state !== State.Closed) this.closeHandle();
+  }
+
+  /**
+   * @internal Closes the connection now, files or not (serve() once the
+   * handler returned: nothing is left to read or write it).
+   */
+  closeNow(): void {
+    if (this.state !== State.Closed) this.closeHandle();
   }
 
   /** Data buffered and not yet read (for tests and the debug tools). */
@@ -943,6 +1026,9 @@ export class GreenSocket {
     return this.buffered;
   }
 }
+
+/** makefile() files not closed: the collector releases their hold on the socket. */
+const fileRefs = new FinalizationRegistry<RawStream>((raw) => raw.release?.());
 
 /** Host strings seen lately, shared: a server's peers mostly come from a few addresses. */
 const hosts = new Map<string, string>();

@@ -97,6 +97,20 @@ export async function select<R extends Selectable, W extends Selectable, X exten
   const soon = (): void => {
     if (resume === null && w.parked) resume = setImmediate(() => hub.wake(w, undefined));
   };
+  // A look at fds needs a poll phase between registering their listeners and
+  // resuming. One setImmediate is not enough: a thread that an I/O callback
+  // resumed runs in the poll phase, and its immediate runs in the same turn's
+  // check phase, before the new listeners were ever polled (a writable pipe
+  // end came back not ready). Two hops always span a poll phase.
+  const hasFds = fdR.length > 0 || fdW.length > 0;
+  const look = (): void => {
+    if (!hasFds) return soon();
+    if (resume === null && w.parked) {
+      resume = setImmediate(() => {
+        resume = w.parked ? setImmediate(() => hub.wake(w, undefined)) : null;
+      });
+    }
+  };
   try {
     // One listener per fd and direction, however often the fd is listed.
     for (const [fd, items] of byFd(fdR)) {
@@ -124,7 +138,7 @@ export async function select<R extends Selectable, W extends Selectable, X exten
     return w.promise as unknown as Promise<never>;
   }
   scan();
-  if (readyR.size > 0 || readyW.size > 0 || timeout === 0) soon(); // 0: one look through the poller
+  if (readyR.size > 0 || readyW.size > 0 || timeout === 0) look(); // 0: one look through the poller
   else if (timeout !== null) timer = hub.addTimer(timeout, () => hub.wake(w, undefined), null, null);
   try {
     await w.promise;

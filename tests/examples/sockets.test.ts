@@ -7,8 +7,14 @@ import { connect, listen, serve, spawn, Event, wait, type GreenSocket } from 'ev
 import { assertClean } from '../helpers';
 import { exited, run, stop } from './run';
 
+/** One line through a file of its own, closed after (a socket's connection lasts while a file of it is open). */
 async function readLine(sock: GreenSocket): Promise<string> {
-  return sock.makefile('r').readline();
+  const f = sock.makefile('r');
+  try {
+    return await f.readline();
+  } finally {
+    await f.close();
+  }
 }
 
 test.after.each(assertClean);
@@ -26,6 +32,8 @@ test('echoserver.ts echoes lines back to each client', async () => {
   await fb.flush();
   assert.is(await fa.readline(), 'hello\n');
   assert.is(await fb.readline(), 'from b\n');
+  await fa.close();
+  await fb.close();
   a.close();
   b.close();
   await r.line(/client disconnected[\s\S]*client disconnected/);
@@ -100,6 +108,7 @@ test('chat_server.ts sends each line to every other participant', async () => {
   assert.is(await got.wait(), 'reply\n');
   await reader.wait();
   assert.is(await files[1].readline(), 'reply\n');
+  for (const f of files) await f.close();
   for (const s of socks) s.close();
   await r.line(/(participant left[\s\S]*){3}/);
   await stop(r);

@@ -93,4 +93,60 @@ test('wrong mode and closed files are clear errors; bad modes are refused', asyn
   assert.throws(() => new GreenFile(fake([]), 'r', { bufsize: 0 }), /bufsize/);
 });
 
+// Issue 10, item 4: reading to EOF and long lines join the chunks once (linear),
+// never one concat per chunk. Checked by what is copied, not by time.
+test('read() to EOF and readline() on a long line copy each byte once, across thousands of chunks', async () => {
+  const n = 4096;
+  const chunks = Array.from({ length: n }, (_, i) => Buffer.alloc(1024, 0x20 + (i % 90))); // never '\n'
+  const whole = Buffer.concat(chunks);
+  const concat = Buffer.concat;
+  let joined = 0;
+  Buffer.concat = ((list: readonly Uint8Array[], len?: number) => {
+    joined += list.reduce((a, b) => a + b.length, 0);
+    return concat(list, len);
+  }) as typeof Buffer.concat;
+  try {
+    const all = await new GreenFile(fake(chunks), 'rb').read();
+    assert.ok(all.equals(whole));
+    const f = new GreenFile(fake([...chunks, Buffer.from('\nnext\n')]), 'rb');
+    const line = await f.readline();
+    assert.is(line.length, whole.length + 1);
+    assert.ok(line.subarray(0, whole.length).equals(whole));
+    assert.is((await f.readline()).toString(), 'next\n');
+  } finally {
+    Buffer.concat = concat;
+  }
+  assert.ok(joined <= 2 * whole.length, `Buffer.concat joined ${joined} bytes for ${whole.length} read`);
+});
+
+test('read(n) and readline(limit) across chunk boundaries, views and copies alike', async () => {
+  const f = new GreenFile(fake(['ab', 'cd\nef', 'g', 'h\nij']), 'rb');
+  assert.is((await f.read(1)).toString(), 'a');
+  assert.is((await f.readline(2)).toString(), 'bc');
+  assert.is((await f.readline()).toString(), 'd\n');
+  assert.is((await f.read(3)).toString(), 'efg');
+  assert.is((await f.readline()).toString(), 'h\n');
+  assert.is((await f.readline(0)).toString(), '');
+  assert.is((await f.read()).toString(), 'ij');
+});
+
+test('read() and readline() with a size that is not an integer: TypeError (null: all)', async () => {
+  const f = new GreenFile(fake(['abc\n']), 'rb');
+  assert.instance(await rejection(f.read('x' as unknown as number)), TypeError);
+  assert.instance(await rejection(f.read(1.5)), TypeError);
+  assert.instance(await rejection(f.readline('x' as unknown as number)), TypeError);
+  assert.is((await f.read(null)).toString(), 'abc\n');
+});
+
+test('writelines writes each item; close calls the stream\'s release once', async () => {
+  let released = 0;
+  const raw = { ...fake([]), release: () => void released++ };
+  const f = new GreenFile(raw, 'wb');
+  await f.writelines(['a', 'b\n', Buffer.from('c')]);
+  await f.close();
+  await f.close();
+  assert.is(Buffer.concat(raw.sent).toString(), 'ab\nc');
+  assert.is(released, 1);
+});
+
 test.run();

@@ -42,10 +42,11 @@ import {
   SO_KEEPALIVE,
   SO_RCVBUF,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   TCP_NODELAY,
   socket,
 } from 'evy/patched/socket';
-import { captureStderr, rejection, settle, socketFds } from '../helpers';
+import { captureStderr, rejection, settle, socketFds, tick } from '../helpers';
 import { finish, safetyNet } from '../safety';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
@@ -298,19 +299,27 @@ test('recvInto with nbytes fills only that much; without it, the whole buffer', 
   closeAll(c, s, srv);
 });
 
-test('recv(0) resolves an empty Buffer at once, with or without data buffered', async () => {
+test('recv(0) and recvInto(empty) wait for readability (so the socket timeout applies), then take nothing', async () => {
   const [c, s, srv] = await pair();
-  const none = await withTimeout(2, () => s.recv(0));
+  s.timeout = 0.05;
+  assert.instance(await rejection(s.recv(0)), SocketTimeout, 'recv(0) with nothing to read times out, as in Evy');
+  assert.instance(await rejection(s.recvInto(Buffer.alloc(0))), SocketTimeout, 'recvInto into an empty buffer too');
+  s.timeout = null;
+  const parked = go(() => s.recv(0));
+  await settle();
+  assert.not.ok(parked.dead, 'recv(0) parks until there is data');
+  await c.sendall('abc');
+  const none = await finish(parked);
   assert.ok(Buffer.isBuffer(none));
   assert.is(none.length, 0);
-  await c.sendall('abc');
   assert.is((await s.recv(1)).toString(), 'a'); // 'bc' stays buffered
-  assert.is(s.pendingBytes, 2);
   const zero = await withTimeout(2, () => s.recv(0));
-  assert.ok(Buffer.isBuffer(zero));
-  assert.is(zero.length, 0);
+  assert.is(zero.length, 0, 'data buffered: recv(0) resolves at once');
+  assert.is(await withTimeout(2, () => s.recvInto(Buffer.alloc(0))), 0);
   assert.is(s.pendingBytes, 2, 'recv(0) took nothing');
   assert.is((await s.recv()).toString(), 'bc');
+  s.timeout = 0;
+  assert.is((await s.recv(0)).length, 0, 'non-blocking recv(0): empty, no EAGAIN (recv(2) of 0 bytes)');
   closeAll(c, s, srv);
 });
 
@@ -940,10 +949,12 @@ test('serve(): 1,000 concurrent connections with concurrency 1000, each echoed; 
     clients.push(
       go(async () => {
         const c = own(await connect(addr));
+        const f = c.makefile('r');
         try {
           await c.sendall(`client ${i}\n`);
-          return await c.makefile('r').readline();
+          return await f.readline();
         } finally {
+          await f.close(); // the connection lasts until the socket and its files are closed
           c.close();
         }
       }),
@@ -981,7 +992,9 @@ test('serve(): a handler that throws is printed, the connection closed, and serv
     for (let i = 0; i < 3; i++) {
       const good = own(await connect(addr));
       await good.sendall(`still serving ${i}\n`);
-      assert.is(await withTimeout(5, () => good.makefile('r').readline()), `still serving ${i}\n`);
+      const f = good.makefile('r');
+      assert.is(await withTimeout(5, () => f.readline()), `still serving ${i}\n`);
+      await f.close();
       good.close();
     }
     const stop = own(await connect(addr));
@@ -1078,6 +1091,124 @@ test('makefile readline over a socket: lines split across separate TCP segments'
   assert.equal(chunks, ['hel', 'lo\nwor', 'ld\n'], 'each piece arrived on its own');
   assert.equal(lines, ['hello\n', 'world\n', '']);
   closeAll(c, s, srv);
+});
+
+// ---- issue 10: Evy's rules for makefile(), connectEx, close under a waiter, listen, serve -------
+
+test('close() with a makefile() open: the file goes on, the fd closes with the last of them', async () => {
+  await settle();
+  const before = socketFds();
+  const [c, s, srv] = await pair();
+  srv.close();
+  const rf = c.makefile('rb');
+  const wf = s.makefile('wb');
+  c.close(); // f = s.makefile(); s.close(): the common idiom
+  s.close();
+  assert.ok(c.closed && s.closed, 'the sockets themselves are closed');
+  assertEBADF(await rejection(c.recv()), 'recv on the closed socket');
+  assertEBADF(await rejection(s.send('x')), 'send on the closed socket');
+  await wf.write(Buffer.from('hello\n'));
+  await wf.flush();
+  assert.is((await rf.readline()).toString(), 'hello\n', 'both files still work');
+  assert.is(socketFds(), before + 2, 'the two connections are still open');
+  await wf.close(); // the last file of s: its connection closes, so c's file sees EOF
+  assert.is((await withTimeout(5, () => rf.read())).length, 0);
+  await rf.close();
+  await settle();
+  assert.is(socketFds(), before, 'every fd closed');
+});
+
+test('the file closed first, the socket goes on; serve() closes a connection whose handler left a file open', async () => {
+  const [c, s, srv] = await pair();
+  const f = s.makefile('wb');
+  await f.write(Buffer.from('a'));
+  await f.close();
+  await s.sendall('b');
+  s.close();
+  assert.is((await readAll(c)).toString(), 'ab');
+  c.close();
+  const server = go(() =>
+    serve(srv, async (conn) => {
+      conn.makefile('r'); // dropped without close()
+    }),
+  );
+  const d = own(await connect(srv.getsockname()));
+  assert.is((await withTimeout(5, () => d.recv())).length, 0, 'serve() closed it when the handler returned');
+  d.close();
+  server.kill();
+  await ended(server);
+  srv.close();
+});
+
+test('connectEx returns EAGAIN when the socket timeout expires (as Evy), and EBADF on a closed socket', async () => {
+  const addr = await hangingAddress();
+  const c = own(new GreenSocket(AF_INET));
+  c.timeout = 0.05;
+  assert.is(await c.connectEx(addr), 11);
+  const d = new GreenSocket(AF_INET);
+  d.close();
+  assert.is(await d.connectEx(addr), 9);
+});
+
+test('a thread parked on a socket that another closes gets EBADF naming its own call', async () => {
+  const [c, s, srv] = await pair();
+  const r = blocked(() => c.recv()); // s never sends
+  const w = blocked(() => c.sendall(HUGE)); // s never reads
+  await settle();
+  assert.not.ok(r.gt.dead || w.gt.dead, 'both parked');
+  c.close();
+  await ended(r.gt);
+  await ended(w.gt);
+  for (const [err, call] of [[r.caught(), 'recv'], [w.caught(), 'sendall']] as const) {
+    assertEBADF(err, call);
+    assert.is((err as NodeJS.ErrnoException).syscall, call);
+    assert.not.match(String(err), /close on a closed socket/);
+  }
+  closeAll(s, srv);
+});
+
+test('listen(): SO_REUSEPORT on by default for an explicit port, not for port 0; asked for on port 0, a warning', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (e: Error): void => {
+    warnings.push(e);
+  };
+  process.on('warning', onWarning);
+  try {
+    const a = listen(LOCAL);
+    assert.is(a.getsockopt(SOL_SOCKET, SO_REUSEPORT), 0, 'port 0: no SO_REUSEPORT');
+    const addr = a.getsockname();
+    a.close();
+    const b = listen(addr);
+    assert.is(b.getsockopt(SOL_SOCKET, SO_REUSEPORT), 1, 'an explicit port: SO_REUSEPORT');
+    const b2 = listen(addr); // a second listener on the same port
+    b2.close();
+    b.close();
+    const e = listen(addr, { reusePort: false });
+    assert.is(e.getsockopt(SOL_SOCKET, SO_REUSEPORT), 0);
+    e.close();
+    await tick();
+    assert.is(warnings.length, 0);
+    const d = listen(LOCAL, { reusePort: true });
+    assert.is(d.getsockopt(SOL_SOCKET, SO_REUSEPORT), 1, 'set anyway, as Evy does');
+    d.close();
+    await tick();
+    assert.equal(warnings.map((w) => w.name), ['ReuseRandomPortWarning']);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
+test('closing the listener under spawn(serve, ...) ends serve() cleanly, nothing reported', async () => {
+  const srv = listen(LOCAL);
+  const [, printed] = await captureStderr(async () => {
+    const server = spawn(serve, srv, () => {});
+    await settle();
+    srv.close();
+    await settle();
+    assert.ok(server.dead, 'serve() returned');
+    assert.is(await server.wait(), undefined);
+  });
+  assert.is(printed, '');
 });
 
 suite.run();

@@ -136,4 +136,32 @@ test('bad input names the problem', async () => {
   assert.match(String(e4), /rlist must be an array/);
 });
 
+// Regression (issue 10, item 5): a thread that an I/O callback resumed runs in
+// the poll phase; select(..., 0) must still look at its fds through a poll.
+test('select(..., 0) from a thread resumed by an I/O callback sees a writable pipe end', async () => {
+  const srv = listen(['127.0.0.1', 0]);
+  const acc = spawn(() => srv.accept());
+  const c = await connect(srv.getsockname());
+  const [s] = await acc.wait();
+  const [r, w] = pipe();
+  try {
+    for (let i = 0; i < 3; i++) {
+      await c.sendall('x');
+      await s.recv(); // resumed straight from the socket's read callback
+      const [rr, ww] = await select([r], [w], [], 0);
+      assert.equal([rr, ww], [[], [w]], `round ${i}: the write end is writable, the read end not`);
+    }
+    writeSync(w, 'y');
+    await c.sendall('x');
+    await s.recv();
+    assert.equal(await select([r], [], [], 0), [[r], [], []], 'and a readable read end is seen too');
+  } finally {
+    closeSync(r);
+    closeSync(w);
+    c.close();
+    s.close();
+    srv.close();
+  }
+});
+
 test.run();
