@@ -911,6 +911,11 @@ export class GreenSocket {
   }
 
   /** The socket is closed. */
+  /** listen() was called: the socket accepts connections. */
+  get listening(): boolean {
+    return this.state === State.Listening;
+  }
+
   get closed(): boolean {
     return this.state === State.Closed || (this.flags & Flag.Detached) !== 0;
   }

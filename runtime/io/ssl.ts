@@ -219,6 +219,11 @@ export interface WrapSslOptions {
  */
 export async function wrapSsl(sock: GreenSocket, opts: WrapSslOptions = {}): Promise<GreenSSLSocket> {
   if (!(sock instanceof GreenSocket)) throw new TypeError('wrapSsl needs a connected GreenSocket');
+  if (sock.listening) {
+    throw new TypeError(
+      'wrapSsl wraps a connected socket, not a listener: wrap each accepted connection (wrapSsl(conn, { serverSide: true, ... })), or give evy/web/wsgi its ssl option',
+    );
+  }
   if (opts.serverSide && (opts.key === undefined || opts.cert === undefined) && opts.secureContext === undefined) {
     throw new TypeError('wrapSsl: the server side needs key and cert');
   }

@@ -10,13 +10,17 @@ const hub = getHub();
 export type Selectable = number | GreenSocket | { fileno(): number };
 
 /** Thrown for a bad argument, as Python's select.error / ValueError. */
-function badItem(list: string, item: unknown): TypeError {
+/** A wrong kind of item is a TypeError; a negative or fractional number (Python's ValueError) a RangeError. */
+function badItem(list: string, item: unknown): Error {
+  if (typeof item === 'number') {
+    return new RangeError(`select: ${list} items must be non-negative integer file descriptors, got ${item}`);
+  }
   return new TypeError(`select: ${list} items must be file descriptors (non-negative integers), green sockets or objects with fileno(), got ${item === null ? 'null' : typeof item}`);
 }
 
 function fdOf(item: Selectable, list: string): number {
   const fd = typeof item === 'number' ? item : (item as { fileno(): number }).fileno();
-  if (!Number.isInteger(fd) || fd < 0) throw badItem(list, item);
+  if (!Number.isInteger(fd) || fd < 0) throw badItem(list, fd);
   return fd;
 }
 

@@ -1,5 +1,5 @@
 // eventlet's tests/api_test.py, ported test by test to evy's API.
-// Differences and skips: tests/eventlet/table-b.md.
+// Differences and skips: tests/eventlet/README.md.
 import { test as uvu } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -15,7 +15,7 @@ const hub = getHub();
 /**
  * eventlet's check_hub: after two sleep(0)s no fd listener is left. (Its
  * hub.abort(wait=True) and `not hub.running` are left out: evy's hub runs on
- * Node's own loop and an abort is final for the process — table-b.md.)
+ * Node's own loop and an abort is final for the process — README.md.)
  */
 async function checkHub(): Promise<void> {
   await sleep(0);

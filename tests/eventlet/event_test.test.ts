@@ -1,4 +1,4 @@
-// eventlet's tests/event_test.py, ported test by test (see table-a.md).
+// eventlet's tests/event_test.py, ported test by test (see README.md).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, Timeout, getHub, sleep, spawnAfter, spawnN } from 'evy';

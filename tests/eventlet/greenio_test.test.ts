@@ -2,7 +2,7 @@
 // listen/connect/serve, makefile() and GreenFile, select from
 // evy/patched/select, Timeout, spawn. eventlet's GreenPipe (a file over an fd)
 // is a GreenFile over a pipe through evy/patched/os. Skips and deliberate
-// differences are listed in table-c.md.
+// differences are listed in README.md.
 import { test as suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';

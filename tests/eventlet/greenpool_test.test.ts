@@ -1,5 +1,5 @@
 // eventlet's tests/greenpool_test.py, ported test by test to evy's API.
-// Differences and skips: tests/eventlet/table-b.md.
+// Differences and skips: tests/eventlet/README.md.
 import { test as uvu } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Event, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn, Timeout, withTimeout } from 'evy';

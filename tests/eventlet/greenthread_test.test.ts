@@ -1,5 +1,5 @@
 // eventlet's tests/greenthread_test.py, ported test by test to evy's API.
-// Differences and skips: tests/eventlet/table-b.md.
+// Differences and skips: tests/eventlet/README.md.
 import { test as uvu } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GreenThread, kill, sleep, spawn, spawnAfter, spawnAfterLocal, spawnN } from 'evy';

@@ -1,4 +1,4 @@
-// eventlet's tests/queue_test.py, ported test by test (see table-a.md).
+// eventlet's tests/queue_test.py, ported test by test (see README.md).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Empty, Event, Full, Queue, Timeout, getHub, sleep, spawn, withTimeout } from 'evy';

@@ -1,5 +1,5 @@
 // eventlet's tests/timeout_with_statement_test.py, ported test by test (see
-// table-a.md). `with Timeout(...)` is `using t = new Timeout(...)`, or
+// README.md). `with Timeout(...)` is `using t = new Timeout(...)`, or
 // `t.run(fn)` where the with-block swallows a silent (`false`) timeout.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Event, Timeout, connect, listen, sleep, spawn, wrapSsl, type GreenSocket } from 'evy';
+import { Event, Timeout, connect, listen, sleep, spawn, wrapSsl, GreenSocket } from 'evy';
 import { assertClean, rejection, localhostCert } from '../helpers';
 
 // A self-signed certificate for localhost / 127.0.0.1, made by this test.
@@ -92,11 +92,15 @@ test('a Timeout interrupts a handshake the peer never answers, and closes the so
   server.close();
 });
 
-test('bad input: a server side without key and cert, a non-socket', async () => {
-  const raw = listen(['127.0.0.1', 0]);
+test('bad input: a server side without key and cert, a non-socket, a listener', async () => {
+  const raw = new GreenSocket();
   assert.match(String(await rejection(wrapSsl(raw, { serverSide: true }))), /needs key and cert/);
   assert.match(String(await rejection(wrapSsl({} as GreenSocket))), /needs a connected GreenSocket/);
   raw.close();
+  const listener = listen(['127.0.0.1', 0]);
+  const { key, cert } = localhostCert();
+  assert.match(String(await rejection(wrapSsl(listener, { serverSide: true, key, cert }))), /not a listener: wrap each accepted connection/);
+  listener.close();
 });
 
 test.run();
