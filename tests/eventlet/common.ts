@@ -1,44 +1,13 @@
 // Shared by the ports of eventlet's suites (tests/eventlet/*.test.ts).
 import { test as uvuTest } from 'uvu';
-import * as assert from 'uvu/assert';
-import { getHub, sleep, type Hub } from 'evy';
-import { settle } from '../helpers';
-
-type HubCounts = ReturnType<Hub['counts']>;
+import { limited } from './limited';
 
 /**
- * uvu's test(), with the hub checked clean after each test (as assertClean
- * does). uvu runs after.each again inside its catch, and a throw there ends
- * the whole suite without reporting the remaining tests; so after a failure
- * the hook only lets the leftovers drain, and what a failed test leaves parked
- * for good becomes the baseline the later tests are compared with.
+ * uvu's test(), each body run under limited() (limited.ts): bounded, and the
+ * hub checked clean against the counts the test started with.
  */
-export function suite(): (name: string, fn: () => unknown) => void {
-  let failed = false;
-  let baseline: HubCounts = { timers: 0, listeners: 0, runnable: 0, threads: 0 };
-  uvuTest.after.each(async () => {
-    if (failed) {
-      failed = false;
-      await sleep(0.2);
-      baseline = getHub().counts();
-      return;
-    }
-    await settle();
-    const now = getHub().counts();
-    if (JSON.stringify(now) !== JSON.stringify(baseline)) {
-      failed = true;
-      assert.equal(now, baseline, 'the hub holds leftovers');
-    }
-  });
-  return (name, fn) =>
-    uvuTest(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    });
+export function suite(seconds = 10): (name: string, fn: () => unknown) => void {
+  return (name, fn) => uvuTest(name, limited(async () => void (await fn()), seconds));
 }
 
 /** A small seeded generator (mulberry32): eventlet's tests use random.Random(0); the sequence differs, the role is the same. */
