@@ -1,6 +1,7 @@
 // Shared helpers for the uvu suites.
 import * as assert from 'uvu/assert';
-import { getHub, sleep } from 'evy';
+import { getHub, GreenSocket, listen, sleep, withTimeout, type Address } from 'evy';
+import { AF_INET } from 'evy/patched/socket';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,4 +80,44 @@ export function localhostCert(): { key: Buffer; cert: Buffer } {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// A connect that neither completes nor fails (eventlet's tests use 192.0.2.1,
+// TEST-NET). Not a non-routable address such as 10.255.255.1: whether that
+// hangs, fails at once (no route) or answers depends on the network, and tests
+// here target loopback only. Instead, a listener with backlog 0 that never
+// accepts. libuv takes one connection off the queue and holds it until
+// accept(), the kernel queues one more, and after that Linux drops the SYNs of
+// new connections, so connect() stays pending (the SYN retries take seconds).
+// Filled once per suite and shared by its tests; releaseHangingAddress() in the
+// suite's after() closes it. The probe that finds the point where connects
+// start hanging uses a wide margin (1 s): a connect on loopback to a listener
+// with room completes in well under that.
+let hole: { srv: GreenSocket; fill: GreenSocket[]; addr: Address } | null = null;
+
+/** An address on 127.0.0.1 whose connect stays pending. */
+export async function hangingAddress(): Promise<Address> {
+  if (hole !== null) return hole.addr;
+  const srv = listen(['127.0.0.1', 0], { backlog: 0 });
+  const addr = srv.getsockname();
+  const fill: GreenSocket[] = [];
+  for (let i = 0; i < 16; i++) {
+    const c = new GreenSocket(AF_INET);
+    const done = await withTimeout(1, () => c.connect(addr).then(() => true), { timeoutValue: false });
+    if (!done) {
+      assert.ok(c.closed, 'an interrupted connect closes its socket');
+      hole = { srv, fill, addr };
+      return addr;
+    }
+    fill.push(c);
+  }
+  for (const s of [srv, ...fill]) s.close();
+  throw new Error('could not fill the backlog of a listener: connects keep completing');
+}
+
+/** Closes what hangingAddress() opened. */
+export function releaseHangingAddress(): void {
+  if (hole === null) return;
+  for (const s of [hole.srv, ...hole.fill]) s.close();
+  hole = null;
 }

@@ -25,7 +25,7 @@ import {
 import { AF_INET, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, socket } from 'evy/patched/socket';
 import { select } from 'evy/patched/select';
 import * as os from 'evy/patched/os';
-import { rejection } from '../helpers';
+import { hangingAddress, rejection, releaseHangingAddress } from '../helpers';
 import { finish, safetyNet } from '../safety';
 
 const { test, own, go } = safetyNet(suite, { limit: 30 });
@@ -63,31 +63,8 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/**
- * An address whose connect neither completes nor fails: eventlet uses
- * 192.0.2.1 (TEST-NET); here, on loopback, a listener with backlog 0 whose
- * queue is full, so Linux drops further SYNs.
- */
-let hole: { srv: GreenSocket; fill: GreenSocket[]; addr: Address } | null = null;
-async function hangingAddress(): Promise<Address> {
-  if (hole !== null) return hole.addr;
-  const srv = listen(LOCAL, { backlog: 0 });
-  const addr = srv.getsockname();
-  const fill: GreenSocket[] = [];
-  for (let i = 0; i < 16; i++) {
-    const c = new GreenSocket(AF_INET);
-    if (!(await withTimeout(1, () => c.connect(addr).then(() => true), { timeoutValue: false }))) {
-      hole = { srv, fill, addr };
-      return addr;
-    }
-    fill.push(c);
-  }
-  for (const s of [srv, ...fill]) s.close();
-  throw new Error('could not fill the backlog of a listener');
-}
-suite.after(() => {
-  if (hole !== null) for (const s of [hole.srv, ...hole.fill]) s.close();
-});
+// eventlet's 192.0.2.1 (TEST-NET, never answers) is hangingAddress() of tests/helpers.ts.
+suite.after(releaseHangingAddress);
 
 /** A listener as eventlet's tests make one by hand: SO_REUSEADDR, bound, listening. */
 function server(host = '127.0.0.1'): GreenSocket {

@@ -46,7 +46,7 @@ import {
   TCP_NODELAY,
   socket,
 } from 'evy/patched/socket';
-import { captureStderr, rejection, settle, socketFds, tick } from '../helpers';
+import { captureStderr, hangingAddress, rejection, releaseHangingAddress, settle, socketFds, tick } from '../helpers';
 import { finish, safetyNet } from '../safety';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
@@ -130,37 +130,7 @@ function blocked<T>(fn: () => Promise<T>): { gt: GreenThread<Awaited<T> | undefi
 /** Fills the peer's kernel buffers: `c` sends, `s` never reads. The data is 64 MiB. */
 const HUGE = Buffer.alloc(64 * 1024 * 1024, 0x61);
 
-// A connect that neither completes nor fails. Not a non-routable address such as
-// 10.255.255.1: whether that hangs, fails at once (no route) or answers depends
-// on the network, and tests here target loopback only. Instead, a listener with
-// backlog 0 that never accepts. libuv takes one connection off the queue and holds it until
-// accept(), the kernel queues one more, and after that Linux drops the SYNs of
-// new connections, so connect() stays pending (the SYN retries take seconds).
-// Filled once and shared by the tests that need a pending connect. The probe
-// that finds the point where connects start hanging uses a wide margin (1 s):
-// a connect on loopback to a listener with room completes in well under that.
-let hole: { srv: GreenSocket; fill: GreenSocket[]; addr: Address } | null = null;
-async function hangingAddress(): Promise<Address> {
-  if (hole !== null) return hole.addr;
-  const srv = listen(LOCAL, { backlog: 0 });
-  const addr = srv.getsockname();
-  const fill: GreenSocket[] = [];
-  for (let i = 0; i < 16; i++) {
-    const c = new GreenSocket(AF_INET);
-    const done = await withTimeout(1, () => c.connect(addr).then(() => true), { timeoutValue: false });
-    if (!done) {
-      assert.ok(c.closed, 'an interrupted connect closes its socket');
-      hole = { srv, fill, addr };
-      return addr;
-    }
-    fill.push(c);
-  }
-  closeAll(srv, ...fill);
-  throw new Error('could not fill the backlog of a listener: connects keep completing');
-}
-suite.after(() => {
-  if (hole !== null) closeAll(hole.srv, ...hole.fill);
-});
+suite.after(releaseHangingAddress);
 
 // ---- round trips ---------------------------------------------------------------------
 
