@@ -649,12 +649,9 @@ export class Hub {
       if (owner.dead) return;
     }
     if (cb === null) return;
-    try {
-      if (args === null) cb(arg);
-      else cb(...args);
-    } catch (err) {
-      reportError('a timer callback', err);
-    }
+    // Outside any green thread, whatever context the step runs in: a timer
+    // callback's getCurrent() is the main thread, as when it ran from setTimeout.
+    als.exit(callTimer, cb, args, arg);
     if (this.timerHandle === null) this.rearm();
   }
 
@@ -848,6 +845,15 @@ export interface TrampolineOptions {
   timeout?: number | null;
   /** what to throw when the timeout expires (default: a Timeout) */
   timeoutError?: unknown;
+}
+
+function callTimer(cb: TimerCallback, args: unknown[] | null, arg: unknown): void {
+  try {
+    if (args === null) cb(arg);
+    else cb(...args);
+  } catch (err) {
+    reportError('a timer callback', err);
+  }
 }
 
 /** Prints an error that has nobody to receive it, the way Evy prints a traceback. */

@@ -5,7 +5,7 @@
 // microtask queue has work.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Event, getHub, LightQueue, Queue, Semaphore, sleep, spawn, spawnAfter, Timeout } from 'evy';
+import { Event, getCurrent, getHub, LightQueue, Queue, Semaphore, sleep, spawn, spawnAfter, Timeout } from 'evy';
 import { assertClean, rejection } from '../helpers';
 
 const hub = getHub();
@@ -177,6 +177,39 @@ test('hand-offs chain without a loop turn, but the loop still polls within a bou
   await left.wait();
   await right.wait();
   assert.ok(immediateAt >= 0 && immediateAt < ROUNDS, `the immediate ran at round ${immediateAt}`);
+});
+
+test('a timer callback runs outside any green thread, whichever thread the step ran for', async () => {
+  let seen: unknown = null;
+  const gt = spawn(async () => {
+    hub.scheduleCallGlobal(0, () => (seen = getCurrent()));
+    await sleep(0);
+    await sleep(0);
+  });
+  await gt.wait();
+  assert.is(seen, hub.main);
+});
+
+test('a thread that awaits a pending foreign promise after a hand-over does not hold up the others', async () => {
+  const q = new LightQueue<number>();
+  const log: string[] = [];
+  let release!: () => void;
+  const foreign = new Promise<void>((res) => (release = res));
+  const x = spawn(async () => {
+    await q.get(); // resumed by a hand-over...
+    log.push('x waits on a foreign promise');
+    await foreign; // ...then stalls on something that is not an evy operation
+    log.push('x goes on');
+  });
+  const others = spawn(async () => {
+    await q.put(1);
+    for (let i = 0; i < 3; i++) await sleep(0);
+    log.push('the others ran');
+    release();
+  });
+  await others.wait();
+  await x.wait();
+  assert.equal(log, ['x waits on a foreign promise', 'the others ran', 'x goes on']);
 });
 
 test.run();
