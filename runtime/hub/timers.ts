@@ -2,7 +2,7 @@
 // timer remembering its slot so cancel() is O(log n) and leaves no garbage behind.
 // Stays fast and compact with a million pending timers.
 
-/** @internal */
+/** What a timer calls when it fires (TimerHeap.add's `cb`). */
 export type TimerCallback = (...args: unknown[]) => void;
 
 export class Timer {

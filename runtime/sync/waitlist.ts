@@ -50,7 +50,7 @@ export class WaitList<V> {
     return w.promise;
   }
 
-  /** The first parked waiter, still in the list. */
+  /** @internal The first parked waiter, still in the list. */
   peek(): Waiter<unknown> | null {
     return this.head;
   }
@@ -91,7 +91,7 @@ export class WaitList<V> {
     this.length++;
   }
 
-  /** Removes `w` (and its timer); harmless if it is no longer in the list. */
+  /** @internal Removes `w` (and its timer); harmless if it is no longer in the list. */
   unlink(w: Waiter<unknown>): void {
     if (w.timer !== null) {
       w.timer.cancel();

@@ -69,8 +69,9 @@ export interface ServerState extends HeadLimits {
   serverPort: string;
   errors: LogStream;
   stopping: boolean;
+  /** @internal every open connection */
   connections: Set<Connection>;
-  /** connections idle between requests, longest idle first (a Set keeps insertion order) */
+  /** @internal connections idle between requests, longest idle first (a Set keeps insertion order) */
   idle: Set<Connection>;
   serverThread: GreenThread<unknown>;
 }
