@@ -1,13 +1,14 @@
 // ESM hooks installed by `evy run` (they run in Node's module loader thread):
 // - `import ... from 'evy'` (and 'evy/...') resolves to this copy of evy wherever
 //   the script lives, so the script and the runtime share one hub;
-// - TypeScript: .ts/.mts/.tsx files that are ES modules compile through
-//   tscompile (esbuild, cached); CommonJS ones go to the require hook of run.ts;
+// - TypeScript: .ts/.mts/.tsx files that are ES modules (by extension, package
+//   type, ES syntax, or a top-level await) compile through tscompile (esbuild,
+//   cached); CommonJS ones go to the require hook of tsrequire.ts;
 //   `./x.js` finds x.ts, and `./x` finds x.ts or x/index.ts, as TypeScript resolves;
 // - the entry script loads as ESM when the CLI decided so (see run.ts).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compileTs, isModuleFile, TS_EXTENSIONS } from './tscompile.js';
+import { compileTs, TS_EXTENSIONS, tsFormat } from './tscompile.js';
 
 const inside = new URL('../index.js', import.meta.url).href;
 
@@ -70,8 +71,8 @@ export async function load(url: string, context: { format?: string | null }, nex
   if (url.startsWith('file:') && TS_EXTENSIONS.some((e) => url.endsWith(e))) {
     const file = fileURLToPath(url);
     const source = readFileSync(file, 'utf8');
-    const esm = url === data.entryURL ? data.entryIsModule : isModuleFile(file, source);
-    if (!esm) return { format: 'commonjs', shortCircuit: true }; // run.ts's require hook compiles it
+    const esm = url === data.entryURL ? data.entryIsModule : tsFormat(file, source) === 'module';
+    if (!esm) return { format: 'commonjs', shortCircuit: true }; // tsrequire.ts's require hook compiles it
     return { format: 'module', source: compileTs(source, file, 'module'), shortCircuit: true };
   }
   return next(url, context);

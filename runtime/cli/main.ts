@@ -5,9 +5,10 @@ import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
 import { runScript, ScriptError } from './run';
 import { runCompat } from './test';
+import { TsCompileError } from './tscompile';
 
 function printError(err: unknown): void {
-  if (err instanceof ScriptError) process.stderr.write(`${err.message}\n`);
+  if (err instanceof ScriptError || err instanceof TsCompileError) process.stderr.write(`${err.message}\n`);
   else if (err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
   else process.stderr.write(`evy: uncaught ${typeof err}: ${String(err)}\n`);
 }

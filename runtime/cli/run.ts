@@ -1,12 +1,13 @@
 // `evy run <script> [args...]`: runs a TypeScript or JavaScript script, ESM or
 // CommonJS, with its top level as the main green thread.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import Module, { register as registerHooks } from 'node:module';
+import Module from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { getHub } from '../hub/hub';
 import { monkeyPatch, type MonkeyPatchOptions } from '../patcher';
-import { compileTs, isModuleFile } from './tscompile';
+import { compileTsFile, isModuleFile, TS_EXTENSIONS, tsFormat } from './tscompile';
+import { installTsRequire, registerTsHooks } from './tsrequire';
 
 const SCRIPT_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'];
 
@@ -34,39 +35,12 @@ function findScript(script: string): string {
   return abs;
 }
 
-/** Whether the entry script is an ES module (see isModuleFile). */
-export function entryIsModule(abs: string): boolean {
-  return isModuleFile(abs);
-}
-
-let tsRequireInstalled = false;
-
 /**
- * TypeScript through require(): .ts/.cts/.tsx compile to CommonJS (cached), and
- * `require('./x.js')` finds x.ts as TypeScript's own resolution does.
+ * Whether the entry script is an ES module: isModuleFile's rule, and for
+ * TypeScript also a top-level await, whatever package.json says (tsFormat).
  */
-function installTsRequire(): void {
-  if (tsRequireInstalled) return;
-  tsRequireInstalled = true;
-  type Compile = (this: Module, content: string, filename: string) => void;
-  type Extension = (module: Module, filename: string) => void;
-  type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;
-  const M = Module as unknown as { _extensions: Record<string, Extension>; _resolveFilename: ResolveFilename };
-  const loadTs: Extension = (module, filename) => {
-    const js = compileTs(readFileSync(filename, 'utf8'), filename, 'commonjs');
-    (module as Module & { _compile: Compile })._compile(js, filename);
-  };
-  for (const ext of ['.ts', '.cts', '.tsx']) M._extensions[ext] = loadTs;
-  const original = M._resolveFilename;
-  M._resolveFilename = function (request, parent, isMain, options) {
-    try {
-      return original.call(this, request, parent, isMain, options);
-    } catch (err) {
-      const m = /^(\.{1,2}\/.*)\.(m|c)?js$/.exec(request);
-      if (m === null || (err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-      return original.call(this, `${m[1]}.${m[2] ?? ''}ts`, parent, isMain, options);
-    }
-  };
+export function entryIsModule(abs: string, source = readFileSync(abs, 'utf8')): boolean {
+  return TS_EXTENSIONS.includes(path.extname(abs)) ? tsFormat(abs, source) === 'module' : isModuleFile(abs, source);
 }
 
 /** Runs a CommonJS script as the main module (require.main), as `node script.js` would. */
@@ -95,12 +69,14 @@ export async function runScript(script: string, args: string[], opts: RunOptions
   redirectRequire();
   const entryURL = pathToFileURL(abs).href;
   const source = readFileSync(abs, 'utf8');
-  const esm = isModuleFile(abs, source);
+  // A TypeScript entry compiles here, before any hook runs: its errors are
+  // reported as such, and the loader thread finds it cached. One that uses
+  // top-level await is an ES module whatever package.json says.
+  const esm = entryIsModule(abs, source);
+  if (TS_EXTENSIONS.includes(path.extname(abs))) compileTsFile(source, abs, esm ? 'module' : 'commonjs');
   // The ESM hooks live in a loader thread that takes a third of the start-up
   // budget to boot: a CommonJS script gets them only if it may import().
-  if (esm || /\bimport\s*\(/.test(source)) {
-    registerHooks('./hooks.mjs', pathToFileURL(__filename), { data: { entryURL, entryIsModule: esm } });
-  }
+  if (esm || /\bimport\s*\(/.test(source)) registerTsHooks(entryURL, esm);
   process.setSourceMapsEnabled(true);
 
   const hub = getHub();

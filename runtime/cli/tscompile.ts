@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 export const TS_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx'];
 
-type Format = 'module' | 'commonjs';
+export type Format = 'module' | 'commonjs';
 
 /** The `type` of the nearest package.json above `dir`, if it declares one. */
 export function packageType(dir: string): string | undefined {
@@ -70,7 +70,7 @@ function esbuildTransform(): Transform {
   return transformSync;
 }
 
-const COMPILER_VERSION = '1';
+const COMPILER_VERSION = '2';
 
 /** FNV-1a over a string, as 8 hex digits (no crypto module to load at start-up). */
 function fnv1a(text: string, seed = 0x811c9dc5): string {
@@ -82,38 +82,147 @@ function fnv1a(text: string, seed = 0x811c9dc5): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-/** JavaScript for a TypeScript file, in `format`, with an inline source map. */
-export function compileTs(source: string, filename: string, format: Format): string {
+/**
+ * esbuild could not compile a file: its messages as `file:line:col: text` with
+ * the offending line, and no esbuild frames (the CLI prints the message only).
+ */
+export class TsCompileError extends Error {
+  override name = 'TsCompileError';
+}
+
+interface EsbuildMessage {
+  text: string;
+  location: { file: string; line: number; column: number; lineText: string } | null;
+}
+
+const TLA_CJS = /^Top-level await is currently not supported with the "cjs" output format/;
+
+function describe(messages: EsbuildMessage[], filename: string): string {
+  return messages
+    .map((m) => {
+      const l = m.location;
+      if (l === null) return `${filename}: ${m.text}`;
+      return `${l.file || filename}:${l.line}:${l.column + 1}: ${m.text}\n    ${l.lineText}\n    ${' '.repeat(l.column)}^`;
+    })
+    .join('\n');
+}
+
+/** Where the cache file of (filename, format) would be, or null without a cache. */
+function cachePath(filename: string, format: string): string | null {
   const dir = getCacheDir();
-  // One cache file per compiled file and format; its first line names the
-  // source it was made from (two hashes and the length), checked on read.
   const id = `${COMPILER_VERSION}\0${format}\0${filename}`;
-  const cached = dir === null ? null : path.join(dir, `${fnv1a(id)}${fnv1a(id, 0x12345678)}.js`);
-  const stamp = `//evy:${fnv1a(source)}${fnv1a(source, 0x9e3779b9)}:${source.length}\n`;
-  if (cached !== null) {
-    try {
-      const text = readFileSync(cached, 'utf8');
-      if (text.startsWith(stamp)) return text.slice(stamp.length);
-    } catch {
-      // not cached yet
-    }
+  return dir === null ? null : path.join(dir, `${fnv1a(id)}${fnv1a(id, 0x12345678)}.js`);
+}
+
+/** The first line of a cache file: the source it was made from (two hashes and the length) and the format it holds. */
+function stampOf(source: string, format: Format): string {
+  return `//evy:${fnv1a(source)}${fnv1a(source, 0x9e3779b9)}:${source.length}:${format}\n`;
+}
+
+function readCache(file: string | null, source: string): { format: Format; code: string } | null {
+  if (file === null) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null; // not cached yet
   }
-  const { code } = esbuildTransform()(source, {
-    loader: filename.endsWith('.tsx') ? 'tsx' : 'ts',
-    format: format === 'module' ? 'esm' : 'cjs',
-    target: 'node20',
-    sourcemap: 'inline',
-    sourcefile: filename,
-    supported: { 'dynamic-import': true },
-  });
-  if (cached !== null) {
-    try {
-      const tmp = `${cached}.${process.pid}.tmp`;
-      writeFileSync(tmp, stamp + code);
-      renameSync(tmp, cached); // atomic: a concurrent reader sees all or nothing
-    } catch {
-      // a cache we cannot write only costs time
-    }
+  for (const format of ['commonjs', 'module'] as const) {
+    const stamp = stampOf(source, format);
+    if (text.startsWith(stamp)) return { format, code: text.slice(stamp.length) };
   }
-  return code;
+  return null;
+}
+
+function writeCache(file: string | null, source: string, format: Format, code: string): void {
+  if (file === null) return;
+  try {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, stampOf(source, format) + code);
+    renameSync(tmp, file); // atomic: a concurrent reader sees all or nothing
+  } catch {
+    // a cache we cannot write only costs time
+  }
+}
+
+function transform(source: string, filename: string, format: Format): { code: string } | { errors: EsbuildMessage[] } {
+  try {
+    return esbuildTransform()(source, {
+      loader: filename.endsWith('.tsx') ? 'tsx' : 'ts',
+      format: format === 'module' ? 'esm' : 'cjs',
+      target: 'node20',
+      sourcemap: 'inline',
+      sourcefile: filename,
+      supported: { 'dynamic-import': true },
+    });
+  } catch (err) {
+    const errors = (err as { errors?: EsbuildMessage[] }).errors;
+    if (Array.isArray(errors) && errors.length > 0) return { errors };
+    throw err;
+  }
+}
+
+/**
+ * A TypeScript file compiled in the format it asks for, with an inline source
+ * map, from the on-disk cache when the source did not change.
+ *
+ * `format` is what the file's extension and package.json say. CommonJS cannot
+ * have a top-level `await`, so a .ts/.tsx file that uses one is an ES module
+ * whatever package.json says (npm 11's `npm init` writes "type": "commonjs"):
+ * the result then says `format: 'module'`. A .cts file has no such way out.
+ */
+export function compileTsFile(source: string, filename: string, format: Format): { format: Format; code: string } {
+  if (last !== null && last.filename === filename && last.asked === format && last.source === source) return last.result;
+  const result = compileUncached(source, filename, format);
+  last = { filename, asked: format, source, result };
+  return result;
+}
+
+/** The last compile, for the entry script (compiled once to decide its format, again to load it). */
+let last: { filename: string; asked: Format; source: string; result: { format: Format; code: string } } | null = null;
+
+function compileUncached(source: string, filename: string, format: Format): { format: Format; code: string } {
+  const cached = cachePath(filename, format);
+  const hit = readCache(cached, source);
+  if (hit !== null) return hit;
+  let r = transform(source, filename, format);
+  let made: Format = format;
+  if ('errors' in r && format === 'commonjs' && r.errors.every((e) => TLA_CJS.test(e.text))) {
+    if (filename.endsWith('.cts')) {
+      throw new TsCompileError(
+        `${describe(r.errors.slice(0, 1), filename)}\n` +
+          'A .cts file is CommonJS, which has no top-level await: rename it .ts or .mts, or move the awaits into an async function.',
+      );
+    }
+    made = 'module';
+    r = transform(source, filename, 'module');
+    if (!('errors' in r)) writeCache(cachePath(filename, 'module'), source, 'module', r.code);
+  }
+  if ('errors' in r) throw new TsCompileError(describe(r.errors, filename));
+  writeCache(cached, source, made, r.code);
+  return { format: made, code: r.code };
+}
+
+/** JavaScript for a TypeScript file, in `format` exactly (see compileTsFile). */
+export function compileTs(source: string, filename: string, format: Format): string {
+  const r = compileTsFile(source, filename, format);
+  if (r.format !== format) {
+    throw new TsCompileError(
+      `${filename} uses top-level await, so it is an ES module, which require() cannot load (a CommonJS file's ` +
+        '`import` is a require()). Make the importing file an ES module ("type": "module" in package.json, or .mts), ' +
+        'load this one with `await import()`, or move its awaits into an async function.',
+    );
+  }
+  return r.code;
+}
+
+/**
+ * The format a TypeScript file runs as: isModuleFile's answer, except that a
+ * file CommonJS by package.json that uses top-level await is an ES module
+ * (which takes a compile to know; the compile is cached for the load).
+ */
+export function tsFormat(file: string, source: string): Format {
+  if (isModuleFile(file, source)) return 'module';
+  if (file.endsWith('.cts') || !/\bawait\b/.test(source)) return 'commonjs';
+  return compileTsFile(source, file, 'commonjs').format;
 }

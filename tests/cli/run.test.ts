@@ -69,6 +69,47 @@ test('a package.json type decides for ambiguous extensions', () => {
   assert.is(r.out.trim(), 'string', 'CommonJS: __dirname exists');
 });
 
+test('top-level await makes a .ts file an ES module even where package.json says commonjs', () => {
+  const pkg = join(dir, 'npm11');
+  mkdirSync(pkg);
+  writeFileSync(join(pkg, 'package.json'), '{"name":"npm11","type":"commonjs"}'); // what npm 11's `npm init -y` writes
+  writeFileSync(join(pkg, 'lib.ts'), 'export const v: number = await Promise.resolve(5);');
+  writeFileSync(join(pkg, 'tla.ts'), [
+    "import { sleep, spawn } from 'evy';",
+    'const gt = spawn(async (n: number) => { await sleep(0.001); return n * 2; }, 21);',
+    "const { v } = await import('./lib.ts');",
+    'console.log(await gt.wait(), v, typeof __dirname);',
+  ].join('\n'));
+  for (let i = 0; i < 2; i++) { // the second run from the compile cache
+    const r = run(['run', join(pkg, 'tla.ts')]);
+    assert.is(r.err, '');
+    assert.is(r.out.trim(), '42 5 undefined');
+    assert.is(r.code, 0);
+  }
+  // What cannot work says what to change, without esbuild's stack.
+  writeFileSync(join(pkg, 'req.ts'), "import { v } from './lib';\nconsole.log(v);");
+  const req = run(['run', join(pkg, 'req.ts')]);
+  assert.is(req.code, 1);
+  assert.match(req.err, /lib\.ts uses top-level await, so it is an ES module, which require\(\) cannot load/);
+  assert.match(req.err, /"type": "module" in package\.json/);
+  assert.not.match(req.err, /esbuild|    at /);
+  writeFileSync(join(pkg, 'c.cts'), "await Promise.resolve();\nconsole.log('never');");
+  const cts = run(['run', join(pkg, 'c.cts')]);
+  assert.is(cts.code, 1);
+  assert.match(cts.err, /c\.cts:1:1: Top-level await/);
+  assert.match(cts.err, /A \.cts file is CommonJS, which has no top-level await: rename it \.ts or \.mts/);
+  assert.not.match(cts.err, /esbuild|    at /);
+});
+
+test('a TypeScript syntax error is file:line:col and the line, not esbuild\'s stack', () => {
+  script('syntax.ts', 'const ok = 1;\nconst x: number = ;\n');
+  const r = run(['run', 'syntax.ts']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /syntax\.ts:2:19: Unexpected ";"\n {4}const x: number = ;\n {22}\^/);
+  assert.not.match(r.err, /esbuild|    at /);
+  assert.is(r.out, '');
+});
+
 test('the exit code is the script\'s', () => {
   script('code.js', 'process.exitCode = 7;');
   assert.is(run(['run', 'code.js']).code, 7);
