@@ -44,6 +44,12 @@ interface RunnerOutput {
 }
 
 const RUNNER = path.join(ROOT, 'tests', 'stdlib', 'runner.ts');
+/**
+ * The runners' TypeScript: evy's own (esbuild, which `evy run` uses too), so an
+ * installed evy needs no dev dependency; from dist/ even when this file runs
+ * from runtime/ under tsx.
+ */
+const TS_LOAD = path.join(ROOT, 'dist', 'cli', 'tsload.js');
 /** A whole runner process is killed after this long (scenarios have their own 10 s). */
 const PROCESS_LIMIT_MS = 300_000;
 
@@ -57,7 +63,7 @@ export function compatModules(dir = path.join(ROOT, 'tests', 'stdlib')): string[
 }
 
 function runRunner(mode: 'stock' | 'patched', moduleName: string, opts: CompatOptions): Promise<RunnerOutput> {
-  const args = ['--import', 'tsx', RUNNER, mode, moduleName];
+  const args = ['--require', TS_LOAD, RUNNER, mode, moduleName];
   if (opts.filter) args.push(opts.filter);
   const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
   if (opts.scenariosDir) env.EVY_STDLIB_SCENARIOS = path.resolve(opts.scenariosDir);
@@ -182,7 +188,17 @@ export async function runCompat(modules: string[], opts: CompatOptions = {}): Pr
     total.failed += result.failed;
     write(report);
   }
-  if (list.length === 0) write('no scenario files\n');
+  // A run that checked nothing is a failure: no scenario files, or a --filter
+  // that matches no scenario.
+  if (total.passed + total.failed === 0) {
+    total.failed = 1;
+    const where = opts.scenariosDir ? path.resolve(opts.scenariosDir) : path.join(ROOT, 'tests', 'stdlib');
+    write(
+      list.length === 0
+        ? `evy test: no scenario files in ${where}\n`
+        : `evy test: no scenario ran${opts.filter ? ` (no scenario name contains ${JSON.stringify(opts.filter)})` : ''}\n`,
+    );
+  }
   write(`${total.passed} passed, ${total.failed} failed\n`);
   return total;
 }

@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(__dirname, '..', '..');
@@ -58,6 +60,22 @@ test('--filter picks scenarios by name', () => {
   const r = evyTest(['diverge', '--filter', 'agrees']);
   assert.is(r.out, 'diverge: 1 passed, 0 failed\n1 passed, 0 failed\n');
   assert.is(r.code, 0);
+});
+
+test('a run that checks nothing fails: a filter matching no scenario, an empty scenarios dir', () => {
+  const r = evyTest(['agree', '--filter', 'no scenario is called this']);
+  assert.is(r.code, 1);
+  assert.match(r.out, /evy test: no scenario ran \(no scenario name contains "no scenario is called this"\)/);
+  assert.match(r.out, /\n0 passed, 1 failed\n$/);
+  const empty = mkdtempSync(join(tmpdir(), 'evy-noscenarios-'));
+  try {
+    const e = spawnSync(process.execPath, [evy, 'test', '--scenarios-dir', empty], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    assert.is(e.status, 1);
+    assert.match(e.stdout, /evy test: no scenario files in /);
+    assert.match(e.stdout, /\n0 passed, 1 failed\n$/);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
 
 test.run();

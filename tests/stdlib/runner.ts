@@ -1,4 +1,5 @@
-// node --import tsx tests/stdlib/runner.ts <stock|patched> <module> [<scenario-name-filter>]
+// node --require dist/cli/tsload.js tests/stdlib/runner.ts <stock|patched> <module> [<scenario-name-filter>]
+// (what `evy test` runs; `node --import tsx` works as well)
 //
 // Runs tests/stdlib/<module>.ts's scenarios one after another and prints one
 // JSON line per scenario: {"name", "trace"} plus "error" when the scenario
@@ -6,9 +7,11 @@
 // EVY_STDLIB_SCENARIOS names another scenarios directory (the CLI's fixtures);
 // EVY_STDLIB_TIMEOUT_MS the per-scenario limit (10 s); EVY_STDLIB_LEAKS=1
 // prints to stderr the handles and timers a scenario left behind.
+// The scenario files load through require(), as CommonJS (they use __dirname),
+// with tsx and with evy's own require hook (dist/cli/tsload.js) alike, so
+// each helper module in lib/ is one instance shared with the runner.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { errorInfo, type ErrorInfo, type Json, type Scenario, Trace } from './lib/trace';
 
 // Captured before any patching: the runner's own clock is never a patched one.
@@ -59,7 +62,8 @@ async function main(): Promise<void> {
     const patched = await applyMonkeyPatch();
     process.stderr.write(`runner: monkeyPatch ${patched ? 'applied' : 'not available (stock modules)'}\n`);
   }
-  const mod = (await import(pathToFileURL(file).href)) as { scenarios?: Scenario[]; default?: { scenarios?: Scenario[] } };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(file) as { scenarios?: Scenario[]; default?: { scenarios?: Scenario[] } };
   const scenarios = mod.scenarios ?? mod.default?.scenarios;
   if (!Array.isArray(scenarios)) throw new Error(`${file} exports no scenarios`);
 
