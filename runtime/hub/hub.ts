@@ -203,6 +203,8 @@ export class Hub {
   /** The thread whose turn it is: it runs until it parks or ends, then the next entry. */
   private turn: Parkable | null = null;
   private inStep = false;
+  /** Hub callbacks (socket events, fd polls) under way: beginCallback() to endCallback(). */
+  private callbacks = 0;
   /** A revoked value is being passed on (see throwInto). */
   private givingBack = false;
   private stepQueued = false;
@@ -272,11 +274,61 @@ export class Hub {
   }
 
   private runNext(e: Entry): void {
+    if (this.turn !== null) {
+      this.urgent[this.urgentTail++] = e;
+      this.watchTurn();
+      return;
+    }
+    if (this.inStep || this.stepQueued || this.aborted) {
+      this.urgent[this.urgentTail++] = e;
+      return;
+    }
+    if (this.callbacks > 0 && e instanceof Waiter && this.urgentHead === this.urgentTail) {
+      // Woken by a hub callback with the hub idle: resolved now, it runs as
+      // soon as the callback returns; what the callback wakes next queues
+      // behind it.
+      this.run(e);
+      return;
+    }
+    // A foreign promise settling outside any turn: straight after this callback.
     this.urgent[this.urgentTail++] = e;
-    if (this.turn !== null || this.inStep || this.stepQueued || this.aborted) return;
-    // A hub callback resumed it (an fd, a foreign promise): straight after that callback.
     this.stepQueued = true;
     process.nextTick(this.step);
+  }
+
+  /**
+   * Something waits while a thread holds the turn: if that thread is waiting
+   * on something foreign, the turn must not stay with it. Checked once the
+   * microtask queue is empty (a tick queued from a microtask runs then).
+   */
+  private watchTurn(): void {
+    if (this.stallCheck) return;
+    this.stallCheck = true;
+    RESOLVED.then(this.armStall);
+  }
+
+  /** Entries, or due timers, wait for the turn. */
+  private waiting(): boolean {
+    if (this.urgentHead < this.urgentTail || this.head < this.tail) return true;
+    const t = this.timers.peek();
+    return t !== undefined && t.deadline <= this.genNow;
+  }
+
+  /**
+   * @internal A hub callback begins (native socket events, an fd poll). It
+   * is a new macrotask from the loop, so the microtask queue is empty: a
+   * thread still holding the turn waits on something foreign and loses it.
+   * What the callback wakes runs next, before the rest of the run queue.
+   */
+  beginCallback(): void {
+    if (!this.inStep) this.turn = null;
+    this.budget = TURN_BUDGET;
+    this.callbacks++;
+  }
+
+  /** @internal The hub callback begun with beginCallback() is over. */
+  endCallback(): void {
+    this.callbacks--;
   }
 
   /**
@@ -286,7 +338,11 @@ export class Hub {
    * a tick (a tick queued by a microtask waits for the others).
    */
   private kick(): void {
-    if (this.turn !== null || this.inStep || this.stepQueued || this.aborted) return;
+    if (this.turn !== null) {
+      this.watchTurn();
+      return;
+    }
+    if (this.inStep || this.stepQueued || this.aborted) return;
     this.stepQueued = true;
     RESOLVED.then(this.stepLater);
   }
@@ -306,6 +362,7 @@ export class Hub {
     this.drainScheduled = false;
     this.yielded = false;
     this.budget = TURN_BUDGET;
+    this.turn = null; // a new macrotask: a thread still holding the turn is stalled
     this.step();
   };
 
@@ -323,7 +380,10 @@ export class Hub {
     if (e === null) return;
     if (e instanceof Waiter) {
       this.run(e);
-      if (this.turn !== null) return;
+      if (this.turn !== null) {
+        if (this.waiting()) this.watchTurn();
+        return;
+      }
     } else {
       this.held = e;
     }
@@ -351,10 +411,7 @@ export class Hub {
     } finally {
       this.inStep = false;
     }
-    if (this.turn !== null && !this.stallCheck) {
-      this.stallCheck = true;
-      RESOLVED.then(this.armStall);
-    }
+    if (this.turn !== null && this.waiting()) this.watchTurn();
   };
 
   // A tick queued from a microtask runs once the microtask queue is empty:
@@ -487,7 +544,7 @@ export class Hub {
       w.timer.cancel();
       w.timer = null;
     }
-    if (this.turn !== null || this.givingBack) this.enqueue(w as Waiter<unknown>);
+    if ((this.turn !== null && this.callbacks === 0) || this.givingBack) this.enqueue(w as Waiter<unknown>);
     else this.runNext(w as Waiter<unknown>);
     return true;
   }
@@ -622,6 +679,7 @@ export class Hub {
     this.timerHandle = null;
     this.timerDeadline = Infinity;
     this.budget = TURN_BUDGET;
+    if (!this.inStep) this.turn = null; // a new macrotask: a thread still holding the turn is stalled
     this.step();
     this.rearm();
   };
@@ -719,11 +777,16 @@ export class Hub {
   private onPoll(fd: number, events: number, status: number): void {
     const entry = this.fds.get(fd);
     if (entry === undefined) return;
-    // On an error status every listener runs: its next I/O call reports the error.
-    const r = entry.read;
-    if (r !== null && (status < 0 || events & binding.READABLE)) this.callListener(r, fd);
-    const w = entry.write;
-    if (w !== null && entry.write === w && (status < 0 || events & binding.WRITABLE)) this.callListener(w, fd);
+    this.beginCallback();
+    try {
+      // On an error status every listener runs: its next I/O call reports the error.
+      const r = entry.read;
+      if (r !== null && (status < 0 || events & binding.READABLE)) this.callListener(r, fd);
+      const w = entry.write;
+      if (w !== null && entry.write === w && (status < 0 || events & binding.WRITABLE)) this.callListener(w, fd);
+    } finally {
+      this.endCallback();
+    }
   }
 
   /** A listener that throws is reported, like a timer callback: the hub and the other listener go on. */

@@ -1060,6 +1060,7 @@ function withAddress(err: unknown, addr: Address): unknown {
  */
 function deliver(start: number): void {
   const owners = arguments;
+  hub.beginCallback();
   for (let k = 1; k < owners.length; k++) {
     const owner = owners[k] as GreenSocket | undefined;
     const i = start + k - 1;
@@ -1071,6 +1072,7 @@ function deliver(start: number): void {
       reportError('a socket event', err);
     }
   }
+  hub.endCallback();
 }
 
 const [slab, events] = binding.streamInit(deliver);

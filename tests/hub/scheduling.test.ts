@@ -5,7 +5,7 @@
 // microtask queue has work.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Event, getCurrent, getHub, LightQueue, Queue, Semaphore, sleep, spawn, spawnAfter, Timeout } from 'evy';
+import { connect, Event, getCurrent, getHub, LightQueue, listen, Queue, Semaphore, sleep, spawn, spawnAfter, Timeout } from 'evy';
 import { assertClean, rejection } from '../helpers';
 
 const hub = getHub();
@@ -210,6 +210,43 @@ test('a thread that awaits a pending foreign promise after a hand-over does not 
   await others.wait();
   await x.wait();
   assert.equal(log, ['x waits on a foreign promise', 'the others ran', 'x goes on']);
+});
+
+/** A thread that takes the turn (through a sleep(0)) and then stalls on a foreign promise. */
+function stalledThread(): { gt: ReturnType<typeof spawn<[], void>>; release: () => void } {
+  let release!: () => void;
+  const foreign = new Promise<void>((res) => (release = res));
+  const gt = spawn(async () => {
+    await sleep(0);
+    await foreign;
+  });
+  return { gt, release };
+}
+
+test('a thread stalled on a foreign promise, with nobody else waiting then, holds up no timer, socket or zero-delay timer that comes later', async () => {
+  const { gt, release } = stalledThread();
+  await sleep(0.02); // a timer's setTimeout: a new macrotask ends the stalled turn
+  const server = listen(['127.0.0.1', 0]);
+  const client = await connect(server.getsockname());
+  const [conn] = await server.accept();
+  const got = spawn(() => conn.recv(10));
+  await sleep(0.01);
+  await client.sendall('x'); // a socket event wakes the reader
+  assert.is((await got.wait()).toString(), 'x');
+  let fired = false;
+  await new Promise<void>((res) =>
+    setTimeout(() => {
+      hub.scheduleCallGlobal(0, () => (fired = true)); // made from outside the hub
+      res();
+    }, 5),
+  );
+  await sleep(0);
+  assert.ok(fired);
+  release();
+  await gt.wait();
+  client.close();
+  conn.close();
+  server.close();
 });
 
 test.run();
