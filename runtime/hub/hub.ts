@@ -462,10 +462,22 @@ export class Hub {
         this.scheduleDrain();
         return null;
       }
+      if (this.head >= 1024) this.compact();
       this.genEnd = this.tail;
       this.genNow = now;
       this.genSeq = this.timers.nextSeq();
     }
+  }
+
+  /** Moves the next generation to the front of the queue's arrays, so that a queue never empty does not grow. */
+  private compact(): void {
+    const n = this.tail - this.head;
+    this.queue.copyWithin(0, this.head, this.tail);
+    this.queueSeq.copyWithin(0, this.head, this.tail);
+    this.queue.length = n;
+    this.queueSeq.length = n;
+    this.head = 0;
+    this.tail = n;
   }
 
   private run(e: Entry): void {

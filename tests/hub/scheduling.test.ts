@@ -249,4 +249,14 @@ test('a thread stalled on a foreign promise, with nobody else waiting then, hold
   server.close();
 });
 
+test('a run queue that never empties does not grow: threads sleeping(0) in a loop reuse its room', async () => {
+  const spins = (n: number) => async () => {
+    for (let i = 0; i < n; i++) await sleep(0);
+  };
+  const gts = [spawn(spins(3000)), spawn(spins(3000)), spawn(spins(3000))];
+  for (const gt of gts) await gt.wait();
+  const room = (hub as unknown as { queue: unknown[] }).queue.length;
+  assert.ok(room < 2048, `the queue's array holds ${room} slots`);
+});
+
 test.run();
