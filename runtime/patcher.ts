@@ -210,6 +210,8 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
   const stock = new Map<string, unknown>();
   stockValues.set(builtin, stock);
   let applied = false;
+  /** What each key holds once the green module is applied: the getter's answer if a saved descriptor puts it back. */
+  const settled = new Map<string, unknown>();
   const apply = (): void => {
     if (applied) return;
     applied = true;
@@ -218,23 +220,31 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
       else Object.defineProperty(builtin, k, d);
     }
     applyGreen(name, builtin);
+    for (const k of descriptors.keys()) settled.set(k, builtin[k]);
   };
   for (const k of descriptors.keys()) {
     stock.set(k, builtin[k]);
-    Object.defineProperty(builtin, k, {
+    // Code that saved this accessor's descriptor may define it again after
+    // the green module was applied (node:test's mock.timers, sinon's
+    // restore): then the property is this accessor once more, and reading it
+    // through builtin[k] would call itself.
+    const mine = (): boolean => Object.getOwnPropertyDescriptor(builtin, k)?.get === accessor.get;
+    const accessor: PropertyDescriptor = {
       configurable: true,
       enumerable: true,
       get() {
         // A green module capturing the stock function it wraps gets the stock one.
         if (greenLoading()) return stock.get(k);
         apply();
-        return builtin[k];
+        return mine() ? settled.get(k) : builtin[k];
       },
       set(v: unknown) {
         apply();
-        builtin[k] = v;
+        if (mine()) Object.defineProperty(builtin, k, { value: v, writable: true, enumerable: true, configurable: true });
+        else builtin[k] = v;
       },
-    });
+    };
+    Object.defineProperty(builtin, k, accessor);
   }
 }
 

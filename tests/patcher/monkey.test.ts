@@ -1,6 +1,7 @@
 // monkeyPatch / isMonkeyPatched: the whole process, so this suite has its own.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +146,25 @@ test('accessors Node defines stay accessors (http.globalAgent can still be repla
   assert.is(http.globalAgent, agent);
   assert.ok(typeof Object.getOwnPropertyDescriptor(http, 'globalAgent')?.get === 'function');
   http.globalAgent = old;
+});
+
+test('a saved lazy descriptor defined again after the green module applied reads and writes without recursing (sinon, mock.timers)', () => {
+  // In a fresh process: whether os is applied yet depends on the tests before.
+  const script = `
+    const { monkeyPatch } = require('evy/patcher');
+    const greenOs = require('evy/patched/os');
+    monkeyPatch();
+    const os = require('node:os');
+    const saved = Object.getOwnPropertyDescriptor(os, 'hostname');
+    if (typeof saved.get !== 'function') throw new Error('not lazy');
+    os.hostname(); // applies the green module
+    Object.defineProperty(os, 'hostname', saved); // the restore
+    const read = os.hostname === greenOs.hostname;
+    os.hostname = () => 'mine';
+    console.log(JSON.stringify({ read, written: os.hostname() }));`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout), { read: true, written: 'mine' });
 });
 
 test.run();
