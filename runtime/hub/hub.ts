@@ -1,6 +1,7 @@
 // The hub: evy's scheduler on the libuv loop that Node itself runs.
 //
-// It owns the run queue (drained in batches, once per loop turn), the timers, the
+// It owns the run queue (one thread at a time, until it parks, in generations
+// ordered with the due timers), the timers, the
 // fd listeners, and the one suspension primitive, the Waiter: every blocking evy
 // operation parks the current green thread on a Waiter, and every way a green
 // thread is resumed — a value, an error, a kill, a Timeout — goes through it.
