@@ -21,22 +21,20 @@ rounds=${EVY_ROUNDS:-3}
 run() { # name cmd...: one round, both connection counts, on a fresh server
   local name=$1; shift
   local port; port=$(free_port)
-  taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
-  wait_port "$port"
+  start_server "$port" "$tmp/$name.err" "$@" "$port"
   for c in 100 1000; do
     local u0 s0 u1 s1 r
-    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$SERVER_PID/stat")
     r=$(taskset -c 1 "$tmp/echoload" "$port" "$c" 3 64)
-    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$SERVER_PID/stat")
     printf 'echo_%s_c%s\t%s\n' "$name" "$c" "$(echo "$r" | awk '{print $1}')" >>"$tmp/raw"
     # the server's CPU time per round trip: what it costs, whoever is the bottleneck
     echo "$r" | sed -E 's/.*\(([0-9]+) trips.*/\1/' | awk -v du=$((u1 - u0)) -v ds=$((s1 - s0)) -v k="$(getconf CLK_TCK)" \
       -v n="echo_${name}_c${c}" '$1 > 0 {printf "%s_user_us\t%.2f\n%s_sys_us\t%.2f\n", n, du / k * 1e6 / $1, n, ds / k * 1e6 / $1}' >>"$tmp/raw"
   done
-  local rss; rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+  local rss; rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)
   printf 'echo_%s_peak_rss\t%s\n' "$name" "${rss:-0}" >>"$tmp/raw"
-  kill "$pid"; wait "$pid" 2>/dev/null
+  stop_server
 }
 # The servers take turns, round after round, so drift on this shared machine
 # hits them alike; each figure is the median of its rounds.

@@ -11,13 +11,11 @@ trap 'rm -rf "$tmp"' EXIT
 run() { # name cmd...
   local name=$1; shift
   local port; port=$(free_port)
-  taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
-  wait_port "$port"
+  start_server "$port" "$tmp/$name.err" "$@" "$port"
   taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
   local r; r=$(taskset -c 1 wrk -t1 -c100 -d3s "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
   printf '%s\t%s\n' "$name" "$r" >>"$tmp/raw"
-  kill "$pid"; wait "$pid" 2>/dev/null
+  stop_server
 }
 : >"$tmp/raw"
 for _ in $(seq "${EVY_ROUNDS:-5}"); do

@@ -10,6 +10,17 @@ wait_port() {
   for _ in $(seq "$tries"); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.1; done
 }
 
+# Starts CMD... on core 0 (stdout dropped, stderr to ERRFILE) and waits until
+# it accepts on PORT. SERVER_PID is the server's own pid (taskset execs it), so
+# stop_server ends the server itself, not a subshell around it.
+start_server() {
+  local port=$1 err=$2; shift 2
+  taskset -c 0 "$@" >/dev/null 2>"$err" &
+  SERVER_PID=$!
+  wait_port "$port"
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }
+
 # The median of the numbers on stdin, one per line (nothing for no input).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 

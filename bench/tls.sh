@@ -12,12 +12,10 @@ conns=${EVY_TLS_CONNS:-50}
 run() { # name cmd...
   local name=$1; shift
   local port; port=$(free_port)
-  taskset -c 0 "$@" "$port" "$tmp/key.pem" "$tmp/cert.pem" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
-  wait_port "$port"
+  start_server "$port" "$tmp/$name.err" "$@" "$port" "$tmp/key.pem" "$tmp/cert.pem"
   local r; r=$(taskset -c 1 node bench/tls_load.mjs "$port" "$conns" 3 | awk '{print $1}')
   printf '%s\t%s\n' "$name" "$r" >>"$tmp/raw"
-  kill "$pid"; wait "$pid" 2>/dev/null
+  stop_server
 }
 : >"$tmp/raw"
 for _ in $(seq "${EVY_ROUNDS:-3}"); do

@@ -18,9 +18,7 @@ ms() { # wrk latency (850.00us, 1.20ms, 2.00s) in ms
 run() { # name cmd...: one round on a fresh server
   local name=$1; shift
   local port; port=$(free_port)
-  taskset -c 0 "$@" "$port" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
-  wait_port "$port"
+  start_server "$port" "$tmp/$name.err" "$@" "$port"
   taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warm-up
   for c in 100 1000; do
     taskset -c 1 wrk -t1 -c$c -d5s --latency "http://127.0.0.1:$port/" >"$tmp/$name.out"
@@ -31,7 +29,7 @@ run() { # name cmd...: one round on a fresh server
     [ -n "$errs" ] && echo "$name c$c: $errs" >&2
     printf '%s_c%s\t%s\t%s\n' "$name" "$c" "$rps" "$p99" >>"$tmp/raw"
   done
-  kill "$pid"; wait "$pid" 2>/dev/null
+  stop_server
 }
 : >"$tmp/raw"
 anchors=${EVY_ANCHORS:-../shared/anchors}
