@@ -1,5 +1,5 @@
 // Green threads: async functions run by the hub (DESIGN §2).
-import { getHub, NO_THROW, reportError, Waiter, type Parkable, type Timer } from '../hub/hub';
+import { getHub, NO_THROW, nothingToGiveBack, reportError, Waiter, type Parkable, type Timer } from '../hub/hub';
 
 const hub = getHub();
 
@@ -15,9 +15,6 @@ type LinkFn<T> = (gt: GreenThread<T>, ...curried: never[]) => void;
 type Link<T> = { fn: LinkFn<T>; args: unknown[] };
 
 let nextId = 1;
-
-/** An exit waiter's wake-up carries nothing to give back: a Timeout or kill reaching it first wins. */
-function noGiveBack(): void {}
 
 const enum Outcome {
   Running,
@@ -103,7 +100,7 @@ export class GreenThread<T = unknown> implements Parkable {
     hub.dropLocalTimers(this);
     const waiters = this.exitWaiters;
     this.exitWaiters = null;
-    if (waiters !== null) for (const w of waiters) hub.wake(w, undefined, noGiveBack);
+    if (waiters !== null) for (const w of waiters) hub.wake(w, undefined, nothingToGiveBack); // a Timeout or kill reaching it first wins
     const pool = this.pool;
     if (pool !== null) {
       this.pool = null;

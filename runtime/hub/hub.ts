@@ -113,6 +113,13 @@ function unchain(w: Waiter<unknown>): void {
   w.prev = null;
 }
 
+/**
+ * @internal The `revoke` of a wake-up whose value needs no giving back (an
+ * event's result, a thread's exit): a throw arriving before the waiter
+ * resumed simply wins.
+ */
+export function nothingToGiveBack(): void {}
+
 /** Raised into green threads whose descriptor was removed while they waited on it. */
 export class IOClosed extends Error {
   readonly code = 'EBADF';

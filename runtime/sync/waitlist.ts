@@ -2,7 +2,7 @@
 // calls take (`get(timeout)`, `acquire(timeout)`, `wait(timeout)`). The links
 // live on the Waiter itself, so parking allocates nothing more and a waiter
 // that times out or is killed leaves the list in O(1).
-import { getHub, Waiter } from '../hub/hub';
+import { getHub, nothingToGiveBack, Waiter } from '../hub/hub';
 
 const hub = getHub();
 
@@ -15,9 +15,6 @@ export function checkTimeout(timeout: number | null | undefined, what: string): 
   if (timeout < 0) throw new RangeError(`${what}: timeout must not be negative, got ${timeout}`);
   return timeout;
 }
-
-/** A value that needs no giving back (an event's result): a throw before the waiter resumed simply wins. */
-function dropValue(): void {}
 
 /** What a timed-out wait does: resolve with `value`, or throw `error()`. */
 export type OnTimeout<V> = { value: V } | { error: () => unknown };
@@ -70,7 +67,7 @@ export class WaitList<V> {
 
   /** Takes every waiter off the list and hands each `value` (nothing to give back: a throw wins). */
   wakeAll(value: V): void {
-    while (this.wakeOne(value, dropValue));
+    while (this.wakeOne(value, nothingToGiveBack));
   }
 
   /** Takes every waiter off the list and throws `err` into each. */
