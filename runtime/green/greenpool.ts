@@ -63,6 +63,12 @@ export class GreenPool {
   private members = 0;
   private readonly idleWaiters = new WaitList<void>();
 
+  /**
+   * @param size most green threads running at once. 0 is allowed, as in Evy: a
+   *   closed pool, whose spawn() calls wait until resize() gives it room.
+   * @throws TypeError when `size` is not a number; RangeError when it is
+   *   negative or fractional.
+   */
   constructor(size = 1000) {
     this.limit = checkSize(size, 'GreenPool size');
     this.sem = new Semaphore(this.limit);

@@ -258,6 +258,32 @@ test('bad input: sizes and functions are checked', async () => {
   assert.throws(() => pool.starmap((...xs: unknown[]) => xs, 5 as unknown as unknown[][]), TypeError);
 });
 
+test('GreenPool(0) is allowed, as in Evy: a closed pool whose spawns wait until resize() opens it', async () => {
+  const pool = new GreenPool(0);
+  assert.is(pool.size, 0);
+  assert.is(pool.free(), 0);
+  await pool.waitall(); // idle: returns at once
+  // A spawn waits; a Timeout interrupts the wait and takes no slot.
+  const t = new Timeout(0.01);
+  assert.is(await rejection(pool.spawn(() => 'never')), t);
+  assert.is(pool.waiting(), 0);
+  // resize() opens the pool: the waiting spawn and the imap get in.
+  const spawner = spawn(() => pool.spawn(() => 'in'));
+  const mapped = spawn(async () => {
+    const out: number[] = [];
+    for await (const v of pool.imap(async (n: number) => n * 10, [1, 2, 3])) out.push(v);
+    return out;
+  });
+  await settle();
+  assert.is(pool.running(), 0, 'nothing runs in a pool of size 0');
+  assert.ok(pool.waiting() >= 1);
+  pool.resize(1);
+  assert.is(await (await spawner.wait()).wait(), 'in');
+  assert.equal(await mapped.wait(), [10, 20, 30]);
+  await pool.waitall();
+  assert.is(pool.free(), 1);
+});
+
 // ---- imap / starmap ------------------------------------------------------------------
 
 test('imap returns results in input order whatever order the calls finish in', async () => {
