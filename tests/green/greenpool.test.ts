@@ -3,7 +3,9 @@ import * as assert from 'uvu/assert';
 import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn, Timeout } from 'evy';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { join } from 'node:path';
 import { assertClean, captureStderr, rejection, settle } from '../helpers';
+import { typeErrors } from '../typecheck';
 
 const hub = getHub();
 
@@ -254,7 +256,7 @@ test('bad input: sizes and functions are checked', async () => {
   assert.instance(await rejection(pool.spawn(null as unknown as () => void)), TypeError);
   assert.throws(() => pool.imap(null as unknown as () => void, [1]), TypeError);
   assert.throws(() => pool.imap((x: unknown) => x, 5 as unknown as number[]), TypeError);
-  assert.throws(() => pool.imap((x: unknown) => x), TypeError);
+  assert.throws(() => (pool.imap as (fn: unknown) => unknown)((x: unknown) => x), TypeError);
   assert.throws(() => pool.starmap((...xs: unknown[]) => xs, 5 as unknown as unknown[][]), TypeError);
 });
 
@@ -285,6 +287,10 @@ test('GreenPool(0) is allowed, as in Evy: a closed pool whose spawns wait until 
 });
 
 // ---- imap / starmap ------------------------------------------------------------------
+
+test('imap infers its function\'s argument types from the iterables (tsc over fixtures/imap.types.ts)', () => {
+  assert.equal(typeErrors(join(__dirname, 'fixtures', 'imap.types.ts')), []);
+});
 
 test('imap returns results in input order whatever order the calls finish in', async () => {
   const pool = new GreenPool(10);
