@@ -33,6 +33,13 @@ export const SHUT_RDWR = 2;
 /** `[host, port]` for TCP (`['::1', 80]` for IPv6), a path for Unix sockets. */
 export type Address = [string, number] | string;
 
+/**
+ * The addresses of a socket made for `A`: `[host, port]` for an AF_INET or
+ * AF_INET6 one, a path for AF_UNIX. listen() and connect() type their socket
+ * by the address they are given, so that `getsockname()` needs no cast.
+ */
+export type AddressLike<A extends Address> = A extends string ? string : [string, number];
+
 /** An expired socket timeout (Evy's `socket.timeout`). */
 export class SocketTimeout extends Error {
   readonly code = 'ETIMEDOUT';
@@ -228,7 +235,13 @@ function checkAddress(family: number, addr: unknown, what: string): Address {
   return [addr[0], port];
 }
 
-export class GreenSocket {
+/**
+ * A green socket. `A` is what its addresses look like: `[string, number]`
+ * (AF_INET, AF_INET6), `string` (AF_UNIX), or Address when that is known only
+ * at run time, as for `new GreenSocket(family)` without a type argument
+ * (`new GreenSocket<[string, number]>(AF_INET)` says it).
+ */
+export class GreenSocket<A extends Address = Address> {
   readonly family: number;
   readonly type: number;
   private state = State.Fresh;
@@ -534,16 +547,16 @@ export class GreenSocket {
     this.state = State.Listening;
   }
 
-  private acceptNow(): GreenSocket {
+  private acceptNow(): GreenSocket<A> {
     this.flags &= ~Flag.ConnectionReady;
-    const conn = new GreenSocket(this.family, this.type, true);
+    const conn = new GreenSocket<A>(this.family, this.type, true);
     conn.slot = binding.accept(this, conn);
     conn.state = State.Connected;
     return conn;
   }
 
   /** Waits for a connection: `[socket, peer address]`. */
-  accept(): Promise<[GreenSocket, Address]> {
+  accept(): Promise<[GreenSocket<A>, A]> {
     try {
       this.checkOpen('accept');
       if (this.type === SOCK_DGRAM) throw systemError(-95, 'accept');
@@ -568,14 +581,14 @@ export class GreenSocket {
       }
     }
     if (this.timeoutSecs === 0) return Promise.reject(systemError(-11, 'accept'));
-    const w = this.park<GreenSocket>('accept');
+    const w = this.park<GreenSocket<A>>('accept');
     if (!(w instanceof Waiter)) return w;
     this.waiting = w as Waiter<unknown>;
     return this.acceptWaited(w.promise);
   }
 
   /** accept()'s parked promise: the connection and its peer (waited()'s rule for a failure). */
-  private async acceptWaited(p: Promise<GreenSocket>): Promise<[GreenSocket, Address]> {
+  private async acceptWaited(p: Promise<GreenSocket<A>>): Promise<[GreenSocket<A>, A]> {
     try {
       const conn = await p;
       return [conn, conn.peerAddress()];
@@ -763,18 +776,18 @@ export class GreenSocket {
    * `[data, sender]`: for UDP the next datagram (cut to `bufsize`, as
    * recvfrom(2) does) and who sent it; for stream sockets recv() and the peer.
    */
-  recvfrom(bufsize = 65536): Promise<[Buffer, Address]> {
+  recvfrom(bufsize = 65536): Promise<[Buffer, A]> {
     if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recvfrom: bufsize must be a non-negative integer, got ${bufsize}`));
-    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.From, bufsize, null, 'recvfrom') as Promise<[Buffer, Address]>;
+    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.From, bufsize, null, 'recvfrom') as Promise<[Buffer, A]>;
     return this.recv(bufsize).then((data) => [data, this.peerAddress()]);
   }
 
   /** recvfrom() into `buf` (up to `nbytes`): `[count, sender]`. */
-  recvfromInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<[number, Address]> {
+  recvfromInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<[number, A]> {
     if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvfromInto: buf must be a Buffer or Uint8Array'));
     if (this.type === SOCK_STREAM) return this.recvInto(buf, nbytes).then((n) => [n, this.peerAddress()]);
     const target = toBuffer(buf, 'recvfromInto').subarray(0, nbytes > 0 ? nbytes : undefined);
-    return this.receiveDatagram(ReadMode.FromInto, 0, target, 'recvfromInto') as Promise<[number, Address]>;
+    return this.receiveDatagram(ReadMode.FromInto, 0, target, 'recvfromInto') as Promise<[number, A]>;
   }
 
   /** The next datagram, in the shape `mode` asks for. */
@@ -980,21 +993,23 @@ export class GreenSocket {
     return binding.fileno(this);
   }
 
-  getsockname(): Address {
+  /** The local address: `[host, port]`, or a path for AF_UNIX (typed by `A`). */
+  getsockname(): A {
     this.checkOpen('getsockname');
-    return binding.name(this, false);
+    return binding.name(this, false) as A;
   }
 
-  getpeername(): Address {
+  /** The peer's address, typed as getsockname()'s. */
+  getpeername(): A {
     this.checkOpen('getpeername');
-    return binding.name(this, true);
+    return binding.name(this, true) as A;
   }
 
-  private peerAddress(): Address {
+  private peerAddress(): A {
     try {
-      return intern(binding.name(this, true));
+      return intern(binding.name(this, true)) as A;
     } catch {
-      return this.family === AF_UNIX ? '' : ['', 0];
+      return (this.family === AF_UNIX ? '' : ['', 0]) as A;
     }
   }
 

@@ -48,6 +48,7 @@ import {
 } from 'evy/patched/socket';
 import { captureStderr, hangingAddress, rejection, releaseHangingAddress, settle, socketFds, tick } from '../helpers';
 import { finish, safetyNet } from '../safety';
+import { typeErrors } from '../typecheck';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
 const { test, own, go, closeOwned } = safetyNet(suite, { limit: 15 });
@@ -900,6 +901,10 @@ async function checkNames(addr: Address, host: string): Promise<void> {
   assert.equal(conn.getsockname(), [shost, sport]);
   closeAll(conn, c, srv);
 }
+
+test('getsockname / getpeername are typed by the address a socket was made for (tsc over fixtures/address.types.ts)', () => {
+  assert.equal(typeErrors(join(__dirname, 'fixtures', 'address.types.ts')), []);
+});
 
 test('getsockname / getpeername over IPv4: [host, port] pairs that match up', async () => {
   await checkNames(['127.0.0.1', 0], '127.0.0.1');
