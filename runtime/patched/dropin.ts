@@ -31,34 +31,48 @@ export function dropIn<T extends object>(name: string, own: T): T {
     // The builtin's fixed properties (tls.rootCertificates, os.constants) stay the builtin's.
     if (d === undefined || (d.configurable === true && mine[key] !== builtin[key])) green.add(key);
   }
-  /** A stock name evy shadowed is the builtin's again (evy's own code keeps its value). */
-  const stepAside = (key: string | symbol): void => void green.delete(key);
+  /** A stock name evy shadowed is the builtin's again once the builtin took a change (evy's own code keeps its value). */
+  const stepAside = (key: string | symbol, done: boolean): boolean => {
+    if (done) green.delete(key);
+    return done;
+  };
   const evyOnly = (key: string | symbol): boolean => green.has(key) && !Reflect.has(builtin, key);
+  /** Stable getters for evy's values shown in the shape of a stock accessor (timers.promises). */
+  const getters = new Map<string | symbol, () => unknown>();
+  const getter = (key: string | symbol): (() => unknown) => {
+    let g = getters.get(key);
+    if (g === undefined) getters.set(key, (g = () => mine[key]));
+    return g;
+  };
   return new Proxy(builtin, {
     get: (target, key) => (green.has(key) ? mine[key] : Reflect.get(target, key)),
     has: (target, key) => green.has(key) || Reflect.has(target, key),
     ownKeys: (target) => [...Reflect.ownKeys(target), ...[...green].filter((k) => !Reflect.has(target, k))],
-    // An evy name is configurable on the view whatever TypeScript made it
-    // (its re-exports are fixed getters): the builtin does not have it.
     getOwnPropertyDescriptor: (target, key) => {
-      if (!green.has(key)) return Reflect.getOwnPropertyDescriptor(target, key);
+      const stock = Reflect.getOwnPropertyDescriptor(target, key);
+      if (!green.has(key)) return stock;
+      // Evy's value over a stock name, in the stock descriptor's shape.
+      if (stock !== undefined) {
+        const { enumerable, configurable } = stock;
+        if ('value' in stock) return { value: mine[key], writable: stock.writable, enumerable, configurable };
+        return { get: getter(key), set: stock.set, enumerable, configurable };
+      }
+      // A name only evy has is configurable on the view whatever TypeScript
+      // made it (its re-exports are fixed getters): the builtin lacks it.
       const d = Reflect.getOwnPropertyDescriptor(mine, key);
       return d === undefined ? undefined : { ...d, configurable: true };
     },
     set: (target, key, value) => {
       if (evyOnly(key)) return Reflect.set(mine, key, value);
-      stepAside(key);
-      return Reflect.set(target, key, value);
+      return stepAside(key, Reflect.set(target, key, value));
     },
     defineProperty: (target, key, desc) => {
       if (evyOnly(key) && desc.configurable !== false) return Reflect.defineProperty(mine, key, desc);
-      stepAside(key);
-      return Reflect.defineProperty(target, key, desc);
+      return stepAside(key, Reflect.defineProperty(target, key, desc));
     },
     deleteProperty: (target, key) => {
       if (evyOnly(key)) return green.delete(key);
-      stepAside(key);
-      return Reflect.deleteProperty(target, key);
+      return stepAside(key, Reflect.deleteProperty(target, key));
     },
   }) as unknown as T;
 }
