@@ -57,6 +57,12 @@ test('item 10: import { createServer } from evy/patched/http in a plain .mjs, an
   });
 });
 
+test('item 10: the typings (the "types" condition) give ES and CommonJS modules the same names, evy\'s types included', () => {
+  const tsc = require.resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(FIXTURES, 'types', 'tsconfig.json')], { encoding: 'utf8', timeout: 120_000 });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+});
+
 test('item 4: the constructors node lets one call without new can be called so from evy\'s modules', () => {
   const pairs: Array<[string, () => unknown, () => unknown, Function, Function]> = [
     ['net.Server()', () => net.Server(), () => gnet.Server(), net.Server, gnet.Server],
