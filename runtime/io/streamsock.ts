@@ -428,16 +428,6 @@ function install(proto: object, methods: object): void {
 }
 
 /** Puts the green socket calls on `proto` (a net.Socket prototype). */
-/**
- * instanceof for a green subclass (`own` is the class asked, `green` the
- * subclass itself): once its stock class has the green calls (`patched`),
- * every stock instance counts as one of it; otherwise the usual rule.
- */
-export function isGreenInstance(value: unknown, own: Function, green: Function, stock: Function, patched: boolean): boolean {
-  if (patched && own === green) return value instanceof stock;
-  return Function.prototype[Symbol.hasInstance].call(own, value);
-}
-
 export function installSocketMethods(proto: object): void {
   install(proto, socketMethods);
 }
@@ -475,7 +465,7 @@ class ServerGreen {
    * listener `claimed` it, queued for accept(). The queue holds at most
    * ACCEPT_BACKLOG connections, as a listen backlog does: past that, the
    * ones already closed leave it, and if it is still full the new one is
-   * closed (its peer sees a reset). Whether accept() or the queue took it.
+   * closed. Returns whether accept() or the queue took it.
    */
   offer(sock: NetSocket, claimed: boolean): boolean {
     const w = this.acceptors.shift();

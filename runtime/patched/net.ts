@@ -64,8 +64,12 @@ export interface ServerConstructor {
 
 /**
  * node:net's Server whose connections nobody claims (no 'connection'
- * listener took them) wait for accept(), at most a listen backlog of them;
- * close() makes threads waiting in accept() fail with EBADF at once.
+ * listener took them) wait for accept(), at most a listen backlog (511) of
+ * them; past that a new unclaimed one is closed. close() makes threads
+ * waiting in accept() fail with EBADF at once.
+ * @example
+ * const server = net.Server().listen(8000);   // or new net.Server(), net.createServer()
+ * const [conn, [host, port]] = await server.accept();
  */
 export const Server: ServerConstructor = greenServer(net.Server, 'connection');
 
