@@ -116,11 +116,14 @@ export function feedAccepts(server: NetServer, event: string): void {
  * `event` connections to accept() (feedAccepts).
  */
 export function greenServer<C>(Stock: Function, event: string): C {
-  const Server = function Server(this: NetServer | undefined, ...args: unknown[]): NetServer {
-    if (new.target === undefined) return Reflect.construct(Server, args) as NetServer;
+  // Node's rule: called on anything but one of its instances (without new,
+  // or as a method), it makes one; `Server.call(this)` in an old-style
+  // subclass sets up `this`.
+  const Server = function Server(this: unknown, ...args: unknown[]): NetServer {
+    if (!(this instanceof Server)) return Reflect.construct(Server, args) as NetServer;
     Reflect.apply(Stock, this, args);
-    feedAccepts(this!, event);
-    return this!;
+    feedAccepts(this as NetServer, event);
+    return this as NetServer;
   };
   Object.defineProperty(Server, 'length', { value: Stock.length });
   Server.prototype = Stock.prototype;
