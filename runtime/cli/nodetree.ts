@@ -198,13 +198,14 @@ function passed(o: Outcome): boolean {
 }
 
 function how(o: Outcome, limitMs: number): string {
-  if (o.timedOut) return `timed out after ${limitMs / 1000} s (killed)`;
+  if (o.timedOut) return `timed out after ${limitMs / 1000} s, killed`;
   if (o.skipped) return 'skipped';
   if (o.signal) return `killed by ${o.signal}`;
   return `exited with code ${o.code}`;
 }
 
 function shown(output: string): string {
+  if (!output.trim()) return '      (no output)\n';
   const lines = output.replace(/\n$/, '').split('\n');
   const tail = lines.slice(-SHOWN_LINES);
   const head = lines.length > tail.length ? [`… ${lines.length - tail.length} lines before`] : [];
