@@ -104,7 +104,7 @@ export function treeVersion(dir: string): string | null {
     if (newest) return newest[1];
   }
   for (const f of ['node_version.ts', 'node_version.js']) {
-    const v = read(f) && /version\s*=\s*["'](\d+\.\d+\.\d+)["']/.exec(read(f) as string);
+    const v = /version\s*=\s*["'](\d+\.\d+\.\d+)["']/.exec(read(f) ?? '');
     if (v) return v[1];
   }
   return null;
