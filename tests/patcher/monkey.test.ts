@@ -154,12 +154,12 @@ test('a saved lazy descriptor defined again after the green module applied reads
   // after it is greened as it loads, with no accessors).
   const script = `
     const { monkeyPatch } = require('evy/patcher');
-    const greenOs = require('evy/patched/os');
     const os = require('node:os');
     monkeyPatch();
     const saved = Object.getOwnPropertyDescriptor(os, 'hostname');
     if (typeof saved.get !== 'function') throw new Error('not lazy');
     os.hostname(); // applies the green module
+    const greenOs = require('evy/patched/os');
     Object.defineProperty(os, 'hostname', saved); // the restore
     const read = os.hostname === greenOs.hostname;
     os.hostname = () => 'mine';
