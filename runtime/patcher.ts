@@ -327,13 +327,18 @@ function greenOnLoad(id: string): void {
  * net.createConnection) is green, as the program's will be.
  */
 function settle(): void {
-  for (const id of pending) {
-    if (!loadedByNode(id)) continue;
-    pending.delete(id);
-    // A green module already loaded costs nothing to apply: then the
-    // builtin's properties stay what they are (data, for mock.method).
-    if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id)) applyGreen(id, builtinObject(id));
-    else patchLazily(id, builtinObject(id));
+  // Applying one green module may load more of Node's: until none is left.
+  for (let again = true; again; ) {
+    again = false;
+    for (const id of pending) {
+      if (!loadedByNode(id)) continue;
+      pending.delete(id);
+      again = true;
+      // A green module already loaded costs nothing to apply: then the
+      // builtin's properties stay what they are (data, for mock.method).
+      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id)) applyGreen(id, builtinObject(id));
+      else patchLazily(id, builtinObject(id));
+    }
   }
 }
 
@@ -364,10 +369,11 @@ function installLoadHooks(): void {
     return original.call(this, request, parent, isMain);
   };
   if (getBuiltinModule !== undefined) {
+    const stock = getBuiltinModule;
     process.getBuiltinModule = function getBuiltinModule(id: string) {
       const g = greenableId(id);
       if (g !== undefined && loadingGreen === 0) greenOnLoad(g);
-      return builtinObject(id);
+      return stock(id);
     } as typeof process.getBuiltinModule;
   }
   (globalThis as Record<symbol, unknown>)[GREEN_ON_IMPORT] = (id: string): void => {
