@@ -166,6 +166,17 @@ export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
 };
 
 /**
+ * The stock names a green module replaces, where fewer than all: a builtin
+ * Node loaded before monkeyPatch() makes only these (and its additions) lazy,
+ * so Node's own reads of the rest (internal/abort_controller takes
+ * timers.setTimeout as soon as anything loads node:stream) do not load the
+ * green module. tests/patcher/lazy.test.ts checks this list against the modules.
+ */
+export const GREEN_REPLACES: Partial<Record<string, readonly string[]>> = {
+  timers: [],
+};
+
+/**
  * Builtins that are a property of another one's green module: the green
  * `timers.promises` also replaces what `require('timers/promises')` returns.
  */
@@ -218,8 +229,9 @@ const stockValues = new WeakMap<object, Map<string, unknown>>();
 function patchLazily(name: string, builtin: Record<string, unknown>): void {
   // Data properties only: Node's accessors (http.globalAgent's setter, fixed
   // ones like tls.rootCertificates) keep working exactly as they are.
+  for (const [sub, { parent, key }] of Object.entries(SUBMODULES)) if (parent === name) greenOnAccess(builtin, key, sub);
   const descriptors = new Map<string, PropertyDescriptor | undefined>();
-  for (const k of [...Object.keys(builtin), ...(GREEN_ADDITIONS[name] ?? [])]) {
+  for (const k of [...(GREEN_REPLACES[name] ?? Object.keys(builtin)), ...(GREEN_ADDITIONS[name] ?? [])]) {
     const d = Object.getOwnPropertyDescriptor(builtin, k);
     if (d === undefined || ('value' in d && d.configurable === true)) descriptors.set(k, d);
   }
@@ -271,17 +283,18 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
  */
 function greenOnAccess(builtin: Record<string, unknown>, key: string, sub: string): void {
   const d = Object.getOwnPropertyDescriptor(builtin, key);
-  if (d?.get === undefined || d.configurable !== true) return;
+  if (d?.get === undefined || d.configurable !== true || submoduleGetters.has(d.get)) return;
   const get = d.get;
-  Object.defineProperty(builtin, key, {
-    ...d,
-    get() {
-      const value: unknown = get.call(this);
-      if (pending.has(sub) && loadingGreen === 0) greenOnLoad(sub);
-      return value;
-    },
-  });
+  const getter = function (this: unknown): unknown {
+    const value: unknown = get.call(this);
+    if (pending.has(sub) && loadingGreen === 0) greenOnLoad(sub);
+    return value;
+  };
+  submoduleGetters.add(getter);
+  Object.defineProperty(builtin, key, { ...d, get: getter });
 }
+
+const submoduleGetters = new WeakSet<() => unknown>();
 
 /** Builtins monkeyPatch() chose that Node has not loaded yet: each is greened when the program first loads it. */
 const pending = new Set<string>();

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kill, monkeyPatch, sleep, spawn, Timeout, withTimeout } from 'evy';
+import { GREEN_REPLACES } from 'evy/patcher';
 import { rejection } from '../helpers';
 
 const root = join(__dirname, '..', '..');
@@ -67,6 +68,35 @@ test("require('evy') and monkeyPatch() load none of net, dns, tls, crypto, http,
   assert.equal(loadedOf(got[0]), [], "after require('evy')");
   assert.equal(loadedOf(got[1]), [], 'after monkeyPatch()');
   assert.ok(got[2], 'isMonkeyPatched: chosen, greened when loaded');
+});
+
+test("Node's own reads of a stock name do not load the green module (stream's abort_controller reads timers)", () => {
+  const got = run([
+    file(
+      'stream-first.cjs',
+      `const evy = require(${JSON.stringify(root)});
+       evy.monkeyPatch();
+       require('stream');
+       const before = Object.keys(require.cache).some((f) => f.endsWith('/patched/timers.js'));
+       const timers = require('timers');
+       const sleep = typeof timers.sleep;
+       const after = Object.keys(require.cache).some((f) => f.endsWith('/patched/timers.js'));
+       console.log(JSON.stringify({ before, sleep, after }));`,
+    ),
+  ]);
+  assert.equal(got, { before: false, sleep: 'function', after: true });
+});
+
+test('GREEN_REPLACES names every stock name its green modules replace', () => {
+  for (const [name, declared] of Object.entries(GREEN_REPLACES)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const stock = require(`node:${name}`) as Record<string, unknown>;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const green = require(`evy/patched/${name}`) as Record<string, unknown>;
+    const submodules = name === 'timers' || name === 'dns' ? ['promises'] : [];
+    const replaced = Object.keys(green).filter((k) => k in stock && green[k] !== stock[k] && !submodules.includes(k)).sort();
+    assert.equal(replaced, [...(declared ?? [])].sort(), `evy/patched/${name}`);
+  }
 });
 
 test('a builtin is greened when the program loads it: require, node:, process.getBuiltinModule', () => {
