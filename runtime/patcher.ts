@@ -398,7 +398,9 @@ function installLoadHooks(): void {
   if ((globalThis as Record<symbol, unknown>)[ESM_HOOKS] !== true && list.includes('NativeModule internal/modules/esm/translators')) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { register } = require('node:module') as typeof ModuleType;
-    register('./cli/greenhooks.mjs', require('node:url').pathToFileURL(__filename));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { pathToFileURL } = require('node:url') as typeof import('node:url');
+    register('./cli/greenhooks.mjs', pathToFileURL(__filename));
     (globalThis as Record<symbol, unknown>)[ESM_HOOKS] = true;
   }
 }
