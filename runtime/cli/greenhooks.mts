@@ -13,18 +13,19 @@ const GREENABLE = new Set(['net', 'dns', 'tls', 'timers', 'child_process', 'http
 const SCHEME = 'evy-green:';
 const APPLY = '?apply';
 
-interface ResolveResult {
+/** Node's module hook types (the shapes evy's hooks use). */
+export interface ResolveResult {
   url: string;
   format?: string | null;
   shortCircuit?: boolean;
 }
-interface LoadResult {
+export interface LoadResult {
   format: string;
   source?: string | Buffer | null;
   shortCircuit?: boolean;
 }
-type Resolve = (specifier: string, context: { parentURL?: string }) => Promise<ResolveResult>;
-type Load = (url: string, context: { format?: string | null }) => Promise<LoadResult>;
+export type Resolve = (specifier: string, context: { parentURL?: string }) => Promise<ResolveResult>;
+export type Load = (url: string, context: { format?: string | null }) => Promise<LoadResult>;
 
 /** The generated module's URL for `specifier`, when it names a builtin evy greens (and the importer is not that module). */
 export function greenResolve(specifier: string, parentURL: string | undefined): ResolveResult | undefined {

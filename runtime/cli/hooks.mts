@@ -10,7 +10,7 @@
 //   monkeyPatch() greens each when the program first imports it.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { greenLoad, greenResolve } from './greenhooks.mjs';
+import { greenLoad, greenResolve, type Load, type LoadResult, type Resolve, type ResolveResult } from './greenhooks.mjs';
 import { compileTs, TS_EXTENSIONS, tsFormat } from './tscompile.js';
 
 const inside = new URL('../index.js', import.meta.url).href;
@@ -19,18 +19,6 @@ interface HookData {
   entryURL: string;
   entryIsModule: boolean;
 }
-interface ResolveResult {
-  url: string;
-  format?: string | null;
-  shortCircuit?: boolean;
-}
-interface LoadResult {
-  format: string;
-  source?: string | Buffer | null;
-  shortCircuit?: boolean;
-}
-type Resolve = (specifier: string, context: { parentURL?: string }) => Promise<ResolveResult>;
-type Load = (url: string, context: { format?: string | null }) => Promise<LoadResult>;
 
 let data: HookData = { entryURL: '', entryIsModule: false };
 
