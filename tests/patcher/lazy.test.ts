@@ -150,6 +150,26 @@ test('a binding stubbed before the program imports the builtin is the one it use
   assert.equal(run(['--expose-internals', '--no-warnings', evy, 'run', underEvy]), { code: 'ENOMEM', green: 'function' });
 });
 
+test("stubs of http_parser and crypto's SecureContext reach _http_common and tls (Node's own tests' way), as on stock", () => {
+  const script = (patch: string): string => `${patch}
+    const { internalBinding } = require('internal/test/binding');
+    class DummyParser { initialize(type) { this.type = type; } }
+    DummyParser.REQUEST = Symbol('request');
+    internalBinding('http_parser').HTTPParser = DummyParser;
+    const crypto = internalBinding('crypto');
+    const Native = crypto.SecureContext;
+    crypto.SecureContext = function () { const c = new Native(); c.setClientCertEngine = undefined; return c; };
+    require('child_process');
+    const parser = require('_http_common').parsers.alloc();
+    let code;
+    try { require('tls').createSecureContext({ clientCertEngine: 'nothing' }); } catch (e) { code = e.code; }
+    console.log(JSON.stringify({ dummy: parser instanceof DummyParser, code, green: typeof require('http').urlopen }));`;
+  const stock = run(['--expose-internals', '--no-warnings', '-e', script('')]) as Record<string, unknown>;
+  assert.equal(stock, { dummy: true, code: 'ERR_CRYPTO_CUSTOM_ENGINE_NOT_SUPPORTED', green: 'undefined' });
+  const patched = run(['--expose-internals', '--no-warnings', '-e', script(`require(${JSON.stringify(root)}).monkeyPatch();`)]);
+  assert.equal(patched, { ...stock, green: 'function' });
+});
+
 // ---- dns.promises: the real object, greened in place ---------------------------
 
 interface DnsServer {
