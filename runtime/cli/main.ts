@@ -4,8 +4,12 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
 import { runScript, ScriptError } from './run';
-import { runCompat } from './test';
+import type { runCompat as RunCompat } from './test';
 import { TsCompileError } from './tscompile';
+
+// test.ts loads child_process (and net with it): only `evy test` pays for that.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const runCompat: typeof RunCompat = (...args) => (require('./test') as typeof import('./test')).runCompat(...args);
 
 function printError(err: unknown): void {
   if (err instanceof ScriptError || err instanceof TsCompileError) process.stderr.write(`${err.message}\n`);

@@ -19,7 +19,7 @@
 //   data stays queued and still goes out.
 import type { Readable, Writable } from 'node:stream';
 import type { Server as NetServer, Socket as NetSocket } from 'node:net';
-import { Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
 import { getHub, Waiter } from '../hub/hub';
 import { GreenFile, type GreenFileOptions } from './file';
 import { armSocketTimeout, checkSeconds, closedError, systemError, toBuffer, type Address } from './socket';
@@ -550,11 +550,18 @@ export function fedServerGreen(server: NetServer, event: string): ServerGreen {
   return g;
 }
 
+/** Whether `server` is a tls.Server; none exists before node:tls loads, so this never loads it. */
+function isTlsServer(server: NetServer): boolean {
+  if (!(process as unknown as { moduleLoadList: string[] }).moduleLoadList.includes('NativeModule tls')) return false;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return server instanceof (require('node:tls') as { Server: typeof TlsServer }).Server;
+}
+
 /** The accept queue of `server`, made on first use (TLS servers queue 'secureConnection' sockets). */
 export function serverGreen(server: NetServer): ServerGreen {
   let g = servers.get(server);
   if (g === undefined) {
-    g = new ServerGreen(server, server instanceof TlsServer ? 'secureConnection' : 'connection');
+    g = new ServerGreen(server, isTlsServer(server) ? 'secureConnection' : 'connection');
     servers.set(server, g);
   }
   return g;
