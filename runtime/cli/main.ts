@@ -7,7 +7,11 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
 import { runScript, ScriptError, watchParent } from './run';
-import { runCompat } from './test';
+import type { runCompat as RunCompat } from './test';
+
+// test.ts loads child_process (and net with it): only `evy test` pays for that.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const runCompat: typeof RunCompat = (...args) => (require('./test') as typeof import('./test')).runCompat(...args);
 
 function printError(err: unknown): void {
   // Both carry the whole report in their message. A TsCompileError from the
@@ -136,15 +140,21 @@ export function main(argv: string[]): void {
     .allowUnknownOption()
     .action((script: string, args: string[], o: { patch: boolean | string }) => run(script, args, o.patch));
 
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeTree = require('./nodetree') as typeof import('./nodetree');
   program
     .command('test')
-    .description('stdlib-compat suite: run tests/stdlib scenarios on stock Node and monkey-patched, compare the traces')
-    .argument('[modules...]', 'modules to check (default: every tests/stdlib/<module>.ts)')
+    .description('stdlib-compat suite: run tests/stdlib scenarios on stock Node and monkey-patched, compare the traces; with --node-tree, Node\'s own tests')
+    .argument('[modules...]', 'modules to check (default: every tests/stdlib/<module>.ts); with --node-tree: modules, file-name globs or parts of names')
     .option('--scenarios-dir <dir>', 'where the scenario files are (default: tests/stdlib)')
     .option('--filter <text>', 'only scenarios whose name contains <text>')
-    .option('-j, --jobs <n>', 'modules run at once', (v: string) => Number.parseInt(v, 10), 2)
-    .action(async (modules: string[], o: { scenariosDir?: string; filter?: string; jobs: number }) => {
-      const r = await runCompat(modules, { scenariosDir: o.scenariosDir, filter: o.filter, jobs: o.jobs });
+    .option('--node-tree <dir>', 'run the test/parallel and test/sequential tests of this Node source tree, stock and greened')
+    .option('--timeout <seconds>', 'with --node-tree: the time limit of each run (default 60)', nodeTree.cliNumber('seconds'))
+    .option('-j, --jobs <n>', 'modules run at once (default 2); with --node-tree, tests (default 1)', nodeTree.cliNumber('count'))
+    .action(async (modules: string[], o: { scenariosDir?: string; filter?: string; nodeTree?: string; timeout?: number; jobs?: number }) => {
+      const r = o.nodeTree
+        ? await nodeTree.runNodeTree(o.nodeTree, modules, { jobs: o.jobs, timeoutMs: o.timeout && o.timeout * 1000 })
+        : await runCompat(modules, { scenariosDir: o.scenariosDir, filter: o.filter, jobs: o.jobs });
       if (r.failed > 0) process.exitCode = 1;
     });
 

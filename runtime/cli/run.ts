@@ -1,13 +1,16 @@
 // `evy run <script> [args...]`: runs a TypeScript or JavaScript script, ESM or
 // CommonJS, with its top level as the main green thread.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import Module from 'node:module';
+import type ModuleType from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Hub } from '../hub/hub';
 import { monkeyPatch, type MonkeyPatchOptions } from '../patcher';
 import { compileTsFile, isModuleFile, TS_EXTENSIONS, tsFormat } from './tscompile';
 import { installTsRequire, registerTsHooks } from './tsrequire';
+
+// The Module class without loading node:module (Node's ES module loader with it).
+const Module = module.constructor as typeof ModuleType;
 
 const SCRIPT_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'];
 

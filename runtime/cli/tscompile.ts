@@ -3,7 +3,6 @@
 // loading esbuild at all (start-up is the budget of issue 4: under 150 ms).
 // Shared by the CommonJS require hook (run.ts) and the ESM load hook (hooks.mts).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 export const TS_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx'];
@@ -51,7 +50,9 @@ let cacheDir: string | null | undefined;
 function getCacheDir(): string | null {
   if (cacheDir !== undefined) return cacheDir;
   const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
-  const dir = process.env.EVY_CACHE_DIR ?? path.join(tmpdir(), `evy-ts-${uid}`);
+  // node:os on first compile only: a JavaScript script under evy run never loads it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dir = process.env.EVY_CACHE_DIR ?? path.join((require('node:os') as typeof import('node:os')).tmpdir(), `evy-ts-${uid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     cacheDir = dir;

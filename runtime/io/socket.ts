@@ -2,7 +2,6 @@
 // handles. Every wait is an evy operation: Timeout and kill interrupt accept,
 // connect, recv, recvfrom, sendall and sendto, and the socket's own `timeout`
 // raises SocketTimeout.
-import * as dns from 'node:dns';
 import { getSystemErrorName } from 'node:util';
 import { binding } from '../hub/binding';
 import { getHub, reportError, Waiter } from '../hub/hub';
@@ -662,6 +661,9 @@ export class GreenSocket<A extends Address = Address> {
     if (host === '') return this.family === AF_INET6 ? '::1' : '127.0.0.1';
     const family = this.family === AF_INET6 ? 6 : 4;
     if ((family === 4 && /^\d+\.\d+\.\d+\.\d+$/.test(host)) || (family === 6 && host.includes(':'))) return host;
+    // node:dns loads on the first name to look up, not with evy.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const dns = require('node:dns') as typeof import('node:dns');
     const r = await wait(dns.promises.lookup(host, { family }));
     return r.address;
   }
