@@ -1,28 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evy, root, sandbox } from './sandbox';
 
 // The evy command line itself (runtime/cli/main.ts): what it does before a
 // script runs, Node flags, and how it ends with its script.
-const root = resolve(__dirname, '..', '..');
-const evy = join(root, 'bin', 'evy');
-const dir = mkdtempSync(join(tmpdir(), 'evy-main-'));
+const box = sandbox('evy-main-');
+const { dir, run, script } = box;
 
-function run(args: string[], cwd = dir): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [evy, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function script(name: string, text: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
-
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.after(() => box.remove());
 
 test('--version and --help work without the native addon (they do not load the hub)', () => {
   // A preload that makes loading any native addon fail, as a missing build does.

@@ -3,25 +3,13 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { evy, root, sandbox } from './sandbox';
 
-const root = resolve(__dirname, '..', '..');
-const evy = join(root, 'bin', 'evy');
-// Scripts live outside the repository: 'evy' must resolve from anywhere.
-const dir = mkdtempSync(join(tmpdir(), 'evy-cli-'));
+const box = sandbox('evy-cli-');
+const { dir, run, script } = box;
 
-function run(args: string[], cwd = dir): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [evy, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function script(name: string, text: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
-
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.after(() => box.remove());
 
 test('--version and --help', () => {
   const v = run(['--version']);
