@@ -2,7 +2,6 @@
 // Loads no native hub until a script runs: `evy --version` and `--help` work
 // where the addon is missing or broken.
 import type { Command as CommandType } from 'commander';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
@@ -97,6 +96,9 @@ function fastRun(argv: string[]): boolean {
 function runUnder(nodeArgs: string[], runArgs: string[]): void {
   const bin = path.join(__dirname, '..', '..', 'bin', 'evy');
   const env = { ...process.env, EVY_RUN_PARENT: String(process.pid) };
+  // child_process loads streams and net: only a run with Node flags pays for it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(process.execPath, [...nodeArgs, bin, 'run', ...runArgs], { stdio: 'inherit', env });
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const pass = (sig: NodeJS.Signals): void => {
