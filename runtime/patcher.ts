@@ -177,6 +177,16 @@ export const GREEN_REPLACES: Partial<Record<string, readonly string[]>> = {
 };
 
 /**
+ * Names a green module replaces only for its direct importers, never on the
+ * builtin: evy/patched/timers' setTimeout and setImmediate exist so that
+ * util.promisify of them gives evy's promises, which the builtin's own
+ * functions already do once monkeyPatch() greens node:timers/promises in place.
+ */
+export const GREEN_DIRECT_ONLY: Partial<Record<string, readonly string[]>> = {
+  timers: ['setImmediate', 'setTimeout'],
+};
+
+/**
  * Builtins that are a property of another one's green module: the green
  * `timers.promises` also replaces what `require('timers/promises')` returns.
  */
@@ -203,6 +213,7 @@ function applyGreen(name: string, builtin: Record<string, unknown>): void {
     if (key === '__evyPatch' || key === 'default') continue;
     if (subs.some(([, s]) => s.key === key)) continue; // the submodule object stays, greened in place (below)
     if (own && key in builtin) continue;
+    if (GREEN_DIRECT_ONLY[name]?.includes(key) === true) continue;
     const value = green[key];
     const desc = Object.getOwnPropertyDescriptor(builtin, key);
     if (desc?.configurable === false) continue; // fixed by Node (tls.rootCertificates): stays stock
@@ -360,6 +371,16 @@ function greenModuleLoaded(name: string): boolean {
   return cache[path.join(__dirname, 'patched', `${name}.js`)]?.loaded === true;
 }
 
+/**
+ * util.promisify(timers.setTimeout) reads node:timers/promises through
+ * Node's internal require, which no hook sees: a program that loads util may
+ * promisify a timer, so timers/promises is greened first (a small module,
+ * loaded only by such a program).
+ */
+function greenBeforeUtil(): void {
+  if (pending.has('timers/promises')) greenOnLoad('timers/promises');
+}
+
 let loadHooksInstalled = false;
 
 /**
@@ -378,6 +399,8 @@ function installLoadHooks(): void {
     if (id !== undefined) {
       if (loadingGreen > 0) return builtinObject(id);
       greenOnLoad(id);
+    } else if (pending.size > 0 && loadingGreen === 0 && (request === 'util' || request === 'node:util')) {
+      greenBeforeUtil();
     }
     return original.call(this, request, parent, isMain);
   };
@@ -386,6 +409,7 @@ function installLoadHooks(): void {
     process.getBuiltinModule = function getBuiltinModule(id: string) {
       const g = greenableId(id);
       if (g !== undefined && loadingGreen === 0) greenOnLoad(g);
+      else if (loadingGreen === 0 && (id === 'util' || id === 'node:util')) greenBeforeUtil();
       return stock(id);
     } as typeof process.getBuiltinModule;
   }
