@@ -191,13 +191,14 @@ export function execute<A extends unknown[], R>(task: Task<A, R>, ...args: A): P
   }
   msg.args = args;
   const what = msg.mod === null ? `function ${msg.name || '(anonymous)'}` : `${msg.name} of ${msg.mod}`;
-  const callerStack = new Error().stack;
+  // The caller's frames, formatted only if the task throws.
+  const caller = new Error();
   const p = getPool();
-  const ac = new AbortController();
-  const run = (p.run(msg, { signal: ac.signal }) as Promise<{ ok: Awaited<R> } | { err: ThrownMessage }>).then(
+  const signal = new Abort();
+  const run = (p.run(msg, { signal }) as Promise<{ ok: Awaited<R> } | { err: ThrownMessage }>).then(
     (r) => {
       if ('err' in r) {
-        const e = new TpoolError(r.err, callerStack);
+        const e = new TpoolError(r.err, caller.stack);
         report(e, what);
         throw e;
       }
@@ -208,7 +209,31 @@ export function execute<A extends unknown[], R>(task: Task<A, R>, ...args: A): P
       throw e;
     },
   );
-  return green(run, () => ac.abort());
+  return green(run, () => signal.abort());
+}
+
+/**
+ * The least a signal must be for Piscina (`aborted` and one 'abort' listener):
+ * an AbortController per call costs more than the rest of execute() together.
+ */
+class Abort {
+  aborted = false;
+  reason: unknown = undefined;
+  private listener: (() => void) | null = null;
+  addEventListener(_type: 'abort', l: () => void): void {
+    this.listener = l;
+  }
+  removeEventListener(): void {
+    this.listener = null;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = new Error('interrupted by a Timeout or kill');
+    const l = this.listener;
+    this.listener = null;
+    if (l !== null) l();
+  }
 }
 
 // ---- proxies -----------------------------------------------------------------------
@@ -244,7 +269,7 @@ export type Remote<T> = {
 
 interface Pending {
   w: Waiter<unknown> | null;
-  stack: string | undefined;
+  caller: Error;
   what: string;
 }
 
@@ -286,7 +311,7 @@ class Host {
     });
     if (!(w instanceof Waiter)) return w;
     req.id = this.nextId++;
-    this.pending.set(req.id, { w, stack: new Error().stack, what });
+    this.pending.set(req.id, { w, caller: new Error(), what });
     if (this.pending.size === 1) this.worker.ref();
     this.worker.postMessage(req);
     return w.promise;
@@ -303,7 +328,7 @@ class Host {
       return;
     }
     if ('err' in m) {
-      const e = new TpoolError(m.err, p.stack);
+      const e = new TpoolError(m.err, p.caller.stack);
       report(e, p.what);
       hub.throwInto(p.w, e);
     } else if ('ref' in m) {

@@ -71,12 +71,36 @@ export function thrown(err: unknown): ThrownMessage {
   return { evyTpoolError: true, name: 'Error', message: `a non-Error value was thrown: ${String(err)}`, stack: undefined, code: undefined };
 }
 
-/** Piscina's task handler. A throw comes back as a ThrownMessage, so nothing of it is lost in cloning. */
-export default async function run(task: TaskMessage): Promise<unknown> {
+/** Exports already loaded, by module and name: the common case runs without an await. */
+const loaded = new Map<string, (...a: unknown[]) => unknown>();
+
+async function slowRun(task: TaskMessage): Promise<unknown> {
   try {
-    const fn = task.mod === null ? compile(task.src!) : await loadExport(task.mod, task.name);
+    const fn = await loadExport(task.mod!, task.name);
     if (typeof fn !== 'function') throw new TypeError(`tpool: export ${JSON.stringify(task.name)} of ${task.mod} is not a function (it is ${typeof fn})`);
+    loaded.set(`${task.mod}\0${task.name}`, fn as (...a: unknown[]) => unknown);
     return { ok: await (fn as (...a: unknown[]) => unknown)(...task.args) };
+  } catch (err) {
+    return { err: thrown(err) };
+  }
+}
+
+function settled(v: unknown): unknown {
+  if (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') {
+    return Promise.resolve(v).then(
+      (ok) => ({ ok }),
+      (err: unknown) => ({ err: thrown(err) }),
+    );
+  }
+  return { ok: v };
+}
+
+/** Piscina's task handler. A throw comes back as a ThrownMessage, so nothing of it is lost in cloning. */
+export default function run(task: TaskMessage): unknown {
+  try {
+    const fn = task.mod === null ? compile(task.src!) : loaded.get(`${task.mod}\0${task.name}`);
+    if (fn === undefined) return slowRun(task);
+    return settled(fn(...task.args));
   } catch (err) {
     return { err: thrown(err) };
   }
