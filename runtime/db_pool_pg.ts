@@ -101,10 +101,8 @@ export function pgDriver(pg?: PgModule): Driver<PgClient, PgConnectArgs> {
       dead.add(c);
       await c.end().catch(() => c.connection.stream.destroy());
     },
-    async query(c, sql, params): Promise<QueryResult> {
-      const r = await c.query(sql, params);
-      return { rows: r.rows, rowCount: r.rowCount ?? r.rows.length };
-    },
+    // pg's own Result is a QueryResult already (rows, rowCount): no copy per query.
+    query: (c, sql, params) => c.query(sql, params) as Promise<QueryResult>,
     cancel: (c) => cancelRequest(c),
     inTransaction: (c) => {
       const s = c.getTransactionStatus?.() ?? 'I';
