@@ -112,8 +112,10 @@ const killed = new WeakSet<Piscina>();
 function getPool(): Piscina {
   if (pool === null) {
     const n = threads();
-    // Lazy: no worker starts before the first call, and idle ones end after a while.
-    pool = new Piscina({ filename: WORKER, minThreads: 0, maxThreads: n, idleTimeout: 30_000, maxQueue: Infinity });
+    // Lazy, as Evy's: no worker before the first call, then all of them. A pool
+    // above minThreads would arm and clear an idle timer around every task.
+    // Idle workers do not keep the process alive.
+    pool = new Piscina({ filename: WORKER, minThreads: n, maxThreads: n, maxQueue: Infinity });
   }
   return pool;
 }
