@@ -283,6 +283,8 @@ class Host {
   readonly pending = new Map<number, Pending>();
   /** live proxied objects made here (not counting autowrapped ones) */
   roots = 0;
+  /** @internal the references of those objects */
+  readonly rootRefs = new Set<number>();
   dead: Error | null = null;
   private nextId = 1;
   private readonly released = new FinalizationRegistry<number>((ref) => this.release(ref));
@@ -341,6 +343,7 @@ class Host {
   }
 
   release(ref: number): void {
+    if (this.rootRefs.delete(ref)) this.roots--;
     if (this.dead === null) this.worker.postMessage({ id: 0, op: 'release', ref } satisfies HostRequest);
   }
 
@@ -441,6 +444,7 @@ export async function proxy<T extends object>(module: string | URL, exportName: 
   host.roots++;
   try {
     const made = (await host.request({ id: 0, op: 'new', mod, name: exportName, args: ctorArgs.map((a) => mark(host, a)) }, `new ${exportName}()`)) as Remote<T>;
+    host.rootRefs.add((made as unknown as { [REF]: { marker: RefMarker } })[REF].marker.evyTpoolRef);
     return made;
   } catch (err) {
     host.roots--;

@@ -206,6 +206,14 @@ test('proxy: method calls, properties, errors, and autowrapped returns', async (
   assert.is(stillThere, 102);
 });
 
+test('proxy: objects spread over the workers', async () => {
+  const a = await proxy<Counter>(TASKS, 'Counter');
+  const b = await proxy<Counter>(TASKS, 'Counter');
+  assert.is.not(await a.thread(), await b.thread(), 'two objects, two workers');
+  a.$release();
+  b.$release();
+});
+
 test('proxy: a call interrupted by Timeout or kill is dropped; the object goes on', async () => {
   const c = await proxy<Counter>(TASKS, 'Counter', 0);
   assert.instance(await rejection(withTimeout(0.05, () => c.block(300))), Timeout);
