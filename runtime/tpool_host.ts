@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { loadExport, thrown, type ThrownMessage } from './tpool_worker';
 
-/** A request from the main thread. @internal */
+/** A request from the main thread (not public API). */
 export type HostRequest =
   | { id: number; op: 'new'; mod: string; name: string; args: unknown[] }
   | { id: number; op: 'call'; ref: number; method: string; args: unknown[] }
@@ -13,13 +13,13 @@ export type HostRequest =
   | { id: number; op: 'set'; ref: number; prop: string; value: unknown }
   | { id: 0; op: 'release'; ref: number };
 
-/** A reply: a value, a reference to an object kept here, or an error. @internal */
+/** A reply: a value, a reference to an object kept here, or an error (not public API). */
 export type HostReply =
   | { id: number; value: unknown }
   | { id: number; ref: number }
   | { id: number; err: ThrownMessage };
 
-/** How a proxy passed as an argument crosses: its reference number. @internal */
+/** How a proxy passed as an argument crosses: its reference number (not public API). */
 export interface RefMarker {
   evyTpoolRef: number;
 }

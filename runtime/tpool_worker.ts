@@ -5,7 +5,7 @@
 import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 
-/** One execute() call, as it crosses to the worker. @internal */
+/** One execute() call, as it crosses to the worker (not public API). */
 export interface TaskMessage {
   /** a module specifier (file URL or package name) and an export, or null for a function */
   mod: string | null;
@@ -15,7 +15,7 @@ export interface TaskMessage {
   args: unknown[];
 }
 
-/** An error thrown in a worker, as it crosses back. @internal */
+/** An error thrown in a worker, as it crosses back (not public API). */
 export interface ThrownMessage {
   evyTpoolError: true;
   name: string;
