@@ -1,0 +1,78 @@
+// Greens node:fs/promises in place (monkeyPatch; `require('fs').promises` is
+// the same object): each of its functions is an evy operation, so a Timeout or
+// kill releases the waiting green thread at once. The stock call runs on in
+// libuv's thread pool, and its late result is dropped: a late FileHandle or Dir
+// is closed, a late mkdtemp directory removed, so nothing leaks. readFile
+// also stops reading (through its AbortSignal) and closes its file. Writes run
+// to their end: what they change is the caller's, interrupted or not.
+//
+// FileHandle's own methods stay stock: Node's streams over a FileHandle call
+// them internally, outside any wait of the caller. `wait(fh.read(...))` makes
+// one interruptible.
+import * as fs from 'node:fs';
+import type * as fsp from 'node:fs/promises';
+import { awaitAbortable, combinedSignal, ownSignal } from './abortable';
+
+type Fn = (...args: unknown[]) => Promise<unknown>;
+type Promises = Record<string, unknown>;
+
+/** The functions of fs/promises that wait; tests/patched/fs.test.ts checks the builtin has no other. */
+export const FS_WAITS: readonly string[] = [
+  'access', 'appendFile', 'chmod', 'chown', 'copyFile', 'cp', 'lchmod', 'lchown', 'link', 'lstat', 'lutimes',
+  'mkdir', 'mkdtemp', 'open', 'opendir', 'readFile', 'readdir', 'readlink', 'realpath', 'rename', 'rm', 'rmdir',
+  'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'writeFile',
+];
+/** What fs/promises has besides: an async iterator with its own signal, and numbers. */
+export const FS_OTHERS: readonly string[] = ['constants', 'watch'];
+
+function ignore(): void {}
+
+/** What a dropped result holds, given back to the system. */
+const LATE: Record<string, (value: unknown) => void> = {
+  open: (h) => void (h as fsp.FileHandle).close().catch(ignore),
+  opendir: (d) => void (d as fs.Dir).close().catch(ignore),
+  mkdtemp: (dir) => fs.rmdir(dir as string, ignore),
+};
+
+/** readFile with the caller's options and a signal that the interruption aborts (null: leave the call as it is). */
+function readFileOptions(options: unknown, signal: (user: AbortSignal | undefined) => AbortSignal): unknown {
+  if (options === undefined || options === null) return { signal: signal(undefined) };
+  if (typeof options === 'string') return { encoding: options, signal: signal(undefined) };
+  if (typeof options !== 'object') return null; // the stock one refuses it
+  const user = (options as { signal?: unknown }).signal;
+  if (!ownSignal(user)) return null;
+  return { ...options, signal: signal(user) };
+}
+
+const greened = new WeakSet<object>();
+
+/**
+ * Makes every waiting function of `promises` (node:fs/promises) an evy
+ * operation, in place; once per object.
+ * @internal
+ */
+export function greenFsPromises(promises: Promises): void {
+  if (greened.has(promises)) return;
+  greened.add(promises);
+  for (const name of FS_WAITS) {
+    const stock = promises[name];
+    if (typeof stock !== 'function') continue;
+    const late = LATE[name] ?? null;
+    const green =
+      name === 'readFile'
+        ? function readFile(path: unknown, options?: unknown): Promise<unknown> {
+            const controller = new AbortController();
+            const opts = readFileOptions(options, (user) => combinedSignal(controller, user));
+            const p = opts === null ? (stock as Fn).apply(promises, arguments as unknown as unknown[]) : (stock as Fn)(path, opts);
+            return awaitAbortable(p, opts === null ? null : controller);
+          }
+        : {
+            // Same name and length as the stock one.
+            [name]: function (this: unknown): Promise<unknown> {
+              return awaitAbortable((stock as Fn).apply(this, arguments as unknown as unknown[]), null, late);
+            },
+          }[name];
+    Object.defineProperty(green, 'length', { value: (stock as Fn).length });
+    promises[name] = green;
+  }
+}
