@@ -5,19 +5,53 @@
 // operation stops and frees what it holds (a connection, listeners, streams);
 // its result, should it come anyway, is dropped, or handed to `late` to close.
 //
+// The caller's own signal keeps working: our controller follows it, either
+// through a listener on it for the time of the call (where the stock call
+// listens to it too, so it sees the same listeners, in the same order), or
+// through AbortSignal.any, which adds none (where the stock call only polls
+// it, or where the call has no end we see: fetch's body).
+//
 // `wait(promise)` (green/greenthread.ts) is the same wait without the
 // controller and without `late`: its late result is dropped as it is.
+import { addAbortListener } from 'node:events';
 import { getHub, Waiter } from '../hub/hub';
 
 const hub = getHub();
 
+/** Our controller for one stock call, following the caller's signal. */
+export interface Link {
+  readonly controller: AbortController;
+  /** What to hand the stock call. */
+  readonly signal: AbortSignal;
+  /** Stops following the caller's signal (the call is over); idempotent. */
+  release(): void;
+}
+
+function nothing(): void {}
+
 /**
- * The signal to hand a stock call: the caller's own, if any, combined with
- * `controller`'s (`AbortSignal.any`, which adds no listener to the caller's
- * signal), so either aborts the call and the caller's abort keeps its reason.
+ * A controller whose signal the caller's `user` signal aborts too (with its
+ * reason), through a listener on `user` that `release()` removes.
  */
-export function combinedSignal(controller: AbortController, userSignal: AbortSignal | null | undefined): AbortSignal {
-  return userSignal === null || userSignal === undefined ? controller.signal : AbortSignal.any([userSignal, controller.signal]);
+export function followSignal(user: AbortSignal | null | undefined): Link {
+  const controller = new AbortController();
+  let release = nothing;
+  if (user !== null && user !== undefined) {
+    if (user.aborted) {
+      controller.abort(user.reason);
+    } else {
+      const listener = addAbortListener(user, () => controller.abort(user.reason));
+      release = () => listener[Symbol.dispose]();
+    }
+  }
+  return { controller, signal: controller.signal, release };
+}
+
+/** The same through AbortSignal.any: nothing is added to `user`, nothing to release. */
+export function combineSignal(user: AbortSignal | null | undefined): Link {
+  const controller = new AbortController();
+  const signal = user === null || user === undefined ? controller.signal : AbortSignal.any([user, controller.signal]);
+  return { controller, signal, release: nothing };
 }
 
 /** Whether a stock call would take `signal` as it comes: none, or a real AbortSignal (not a look-alike, not null). */
@@ -27,27 +61,36 @@ export function ownSignal(signal: unknown): signal is AbortSignal | undefined {
 
 /**
  * Awaits `promise` as an evy operation. A Timeout or kill of the waiting
- * thread aborts `controller` with the thrown error (null: nothing to abort),
- * and a value the promise delivers after that goes to `late` (a file handle
- * to close...) instead of being lost without a trace.
+ * thread aborts `link`'s controller with the thrown error (null: nothing to
+ * abort), and a value the promise delivers after that goes to `late` (a file
+ * handle to close...) instead of being lost without a trace.
  * @internal
  */
-export function awaitAbortable<T>(promise: PromiseLike<T>, controller: AbortController | null, late: ((value: T) => void) | null = null): Promise<T> {
+export function awaitAbortable<T>(promise: PromiseLike<T>, link: Link | null, late: ((value: T) => void) | null = null): Promise<T> {
+  const abort = (err: unknown): void => {
+    link?.controller.abort(err);
+    link?.release();
+  };
   let w: Waiter<T> | Promise<never> | null = null;
-  w = hub.park<T>(controller === null ? null : () => controller.abort((w as Waiter<T>).value));
+  // throwInto has put the error in the waiter's value when it calls the undo.
+  w = hub.park<T>(link === null ? null : () => abort((w as Waiter<T>).value));
   if (!(w instanceof Waiter)) {
     // A throw deferred to this suspension point: the operation is abandoned
     // before it is awaited.
-    w.catch((err: unknown) => controller?.abort(err));
-    Promise.resolve(promise).then(late ?? undefined, () => {});
+    w.catch(abort);
+    Promise.resolve(promise).then(late ?? undefined, nothing);
     return w;
   }
   const waiter = w;
   Promise.resolve(promise).then(
     (v) => {
+      link?.release();
       if (!hub.wake(waiter, v) && late !== null) late(v);
     },
-    (e: unknown) => hub.throwInto(waiter as Waiter<unknown>, e),
+    (e: unknown) => {
+      link?.release();
+      hub.throwInto(waiter as Waiter<unknown>, e);
+    },
   );
   return waiter.promise;
 }

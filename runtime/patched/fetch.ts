@@ -9,7 +9,7 @@
 // Under monkeyPatch() (so under `evy run`) this function is the global fetch;
 // without it, import it from here. Everything else is stock: the caller's own
 // signal aborts with its own reason, and undici's errors are its own.
-import { awaitAbortable, combinedSignal } from './abortable';
+import { awaitAbortable, combineSignal, type Link } from './abortable';
 
 type Fetch = typeof globalThis.fetch;
 type FetchInput = Parameters<Fetch>[0];
@@ -23,14 +23,14 @@ const BODY_METHODS = (['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text
   (k) => typeof (Response.prototype as unknown as Record<string, unknown>)[k] === 'function',
 );
 
-function greenResponse(res: Response, controller: AbortController): Response {
+function greenResponse(res: Response, link: Link): Response {
   for (const name of BODY_METHODS) {
     const stock = (Response.prototype as unknown as Record<string, (this: Response) => Promise<unknown>>)[name];
     Object.defineProperty(res, name, {
       configurable: true,
       writable: true,
       enumerable: false,
-      value: { [name]: () => awaitAbortable(stock.call(res), controller) }[name],
+      value: { [name]: () => awaitAbortable(stock.call(res), link) }[name],
     });
   }
   return res;
@@ -59,13 +59,15 @@ function makeGreen(stock: Fetch): Fetch {
       // AbortSignal): the stock call as a plain wait, which drops its result.
       return awaitAbortable(inner.apply(undefined, arguments as unknown as Parameters<Fetch>), null, cancelBody);
     }
-    const controller = new AbortController();
+    // Through AbortSignal.any: the caller's signal must reach the body after
+    // fetch returns, and nothing tells when the body is done with.
+    const link = combineSignal(signal);
     // init's other members are read through the prototype, as WebIDL reads a dictionary.
     const opts = Object.create(init ?? null) as RequestInit;
-    opts.signal = combinedSignal(controller, signal);
+    opts.signal = link.signal;
     return awaitAbortable(
-      inner(input, opts).then((res) => greenResponse(res, controller)),
-      controller,
+      inner(input, opts).then((res) => greenResponse(res, link)),
+      link,
       cancelBody,
     );
   } as MaybeGreen;

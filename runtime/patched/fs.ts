@@ -11,7 +11,7 @@
 // one interruptible.
 import * as fs from 'node:fs';
 import type * as fsp from 'node:fs/promises';
-import { awaitAbortable, combinedSignal, ownSignal } from './abortable';
+import { awaitAbortable, combineSignal, ownSignal, type Link } from './abortable';
 
 type Fn = (...args: unknown[]) => Promise<unknown>;
 type Promises = Record<string, unknown>;
@@ -34,14 +34,22 @@ const LATE: Record<string, (value: unknown) => void> = {
   mkdtemp: (dir) => fs.rmdir(dir as string, ignore),
 };
 
-/** readFile with the caller's options and a signal that the interruption aborts (null: leave the call as it is). */
-function readFileOptions(options: unknown, signal: (user: AbortSignal | undefined) => AbortSignal): unknown {
-  if (options === undefined || options === null) return { signal: signal(undefined) };
-  if (typeof options === 'string') return { encoding: options, signal: signal(undefined) };
-  if (typeof options !== 'object') return null; // the stock one refuses it
+/**
+ * readFile's options with the signal of a link to the caller's (null: options
+ * the stock call refuses, left to it). Through AbortSignal.any: the stock
+ * readFile polls the signal and adds no listener to it.
+ */
+function readFileLink(options: unknown): { link: Link; options: object } | null {
+  if (options === undefined || options === null) return withLink({}, undefined);
+  if (typeof options === 'string') return withLink({ encoding: options }, undefined);
+  if (typeof options !== 'object') return null;
   const user = (options as { signal?: unknown }).signal;
-  if (!ownSignal(user)) return null;
-  return { ...options, signal: signal(user) };
+  return ownSignal(user) ? withLink(options, user) : null;
+}
+
+function withLink(options: object, user: AbortSignal | undefined): { link: Link; options: object } {
+  const link = combineSignal(user);
+  return { link, options: { ...options, signal: link.signal } };
 }
 
 const greened = new WeakSet<object>();
@@ -61,10 +69,9 @@ export function greenFsPromises(promises: Promises): void {
     const green =
       name === 'readFile'
         ? function readFile(path: unknown, options?: unknown): Promise<unknown> {
-            const controller = new AbortController();
-            const opts = readFileOptions(options, (user) => combinedSignal(controller, user));
-            const p = opts === null ? (stock as Fn).apply(promises, arguments as unknown as unknown[]) : (stock as Fn)(path, opts);
-            return awaitAbortable(p, opts === null ? null : controller);
+            const linked = readFileLink(options);
+            if (linked === null) return awaitAbortable((stock as Fn).apply(promises, arguments as unknown as unknown[]), null);
+            return awaitAbortable((stock as Fn)(path, linked.options), linked.link);
           }
         : {
             // Same name and length as the stock one.

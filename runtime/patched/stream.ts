@@ -1,10 +1,10 @@
 // Greens node:stream/promises in place (monkeyPatch; `require('stream').promises`
 // and `util.promisify(stream.pipeline)` are the same functions): pipeline()
-// and finished() are evy operations whose signal, combined with the caller's,
-// a Timeout or kill aborts. An interrupted pipeline destroys its streams, as
+// and finished() are evy operations whose own signal (which follows the
+// caller's) a Timeout or kill aborts. An interrupted pipeline destroys its streams, as
 // an aborted one does (their sockets and files close); an interrupted
 // finished() removes its listeners and leaves the stream alone.
-import { awaitAbortable, combinedSignal, ownSignal } from './abortable';
+import { awaitAbortable, followSignal, ownSignal } from './abortable';
 
 type Fn = (...args: unknown[]) => Promise<unknown>;
 
@@ -53,15 +53,15 @@ export function greenStreamPromises(promises: { pipeline: unknown; finished: unk
     const options = isPipelineOptions(streams[streams.length - 1]) ? (streams.pop() as { signal?: unknown }) : undefined;
     const user = options?.signal;
     if (!ownSignal(user)) return awaitAbortable(stockPipeline(...streams, options), null); // Node refuses it, with its own error
-    const controller = new AbortController();
-    return awaitAbortable(stockPipeline(...streams, { ...options, signal: combinedSignal(controller, user) }), controller);
+    const link = followSignal(user); // both listen to the caller's signal, as the stock ones do
+    return awaitAbortable(stockPipeline(...streams, { ...options, signal: link.signal }), link);
   };
 
   promises.finished = function finished(stream: unknown, opts: unknown): Promise<unknown> {
     const plain = opts === undefined || opts === null || (typeof opts === 'object' && !Array.isArray(opts));
     const user = plain ? (opts as { signal?: unknown } | null | undefined)?.signal : undefined;
     if (!plain || !ownSignal(user)) return awaitAbortable(stockFinished.apply(undefined, arguments as unknown as unknown[]), null);
-    const controller = new AbortController();
-    return awaitAbortable(stockFinished(stream, { ...(opts as object | null), signal: combinedSignal(controller, user) }), controller);
+    const link = followSignal(user);
+    return awaitAbortable(stockFinished(stream, { ...(opts as object | null), signal: link.signal }), link);
   };
 }
