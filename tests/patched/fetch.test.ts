@@ -1,8 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawn as spawnChild } from 'node:child_process';
 import { getEventListeners, once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Event, Timeout, monkeyPatch, sleep, spawn, wait } from 'evy';
 import { fetch, greenGlobalFetch } from 'evy/patched/fetch';
 import { assertClean, rejection, settle, tick } from '../helpers';
@@ -229,6 +233,38 @@ test('monkeyPatch({ http: true }) makes the global fetch this one; a Timeout int
   assert.is(await rejection(globalThis.fetch(`${base}/silent`)), t);
   await wait(conns[0].closed);
   await stop(server);
+});
+
+test('under evy run the global fetch is green: a Timeout aborts it, the server sees the socket close', async () => {
+  const { server, base, conns } = await serve();
+  const dir = mkdtempSync(join(tmpdir(), 'evy-fetch-'));
+  const script = join(dir, 'script.ts');
+  writeFileSync(
+    script,
+    [
+      "import { Timeout } from 'evy';",
+      'try {',
+      '  using _t = new Timeout(0.05);',
+      `  await fetch('${base}/silent');`,
+      "  console.log('answered');",
+      '} catch (err) {',
+      "  console.log(err instanceof Timeout ? 'timed out' : String(err));",
+      '}',
+    ].join('\n'),
+  );
+  try {
+    const child = spawnChild(process.execPath, [resolve(__dirname, '..', '..', 'bin', 'evy'), 'run', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000); // a stock fetch would never return: fail, not hang
+    const [code] = (await wait(once(child, 'exit'))) as [number];
+    clearTimeout(guard);
+    assert.equal([code, out], [0, 'timed out\n']);
+    await wait(conns[0].closed);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await stop(server);
+  }
 });
 
 test.run();
