@@ -2,29 +2,22 @@
 // EventTarget, its AbortSignal (listeners on the emitter and on the signal,
 // before, while and after), the order of its resolution among other
 // listeners, and bad arguments.
-import * as events from 'node:events';
 import { EventEmitter, getEventListeners, once } from 'node:events';
-import type { Scenario, Trace } from './lib/trace';
+import type { Scenario } from './lib/trace';
+import { settled } from './lib/util';
 
 /** Listener counts of an emitter, per event. */
 function counts(ee: EventEmitter): Record<string, number> {
   return Object.fromEntries(ee.eventNames().map((n) => [String(n), ee.listenerCount(n)]));
 }
 
-async function settle(t: Trace, label: string, p: Promise<unknown>): Promise<void> {
-  try {
-    t.log(label, await p);
-  } catch (err) {
-    t.error(label, err);
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause !== undefined) t.log(`${label} cause`, cause);
-  }
-}
 
 export const scenarios: Scenario[] = [
   {
     name: 'once is one function, reachable as events.once and EventEmitter.once',
     async run(t) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const events = require('node:events') as { once: unknown };
       t.log('same', [events.once === once, EventEmitter.once === once, typeof once, once.name, once.length]);
     },
   },
@@ -50,11 +43,11 @@ export const scenarios: Scenario[] = [
       const ee = new EventEmitter();
       const p = once(ee, 'x');
       ee.emit('error', new Error('boom'));
-      await settle(t, 'rejected', p);
+      await settled(t, 'rejected', p);
       t.log('after', counts(ee));
       const q = once(ee, 'error');
       ee.emit('error', new Error('expected'));
-      await settle(t, 'waiting for error', q);
+      await settled(t, 'waiting for error', q);
     },
   },
   {
@@ -93,13 +86,13 @@ export const scenarios: Scenario[] = [
       t.log('signal listeners while waiting', getEventListeners(ac.signal, 'abort').length);
       t.log('emitter while waiting', counts(ee));
       ac.abort('why');
-      await settle(t, 'aborted', p);
+      await settled(t, 'aborted', p);
       t.log('emitter after', counts(ee));
       t.log('signal after', getEventListeners(ac.signal, 'abort').length);
       const ok = new AbortController();
       const q = once(ee, 'y', { signal: ok.signal });
       ee.emit('y', 'fine');
-      await settle(t, 'resolved', q);
+      await settled(t, 'resolved', q);
       t.log('signal after success', getEventListeners(ok.signal, 'abort').length);
     },
   },
@@ -107,7 +100,7 @@ export const scenarios: Scenario[] = [
     name: 'an aborted signal rejects at once; other abort listeners run in the order they were added',
     async run(t) {
       const ee = new EventEmitter();
-      await settle(t, 'already aborted', once(ee, 'x', { signal: AbortSignal.abort('early') }));
+      await settled(t, 'already aborted', once(ee, 'x', { signal: AbortSignal.abort('early') }));
       t.log('emitter', counts(ee));
       const ac = new AbortController();
       const order: string[] = [];
@@ -123,13 +116,13 @@ export const scenarios: Scenario[] = [
   {
     name: 'bad arguments: not an emitter, a signal that is not one, options that are not an object',
     async run(t) {
-      await settle(t, 'not an emitter', once({} as never, 'x'));
-      await settle(t, 'signal a string', once(new EventEmitter(), 'x', { signal: 'nope' as never }));
-      await settle(t, 'signal null', once(new EventEmitter(), 'x', { signal: null as never }));
+      await settled(t, 'not an emitter', once({} as never, 'x'));
+      await settled(t, 'signal a string', once(new EventEmitter(), 'x', { signal: 'nope' as never }));
+      await settled(t, 'signal null', once(new EventEmitter(), 'x', { signal: null as never }));
       const ee = new EventEmitter();
       const p = once(ee, 'x', 5 as never);
       ee.emit('x', 'number options ignored');
-      await settle(t, 'options a number', p);
+      await settled(t, 'options a number', p);
     },
   },
 ];

@@ -4,8 +4,8 @@
 // inputs, refused connections and bad input, keep-alive reuse.
 import * as http from 'node:http';
 import * as net from 'node:net';
-import type { Scenario, Trace } from './lib/trace';
-import { closedPort, track, turns } from './lib/util';
+import type { Scenario } from './lib/trace';
+import { closedPort, settled, track, turns } from './lib/util';
 
 interface Site {
   base: string;
@@ -84,21 +84,6 @@ async function withSite(fn: (s: Site) => Promise<void>): Promise<void> {
   }
 }
 
-/** A rejection as its error, and its cause's name and code, if any. */
-async function outcome(t: Trace, label: string, p: Promise<unknown>): Promise<void> {
-  try {
-    t.log(label, await p);
-  } catch (err) {
-    if (err instanceof Error || (typeof err === 'object' && err !== null)) {
-      t.error(label, err);
-      const cause = (err as { cause?: unknown }).cause;
-      if (cause !== undefined) t.log(`${label} cause`, cause instanceof Error ? { name: cause.name, code: (cause as NodeJS.ErrnoException).code ?? null } : cause);
-    } else {
-      t.log(`${label} rejected with`, err);
-    }
-  }
-}
-
 function head(res: Response): Record<string, unknown> {
   return {
     status: res.status,
@@ -127,7 +112,7 @@ export const scenarios: Scenario[] = [
         t.log('bodyUsed before', res.bodyUsed);
         t.log('text', await res.text());
         t.log('bodyUsed after', res.bodyUsed);
-        await outcome(t, 'text again', res.text());
+        await settled(t, 'text again', res.text());
         const missing = await fetch(`${base}/404`);
         t.log('404', head(missing));
         t.log('404 body', await missing.text());
@@ -144,8 +129,8 @@ export const scenarios: Scenario[] = [
         t.log('blob', { size: blob.size, type: blob.type, text: await blob.text() });
         const form = await (await fetch(`${base}/form`)).formData();
         t.log('formData', [...form.entries()]);
-        await outcome(t, 'json of a text body', (await fetch(`${base}/`)).json());
-        await outcome(t, 'formData of a json body', (await fetch(`${base}/json`)).formData());
+        await settled(t, 'json of a text body', (await fetch(`${base}/`)).json());
+        await settled(t, 'formData of a json body', (await fetch(`${base}/json`)).formData());
       });
     },
   },
@@ -177,8 +162,8 @@ export const scenarios: Scenario[] = [
           },
         });
         t.log('stream', await echo({ method: 'POST', body: stream, duplex: 'half' } as RequestInit));
-        await outcome(t, 'a stream without duplex', echo({ method: 'POST', body: new ReadableStream() }));
-        await outcome(t, 'a GET with a body', echo({ method: 'GET', body: 'x' }));
+        await settled(t, 'a stream without duplex', echo({ method: 'POST', body: new ReadableStream() }));
+        await settled(t, 'a GET with a body', echo({ method: 'GET', body: 'x' }));
         t.log('headers object', await echo({ method: 'POST', headers: new Headers([['x-thing', 'from Headers']]), body: '' }));
       });
     },
@@ -192,8 +177,8 @@ export const scenarios: Scenario[] = [
         const manual = await fetch(`${base}/redirect`, { redirect: 'manual' });
         t.log('manual', { ...head(manual), location: manual.headers.get('location') });
         await manual.arrayBuffer();
-        await outcome(t, 'error', fetch(`${base}/redirect`, { redirect: 'error' }));
-        await outcome(t, 'loop', fetch(`${base}/loop`));
+        await settled(t, 'error', fetch(`${base}/redirect`, { redirect: 'error' }));
+        await settled(t, 'loop', fetch(`${base}/loop`));
       });
     },
   },
@@ -212,21 +197,21 @@ export const scenarios: Scenario[] = [
     name: "the caller's AbortSignal: already aborted, during the head, during the body, and AbortSignal.timeout",
     async run(t) {
       await withSite(async ({ base, conns }) => {
-        await outcome(t, 'already aborted', fetch(`${base}/`, { signal: AbortSignal.abort() }));
-        await outcome(t, 'already aborted with a reason', fetch(`${base}/`, { signal: AbortSignal.abort('why') }));
+        await settled(t, 'already aborted', fetch(`${base}/`, { signal: AbortSignal.abort() }));
+        await settled(t, 'already aborted with a reason', fetch(`${base}/`, { signal: AbortSignal.abort('why') }));
         const ac = new AbortController();
         const p = fetch(`${base}/silent`, { signal: ac.signal });
         await turns(5);
         ac.abort();
-        await outcome(t, 'during the head', p);
+        await settled(t, 'during the head', p);
         const body = new AbortController();
         const res = await fetch(`${base}/drip`, { signal: body.signal });
         t.log('head arrived', res.status);
         const text = res.text();
         await turns(3);
         body.abort(new Error('stop'));
-        await outcome(t, 'during the body', text);
-        await outcome(t, 'timeout', fetch(`${base}/silent`, { signal: AbortSignal.timeout(30) }));
+        await settled(t, 'during the body', text);
+        await settled(t, 'timeout', fetch(`${base}/silent`, { signal: AbortSignal.timeout(30) }));
         await turns(5);
         t.log('connections closed', conns.map((c) => c.destroyed));
       });
@@ -239,19 +224,19 @@ export const scenarios: Scenario[] = [
         const req = new Request(`${base}/echo`, { method: 'POST', headers: { 'x-thing': 'req' }, body: 'from request' });
         t.log('request', await (await fetch(req)).text());
         t.log('bodyUsed', req.bodyUsed);
-        await outcome(t, 'used again', fetch(req));
+        await settled(t, 'used again', fetch(req));
         const over = new Request(`${base}/echo`, { method: 'POST', headers: { 'x-thing': 'req' }, body: 'a' });
         t.log('overridden', await (await fetch(over, { method: 'PUT', headers: { 'x-thing': 'init' }, body: 'b' })).text());
         const ac = new AbortController();
         const p = fetch(new Request(`${base}/silent`, { signal: ac.signal }));
         await turns(3);
         ac.abort('request signal');
-        await outcome(t, 'request signal', p);
+        await settled(t, 'request signal', p);
         const ac2 = new AbortController();
         const q = fetch(new Request(`${base}/silent`, { signal: ac2.signal }), { signal: null });
         await turns(3);
         ac2.abort('ignored');
-        await outcome(t, 'signal null in init drops the request\'s', Promise.race([q, new Promise((r) => setTimeout(() => r('still pending'), 50))]));
+        await settled(t, 'signal null in init drops the request\'s', Promise.race([q, new Promise((r) => setTimeout(() => r('still pending'), 50))]));
       });
     },
   },
@@ -259,18 +244,18 @@ export const scenarios: Scenario[] = [
     name: 'refused, cut short, and bad input',
     async run(t) {
       const port = await closedPort(net);
-      await outcome(t, 'refused', fetch(`http://127.0.0.1:${port}/`));
+      await settled(t, 'refused', fetch(`http://127.0.0.1:${port}/`));
       await withSite(async ({ base }) => {
         const res = await fetch(`${base}/cut`);
-        await outcome(t, 'cut short', res.text());
+        await settled(t, 'cut short', res.text());
       });
-      await outcome(t, 'not a URL', fetch('not a url'));
-      await outcome(t, 'bad scheme', fetch('ftp://127.0.0.1/'));
-      await outcome(t, 'a bad port', fetch('http://127.0.0.1:1/'));
-      await outcome(t, 'bad method', fetch('http://127.0.0.1:1/', { method: 'CONNECT' }));
-      await outcome(t, 'init a number', (fetch as (...a: unknown[]) => Promise<Response>)('http://127.0.0.1:1/', 5));
-      await outcome(t, 'signal not a signal', fetch('http://127.0.0.1:1/', { signal: 'nope' as never }));
-      await outcome(t, 'no argument', (fetch as () => Promise<Response>)());
+      await settled(t, 'not a URL', fetch('not a url'));
+      await settled(t, 'bad scheme', fetch('ftp://127.0.0.1/'));
+      await settled(t, 'a bad port', fetch('http://127.0.0.1:1/'));
+      await settled(t, 'bad method', fetch('http://127.0.0.1:1/', { method: 'CONNECT' }));
+      await settled(t, 'init a number', (fetch as (...a: unknown[]) => Promise<Response>)('http://127.0.0.1:1/', 5));
+      await settled(t, 'signal not a signal', fetch('http://127.0.0.1:1/', { signal: 'nope' as never }));
+      await settled(t, 'no argument', (fetch as () => Promise<Response>)());
     },
   },
   {

@@ -9,8 +9,8 @@ import * as streamPromises from 'node:stream/promises';
 import { finished, pipeline } from 'node:stream/promises';
 import { getEventListeners } from 'node:events';
 import { promisify } from 'node:util';
-import type { Scenario, Trace } from './lib/trace';
-import { listen, close, turns } from './lib/util';
+import type { Scenario } from './lib/trace';
+import { close, listen, settled, turns } from './lib/util';
 
 function sink(): Writable & { text(): string } {
   const chunks: Buffer[] = [];
@@ -23,15 +23,6 @@ function sink(): Writable & { text(): string } {
   return Object.assign(w, { text: () => Buffer.concat(chunks).toString() });
 }
 
-async function settle(t: Trace, label: string, p: Promise<unknown>): Promise<void> {
-  try {
-    t.log(label, await p);
-  } catch (err) {
-    t.error(label, err);
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause !== undefined) t.log(`${label} cause`, cause);
-  }
-}
 
 function state(s: stream.Stream & { destroyed?: boolean; writableEnded?: boolean; readableEnded?: boolean }): Record<string, unknown> {
   return { destroyed: s.destroyed ?? null, writableEnded: s.writableEnded ?? null, readableEnded: s.readableEnded ?? null };
@@ -61,10 +52,10 @@ export const scenarios: Scenario[] = [
           cb(null, chunk.toString().toUpperCase());
         },
       });
-      await settle(t, 'streams', pipeline(Readable.from(['a', 'b', 'c']), upper, out));
+      await settled(t, 'streams', pipeline(Readable.from(['a', 'b', 'c']), upper, out));
       t.log('out', out.text());
       const out2 = sink();
-      await settle(t, 'generator', pipeline(Readable.from(['x', 'y']), async function* (src: AsyncIterable<Buffer | string>) {
+      await settled(t, 'generator', pipeline(Readable.from(['x', 'y']), async function* (src: AsyncIterable<Buffer | string>) {
         for await (const c of src) yield `<${String(c)}>`;
       }, out2));
       t.log('out2', out2.text());
@@ -75,9 +66,9 @@ export const scenarios: Scenario[] = [
           c.close();
         },
       });
-      await settle(t, 'web stream', pipeline(web, out3));
+      await settled(t, 'web stream', pipeline(web, out3));
       t.log('out3', out3.text());
-      await settle(t, 'generator as the last stage', pipeline(Readable.from(['1', '2']), async function (src: AsyncIterable<unknown>) {
+      await settled(t, 'generator as the last stage', pipeline(Readable.from(['1', '2']), async function (src: AsyncIterable<unknown>) {
         let n = 0;
         for await (const _ of src) n++;
         return n;
@@ -92,7 +83,7 @@ export const scenarios: Scenario[] = [
       t.log('destination', state(out));
       out.end();
       const out2 = sink();
-      await settle(t, 'array', (pipeline as (...a: unknown[]) => Promise<unknown>)([Readable.from(['arr']), out2]));
+      await settled(t, 'array', (pipeline as (...a: unknown[]) => Promise<unknown>)([Readable.from(['arr']), out2]));
       t.log('out2', out2.text());
     },
   },
@@ -108,13 +99,13 @@ export const scenarios: Scenario[] = [
       const out = sink();
       const p = pipeline(src, bad, out);
       src.write('x');
-      await settle(t, 'rejected', p);
+      await settled(t, 'rejected', p);
       t.log('states', [state(src), state(bad), state(out)]);
       const a = new PassThrough();
       const b = new PassThrough();
       const q = pipeline(a, b);
       a.destroy(new Error('source died'));
-      await settle(t, 'source destroyed', q);
+      await settled(t, 'source destroyed', q);
       t.log('b', state(b));
     },
   },
@@ -127,14 +118,14 @@ export const scenarios: Scenario[] = [
       const p = pipeline(a, b, { signal: ac.signal });
       t.log('listeners while running', getEventListeners(ac.signal, 'abort').length);
       ac.abort('why');
-      await settle(t, 'aborted', p);
+      await settled(t, 'aborted', p);
       t.log('states', [state(a), state(b)]);
       const done = new AbortController();
       await pipeline(Readable.from(['z']), sink(), { signal: done.signal });
       await turns(2);
       t.log('listeners after success', getEventListeners(done.signal, 'abort').length);
-      await settle(t, 'already aborted', pipeline(new PassThrough(), new PassThrough(), { signal: AbortSignal.abort('early') }));
-      await settle(t, 'a signal that is not one', pipeline(new PassThrough(), new PassThrough(), { signal: 'nope' as never }));
+      await settled(t, 'already aborted', pipeline(new PassThrough(), new PassThrough(), { signal: AbortSignal.abort('early') }));
+      await settled(t, 'a signal that is not one', pipeline(new PassThrough(), new PassThrough(), { signal: 'nope' as never }));
     },
   },
   {
@@ -144,7 +135,7 @@ export const scenarios: Scenario[] = [
       const port = await listen(server);
       const sock = net.connect(port, '127.0.0.1');
       const out = sink();
-      await settle(t, 'pipeline', pipeline(sock, out));
+      await settled(t, 'pipeline', pipeline(sock, out));
       t.log('out', out.text());
       t.log('socket', state(sock));
       await close(server);
@@ -156,25 +147,25 @@ export const scenarios: Scenario[] = [
       const r = Readable.from(['a']);
       const p = finished(r);
       r.resume();
-      await settle(t, 'ended', p);
+      await settled(t, 'ended', p);
       const e = new PassThrough();
       const q = finished(e);
       e.destroy(new Error('broke'));
-      await settle(t, 'errored', q);
+      await settled(t, 'errored', q);
       const d = new PassThrough();
       const x = finished(d);
       d.destroy();
-      await settle(t, 'destroyed', x);
+      await settled(t, 'destroyed', x);
       const w = new PassThrough();
       const y = finished(w, { readable: false });
       w.end('data');
-      await settle(t, 'writable side only', y);
+      await settled(t, 'writable side only', y);
       const z = new PassThrough();
       const zp = finished(z, { error: false });
       z.on('error', (err) => t.error('error event', err));
       z.destroy(new Error('not waited for'));
-      await settle(t, 'error false', zp);
-      await settle(t, 'already finished', finished(r));
+      await settled(t, 'error false', zp);
+      await settled(t, 'already finished', finished(r));
     },
   },
   {
@@ -186,7 +177,7 @@ export const scenarios: Scenario[] = [
       const p = finished(s, { signal: ac.signal });
       t.log('signal listeners while waiting', getEventListeners(ac.signal, 'abort').length);
       ac.abort('why');
-      await settle(t, 'aborted', p);
+      await settled(t, 'aborted', p);
       t.log('stream', state(s));
       t.log('stream listeners back to', s.eventNames().map(String).sort().join(',') === before.join(','));
       s.destroy();
@@ -194,13 +185,13 @@ export const scenarios: Scenario[] = [
       const q = finished(c, { cleanup: true });
       c.end();
       c.resume();
-      await settle(t, 'cleanup', q);
+      await settled(t, 'cleanup', q);
       t.log('listeners after cleanup', c.listenerCount('end') + c.listenerCount('finish') + c.listenerCount('error'));
-      await settle(t, 'options a number', finished(new PassThrough(), 5 as never));
-      await settle(t, 'options an array', finished(new PassThrough(), [] as never));
+      await settled(t, 'options a number', finished(new PassThrough(), 5 as never));
+      await settled(t, 'options an array', finished(new PassThrough(), [] as never));
       // A bad cleanup option throws at the call, before any promise exists.
-      await settle(t, 'cleanup not a boolean', Promise.resolve().then(() => finished(new PassThrough(), { cleanup: 'yes' } as never)));
-      await settle(t, 'not a stream', finished({} as never));
+      await settled(t, 'cleanup not a boolean', Promise.resolve().then(() => finished(new PassThrough(), { cleanup: 'yes' } as never)));
+      await settled(t, 'not a stream', finished({} as never));
     },
   },
 ];
