@@ -52,6 +52,22 @@ function withLink(options: object, user: AbortSignal | undefined): { link: Link;
   return { link, options: { ...options, signal: link.signal } };
 }
 
+/** V8's call sites, unformatted (formatting a stack costs far more than capturing it). */
+const callSites = (_: Error, sites: NodeJS.CallSite[]): NodeJS.CallSite[] => sites;
+
+/** Whether the function that called `fn` is Node's own (node:internal/...). */
+function calledByNode(fn: (...a: never[]) => unknown): boolean {
+  const { stackTraceLimit, prepareStackTrace } = Error;
+  Error.stackTraceLimit = 1;
+  Error.prepareStackTrace = callSites;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  Error.captureStackTrace(holder, fn);
+  const sites = holder.stack;
+  Error.stackTraceLimit = stackTraceLimit;
+  Error.prepareStackTrace = prepareStackTrace;
+  return sites?.[0]?.getFileName()?.startsWith('node:internal/') === true;
+}
+
 const greened = new WeakSet<object>();
 
 /**
@@ -69,6 +85,11 @@ export function greenFsPromises(promises: Promises): void {
     const green =
       name === 'readFile'
         ? function readFile(path: unknown, options?: unknown): Promise<unknown> {
+            // Node's ESM loader reads each module with readFile(url), looked up
+            // at call time: it stays stock, or a kill in the middle of an
+            // import() would fail that module for every later importer. Only
+            // this form of the call pays for looking at the caller.
+            if (arguments.length === 1 && path instanceof URL && calledByNode(readFile)) return (stock as Fn)(path);
             const linked = readFileLink(options);
             if (linked === null) return awaitAbortable((stock as Fn).apply(promises, arguments as unknown as unknown[]), null);
             return awaitAbortable((stock as Fn)(path, linked.options), linked.link);

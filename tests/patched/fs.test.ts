@@ -2,11 +2,11 @@
 // this suite patches its own).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Event, Timeout, monkeyPatch, sleep, spawn } from 'evy';
 import { FS_OTHERS, FS_WAITS } from '../../dist/patched/fs';
 import { assertClean, openFds, rejection, tick } from '../helpers';
@@ -164,6 +164,35 @@ test('an interrupted write still completes: what it changes is the caller\'s', a
   const target = join(dir, 'written.txt');
   await killedBefore(() => fsp.writeFile(target, 'all of it'));
   await until(() => fs.existsSync(target) && fs.readFileSync(target, 'utf8') === 'all of it', 'the write finished');
+});
+
+test("a kill during an import() leaves Node's ESM loader stock: the module loads for the next importer", () => {
+  // In its own plain node process: here tsx's hooks load modules off-thread.
+  const mod = join(dir, 'mod.mjs');
+  execFileSync('mkfifo', [mod]); // the loader's read of it waits until a writer comes
+  const script = join(dir, 'importer.cjs');
+  fs.writeFileSync(
+    script,
+    `const evy = require(${JSON.stringify(resolve(__dirname, '..', '..', 'dist', 'index.js'))});
+const fs = require('node:fs');
+evy.monkeyPatch();
+const url = require('node:url').pathToFileURL(${JSON.stringify(mod)}).href;
+(async () => {
+  const gt = evy.spawn(() => import(url));
+  await evy.sleep(0.2); // the loader is reading the FIFO now
+  gt.kill();
+  fs.open(${JSON.stringify(mod)}, 'w', (e, fd) => fs.write(fd, 'export const x = 1;', () => fs.close(fd, () => {})));
+  await gt.wait();
+  try {
+    console.log('x =', (await import(url)).x);
+  } catch (err) {
+    console.log('the second import failed:', err.name);
+  }
+})();
+`,
+  );
+  const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.stdout + r.stderr, 'x = 1\n');
 });
 
 test('named ESM imports of node:fs/promises are the green functions', async () => {
