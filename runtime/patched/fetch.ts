@@ -18,14 +18,20 @@ type FetchInput = Parameters<Fetch>[0];
 const GREEN = Symbol('evy.greenFetch');
 type MaybeGreen = Fetch & { [GREEN]?: Fetch };
 
-/** The body-reading methods of Response, made interruptible per response (those this Node has). */
-const BODY_METHODS = (['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const).filter(
-  (k) => typeof (Response.prototype as unknown as Record<string, unknown>)[k] === 'function',
-);
+type BodyMethod = (this: Response) => Promise<unknown>;
+
+/**
+ * The body-reading methods of Response (those this Node has), made
+ * interruptible per response. Looked up at the first response: the global
+ * Response loads undici, which a process that never fetches should not pay for.
+ */
+let bodyMethods: Array<[string, BodyMethod]> | null = null;
 
 function greenResponse(res: Response, link: Link): Response {
-  for (const name of BODY_METHODS) {
-    const stock = (Response.prototype as unknown as Record<string, (this: Response) => Promise<unknown>>)[name];
+  bodyMethods ??= ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text']
+    .map((k): [string, BodyMethod] => [k, (Response.prototype as unknown as Record<string, BodyMethod>)[k]])
+    .filter(([, fn]) => typeof fn === 'function');
+  for (const [name, stock] of bodyMethods) {
     Object.defineProperty(res, name, {
       configurable: true,
       writable: true,
