@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn as spawnChild } from 'node:child_process';
+import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import { getEventListeners, once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -202,6 +202,15 @@ test('a Timeout already due when fetch is called: the request is abandoned at on
   for (let i = 0; i < 20 && conns.length > 0; i++) await sleep(0.01);
   for (const c of conns) await wait(c.closed); // a connection made before the abort landed is closed
   await stop(server);
+});
+
+test('greening the global fetch loads nothing of undici until the first call', () => {
+  const dist = resolve(__dirname, '..', '..', 'dist');
+  const code = `require(${JSON.stringify(join(dist, 'patched', 'fetch.js'))}).greenGlobalFetch();
+const undici = () => process.moduleLoadList.some((m) => m.includes('undici'));
+console.log(undici(), typeof fetch, undici());`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+  assert.is(r.stdout + r.stderr, 'false function false\n');
 });
 
 test('greenGlobalFetch greens the global once; a fetch someone else put there is wrapped', async () => {
