@@ -18,13 +18,23 @@ import { getHub, Waiter } from '../hub/hub';
 
 const hub = getHub();
 
+/** How an interrupted stock call is undone. */
+export interface Undo {
+  /** The waiting thread was interrupted with `err`: stop the call. */
+  abort(err: unknown): void;
+  /** The call is over (settled or aborted): let go of what follows it; idempotent. */
+  release(): void;
+}
+
 /** Our controller for one stock call, following the caller's signal. */
-export interface Link {
+export interface Link extends Undo {
   readonly controller: AbortController;
   /** What to hand the stock call. */
   readonly signal: AbortSignal;
-  /** Stops following the caller's signal (the call is over); idempotent. */
-  release(): void;
+}
+
+function link(controller: AbortController, signal: AbortSignal, release: () => void): Link {
+  return { controller, signal, release, abort: (err) => controller.abort(err) };
 }
 
 function nothing(): void {}
@@ -44,14 +54,14 @@ export function followSignal(user: AbortSignal | null | undefined): Link {
       release = () => listener[Symbol.dispose]();
     }
   }
-  return { controller, signal: controller.signal, release };
+  return link(controller, controller.signal, release);
 }
 
 /** The same through AbortSignal.any: nothing is added to `user`, nothing to release. */
 export function combineSignal(user: AbortSignal | null | undefined): Link {
   const controller = new AbortController();
   const signal = user === null || user === undefined ? controller.signal : AbortSignal.any([user, controller.signal]);
-  return { controller, signal, release: nothing };
+  return link(controller, signal, nothing);
 }
 
 /** Whether a stock call would take `signal` as it comes: none, or a real AbortSignal (not a look-alike, not null). */
@@ -61,19 +71,20 @@ export function ownSignal(signal: unknown): signal is AbortSignal | undefined {
 
 /**
  * Awaits `promise` as an evy operation. A Timeout or kill of the waiting
- * thread aborts `link`'s controller with the thrown error (null: nothing to
- * abort), and a value the promise delivers after that goes to `late` (a file
- * handle to close...) instead of being lost without a trace.
+ * thread undoes the call (`undo.abort` with the thrown error, a Link's
+ * controller aborted; null: nothing to undo), and a value the promise
+ * delivers after that goes to `late` (a file handle to close...) instead of
+ * being lost without a trace.
  * @internal
  */
-export function awaitAbortable<T>(promise: PromiseLike<T>, link: Link | null, late: ((value: T) => void) | null = null): Promise<T> {
+export function awaitAbortable<T>(promise: PromiseLike<T>, undo: Undo | null, late: ((value: T) => void) | null = null): Promise<T> {
   const abort = (err: unknown): void => {
-    link?.controller.abort(err);
-    link?.release();
+    undo?.abort(err);
+    undo?.release();
   };
   let w: Waiter<T> | Promise<never> | null = null;
   // throwInto has put the error in the waiter's value when it calls the undo.
-  w = hub.park<T>(link === null ? null : () => abort((w as Waiter<T>).value));
+  w = hub.park<T>(undo === null ? null : () => abort((w as Waiter<T>).value));
   if (!(w instanceof Waiter)) {
     // A throw deferred to this suspension point: the operation is abandoned
     // before it is awaited.
@@ -84,11 +95,11 @@ export function awaitAbortable<T>(promise: PromiseLike<T>, link: Link | null, la
   const waiter = w;
   Promise.resolve(promise).then(
     (v) => {
-      link?.release();
+      undo?.release();
       if (!hub.wake(waiter, v) && late !== null) late(v);
     },
     (e: unknown) => {
-      link?.release();
+      undo?.release();
       hub.throwInto(waiter as Waiter<unknown>, e);
     },
   );

@@ -67,6 +67,35 @@ test('kill while in once: the thread ends, the listeners are gone, a later emit 
   assert.not.ok(ee.emit('x', 'late'));
 });
 
+test("a Timeout removes once's listener from an EventTarget, and from an emitter that watches 'newListener'", async () => {
+  const target = new EventTarget();
+  const t = new Timeout(0.02);
+  assert.is(await rejection(once(target, 'ping')), t);
+  assert.is(getEventListeners(target, 'ping').length, 0);
+  const ee = new EventEmitter();
+  const added: string[] = [];
+  ee.on('newListener', (n: string) => added.push(n));
+  const t2 = new Timeout(0.02);
+  assert.is(await rejection(once(ee, 'x')), t2);
+  assert.equal(added, ['x', 'error']);
+  assert.equal(listeners(ee), { newListener: 1 });
+});
+
+test('kill in once for the error event itself: its one listener goes', async () => {
+  const ee = new EventEmitter();
+  const parked = new Event();
+  const gt = spawn(async () => {
+    const p = once(ee, 'error');
+    parked.send();
+    return p;
+  });
+  await parked.wait();
+  assert.equal(listeners(ee), { error: 1 });
+  gt.kill();
+  assert.is(await gt.wait(), undefined);
+  assert.equal(listeners(ee), {});
+});
+
 test("the caller's signal still aborts with Node's AbortError, and keeps no listener", async () => {
   const ee = new EventEmitter();
   const ac = new AbortController();
