@@ -18,6 +18,7 @@
 // gets lazy accessors that apply the green module on first use.
 import type ModuleType from 'node:module';
 import * as path from 'node:path';
+import { greenFetchGlobal, IN_PLACE } from './patched/inplace';
 
 // `module.constructor` is the Module class without loading node:module (which
 // loads Node's ES module loader): evy must not load what the program did not ask for.
@@ -202,6 +203,11 @@ function greenFor(name: string): GreenModule {
 
 /** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
 function applyGreen(name: string, builtin: Record<string, unknown>): void {
+  if (name in IN_PLACE) {
+    IN_PLACE[name].green(builtin); // fs/promises, events, stream/promises: greened in place (patched/inplace.ts)
+    syncBuiltinESMExports();
+    return;
+  }
   const green = greenFor(name);
   const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
   // A module with its own installer decides what it replaces; only the names
@@ -331,7 +337,7 @@ function loadedByNode(id: string): boolean {
 function greenableId(request: unknown): string | undefined {
   if (typeof request !== 'string') return undefined;
   const id = request.startsWith('node:') ? request.slice(5) : request;
-  return BUILTIN_GREEN.has(id) || id in SUBMODULES ? id : undefined;
+  return BUILTIN_GREEN.has(id) || id in SUBMODULES || id in IN_PLACE ? id : undefined;
 }
 
 /**
@@ -360,7 +366,7 @@ function settle(): void {
       again = true;
       // A green module already loaded costs nothing to apply: then the
       // builtin's properties stay what they are (data, for mock.method).
-      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id)) applyGreen(id, builtinObject(id));
+      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id) || id in IN_PLACE) applyGreen(id, builtinObject(id));
       else patchLazily(id, builtinObject(id));
     }
   }
@@ -446,6 +452,13 @@ export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
   const builtins = names.filter((n) => BUILTIN_GREEN.has(n));
   for (const [sub, { parent }] of Object.entries(SUBMODULES)) if (builtins.includes(parent)) builtins.push(sub);
   for (const name of names) patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
+  if (names.includes('http')) greenFetchGlobal();
+  for (const [id, { with: by, parent }] of Object.entries(IN_PLACE)) {
+    if (!names.includes(by)) continue;
+    builtins.push(id);
+    // require('fs').promises hands it out through a getter no hook sees: greened on that access too.
+    if (parent !== undefined && loadedByNode(parent.id)) greenOnAccess(builtinObject(parent.id), parent.key, id);
+  }
   if (builtins.length === 0) return names;
   for (const b of builtins) pending.add(b);
   installLoadHooks();
