@@ -18,6 +18,7 @@
 // gets lazy accessors that apply the green module on first use.
 import type ModuleType from 'node:module';
 import * as path from 'node:path';
+import { greenFetchGlobal, IN_PLACE } from './patched/inplace';
 
 // `module.constructor` is the Module class without loading node:module (which
 // loads Node's ES module loader): evy must not load what the program did not ask for.
@@ -177,6 +178,16 @@ export const GREEN_REPLACES: Partial<Record<string, readonly string[]>> = {
 };
 
 /**
+ * Names a green module replaces only for its direct importers, never on the
+ * builtin: evy/patched/timers' setTimeout and setImmediate exist so that
+ * util.promisify of them gives evy's promises, which the builtin's own
+ * functions already do once monkeyPatch() greens node:timers/promises in place.
+ */
+export const GREEN_DIRECT_ONLY: Partial<Record<string, readonly string[]>> = {
+  timers: ['setImmediate', 'setTimeout'],
+};
+
+/**
  * Builtins that are a property of another one's green module: the green
  * `timers.promises` also replaces what `require('timers/promises')` returns.
  */
@@ -192,6 +203,11 @@ function greenFor(name: string): GreenModule {
 
 /** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
 function applyGreen(name: string, builtin: Record<string, unknown>): void {
+  if (name in IN_PLACE) {
+    IN_PLACE[name].green(builtin); // fs/promises, events, stream/promises: greened in place (patched/inplace.ts)
+    syncBuiltinESMExports();
+    return;
+  }
   const green = greenFor(name);
   const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
   // A module with its own installer decides what it replaces; only the names
@@ -203,6 +219,7 @@ function applyGreen(name: string, builtin: Record<string, unknown>): void {
     if (key === '__evyPatch' || key === 'default') continue;
     if (subs.some(([, s]) => s.key === key)) continue; // the submodule object stays, greened in place (below)
     if (own && key in builtin) continue;
+    if (GREEN_DIRECT_ONLY[name]?.includes(key) === true) continue;
     const value = green[key];
     const desc = Object.getOwnPropertyDescriptor(builtin, key);
     if (desc?.configurable === false) continue; // fixed by Node (tls.rootCertificates): stays stock
@@ -320,7 +337,7 @@ function loadedByNode(id: string): boolean {
 function greenableId(request: unknown): string | undefined {
   if (typeof request !== 'string') return undefined;
   const id = request.startsWith('node:') ? request.slice(5) : request;
-  return BUILTIN_GREEN.has(id) || id in SUBMODULES ? id : undefined;
+  return BUILTIN_GREEN.has(id) || id in SUBMODULES || id in IN_PLACE ? id : undefined;
 }
 
 /**
@@ -349,7 +366,7 @@ function settle(): void {
       again = true;
       // A green module already loaded costs nothing to apply: then the
       // builtin's properties stay what they are (data, for mock.method).
-      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id)) applyGreen(id, builtinObject(id));
+      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id) || id in IN_PLACE) applyGreen(id, builtinObject(id));
       else patchLazily(id, builtinObject(id));
     }
   }
@@ -358,6 +375,16 @@ function settle(): void {
 function greenModuleLoaded(name: string): boolean {
   const cache = (Module as unknown as { _cache: Record<string, { loaded: boolean } | undefined> })._cache;
   return cache[path.join(__dirname, 'patched', `${name}.js`)]?.loaded === true;
+}
+
+/**
+ * util.promisify(timers.setTimeout) reads node:timers/promises through
+ * Node's internal require, which no hook sees: a program that loads util may
+ * promisify a timer, so timers/promises is greened first (a small module,
+ * loaded only by such a program).
+ */
+function greenBeforeUtil(): void {
+  if (pending.has('timers/promises')) greenOnLoad('timers/promises');
 }
 
 let loadHooksInstalled = false;
@@ -378,6 +405,8 @@ function installLoadHooks(): void {
     if (id !== undefined) {
       if (loadingGreen > 0) return builtinObject(id);
       greenOnLoad(id);
+    } else if (pending.size > 0 && loadingGreen === 0 && (request === 'util' || request === 'node:util')) {
+      greenBeforeUtil();
     }
     return original.call(this, request, parent, isMain);
   };
@@ -386,6 +415,7 @@ function installLoadHooks(): void {
     process.getBuiltinModule = function getBuiltinModule(id: string) {
       const g = greenableId(id);
       if (g !== undefined && loadingGreen === 0) greenOnLoad(g);
+      else if (loadingGreen === 0 && (id === 'util' || id === 'node:util')) greenBeforeUtil();
       return stock(id);
     } as typeof process.getBuiltinModule;
   }
@@ -422,6 +452,13 @@ export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
   const builtins = names.filter((n) => BUILTIN_GREEN.has(n));
   for (const [sub, { parent }] of Object.entries(SUBMODULES)) if (builtins.includes(parent)) builtins.push(sub);
   for (const name of names) patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
+  if (names.includes('http')) greenFetchGlobal();
+  for (const [id, { with: by, parent }] of Object.entries(IN_PLACE)) {
+    if (!names.includes(by)) continue;
+    builtins.push(id);
+    // require('fs').promises hands it out through a getter no hook sees: greened on that access too.
+    if (parent !== undefined && loadedByNode(parent.id)) greenOnAccess(builtinObject(parent.id), parent.key, id);
+  }
   if (builtins.length === 0) return names;
   for (const b of builtins) pending.add(b);
   installLoadHooks();

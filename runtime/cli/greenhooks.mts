@@ -8,8 +8,8 @@
 // hooks.mts chains these; monkeyPatch() registers this file alone when the
 // program already uses ES modules outside evy run.
 
-/** The builtins evy has green modules for (patcher.ts's BUILTIN_GREEN and SUBMODULES). */
-const GREENABLE = new Set(['net', 'dns', 'tls', 'timers', 'child_process', 'http', 'os', 'dns/promises', 'timers/promises']);
+/** The builtins evy has green modules for (patcher.ts's BUILTIN_GREEN and SUBMODULES), and those it greens in place (patched/inplace.ts). */
+const GREENABLE = new Set(['net', 'dns', 'tls', 'timers', 'child_process', 'http', 'os', 'dns/promises', 'timers/promises', 'fs/promises', 'events', 'stream', 'stream/promises']);
 const SCHEME = 'evy-green:';
 const APPLY = '?apply';
 

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kill, monkeyPatch, sleep, spawn, Timeout, withTimeout } from 'evy';
-import { GREEN_REPLACES } from 'evy/patcher';
+import { GREEN_DIRECT_ONLY, GREEN_REPLACES } from 'evy/patcher';
 import { rejection } from '../helpers';
 
 const root = join(__dirname, '..', '..');
@@ -87,6 +87,26 @@ test("Node's own reads of a stock name do not load the green module (stream's ab
   assert.equal(got, { before: false, sleep: 'function', after: true });
 });
 
+test("monkeyPatch() keeps node:timers' own setTimeout and setImmediate, which promisify to the greened timers/promises", () => {
+  const got = run([
+    file(
+      'promisify-timers.cjs',
+      `const evy = require(${JSON.stringify(root)});
+       evy.monkeyPatch();
+       const timers = require('timers');
+       const { promisify } = require('util');
+       console.log(JSON.stringify([
+         timers.setTimeout === globalThis.setTimeout,
+         timers.setImmediate === globalThis.setImmediate,
+         promisify(timers.setTimeout) === require('timers/promises').setTimeout,
+         promisify(timers.setImmediate) === require('timers/promises').setImmediate,
+         promisify(timers.setTimeout) === require(${JSON.stringify(join(root, 'dist', 'patched', 'timers.js'))}).promises.setTimeout,
+       ]));`,
+    ),
+  ]);
+  assert.equal(got, [true, true, true, true, true]);
+});
+
 test('GREEN_REPLACES names every stock name its green modules replace', () => {
   for (const [name, declared] of Object.entries(GREEN_REPLACES)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -94,7 +114,10 @@ test('GREEN_REPLACES names every stock name its green modules replace', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const green = require(`evy/patched/${name}`) as Record<string, unknown>;
     const submodules = name === 'timers' || name === 'dns' ? ['promises'] : [];
-    const replaced = Object.keys(green).filter((k) => k in stock && green[k] !== stock[k] && !submodules.includes(k)).sort();
+    const direct = GREEN_DIRECT_ONLY[name] ?? [];
+    const replaced = Object.keys(green)
+      .filter((k) => k in stock && green[k] !== stock[k] && !submodules.includes(k) && !direct.includes(k))
+      .sort();
     assert.equal(replaced, [...(declared ?? [])].sort(), `evy/patched/${name}`);
   }
 });
