@@ -21,6 +21,7 @@ export class StopServe extends Error {
   }
 }
 
+/** listen()'s options. */
 export interface ListenOptions {
   /** AF_INET, AF_INET6 or AF_UNIX; default from the address */
   family?: number;
@@ -36,7 +37,9 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
+/** connect()'s options. */
 export interface ConnectOptions {
+  /** AF_INET, AF_INET6 or AF_UNIX; default from the address */
   family?: number;
   /** a local address to bind before connecting */
   bind?: Address;
@@ -97,6 +100,7 @@ export async function connect(addr: Address, opts: ConnectOptions = {}): Promise
   return sock;
 }
 
+/** serve()'s options. */
 export interface ServeOptions {
   /** most connections handled at once (a GreenPool of this size); default 1000 */
   concurrency?: number;

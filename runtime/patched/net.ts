@@ -57,6 +57,7 @@ export interface Server extends GreenServerMethods {
  * without a connection listener, it queues them for accept() from the start.
  */
 export class Server extends StockServer {
+  /** Green servers and, after __evyPatch, stock ones too. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isGreenInstance(value, this, Server, StockServer, patched);
   }

@@ -38,6 +38,7 @@ export interface TLSSocket extends GreenSocketMethods {}
 
 /** node:tls's TLSSocket with Evy's green calls. */
 export class TLSSocket extends StockTLSSocket {
+  /** Green TLS sockets and, after __evyPatch, stock ones too. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isGreenInstance(value, this, TLSSocket, StockTLSSocket, patched);
   }
@@ -67,6 +68,7 @@ export interface Server extends GreenServerMethods {
  * secureConnection listener, it queues them for accept() from the start.
  */
 export class Server extends StockServer {
+  /** Green servers and, after __evyPatch, stock ones too. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isGreenInstance(value, this, Server, StockServer, patched);
   }
