@@ -65,7 +65,7 @@ demo: build
 coverage: build
 	tests/setup/chromium.sh
 	rm -rf coverage .cache/v8-coverage
-	NODE_V8_COVERAGE=$(CURDIR)/.cache/v8-coverage node tests/run.mjs || true
+	EVY_TEST_TIMEOUT=600 NODE_V8_COVERAGE=$(CURDIR)/.cache/v8-coverage node tests/run.mjs || true
 	npx --no c8 report --temp-directory .cache/v8-coverage --reports-dir coverage \
 	  --src runtime --include 'dist/**' --exclude-after-remap --include 'runtime/**' \
 	  --reporter html --reporter text-summary
