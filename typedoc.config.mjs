@@ -44,6 +44,7 @@ export default {
   // What tests/cli/docs.test.ts requires a doc comment on: every export of an entry point.
   requiredToBeDocumented: ['Namespace', 'Enum', 'Variable', 'Function', 'Class', 'Interface', 'TypeAlias'],
   // A method of an inline object type: Selectable's own comment says what it is.
-  intentionallyNotDocumented: ['patched/select.Selectable.__type.fileno'],
+  intentionallyNotDocumented: ['evy/patched/select.Selectable.__type.fileno'],
   logLevel: 'Warn',
+  plugin: ['./docs/typedoc-modules.mjs'],
 };
