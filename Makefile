@@ -8,7 +8,6 @@ NATIVE_LOG := .cache/native-build.log
 TS_OUT := dist/index.js
 C_SRC := $(wildcard src/*.c src/*.h) binding.gyp
 TS_SRC := $(shell find runtime -name '*.ts') tsconfig.json
-NODE24 = $(shell tests/setup/node24.sh)
 
 .PHONY: all build prebuild test test-node24 bench demo coverage docs leakcheck clean distclean
 
@@ -43,7 +42,7 @@ test: build
 # tests/setup/node24.sh): first on PATH, so what the tests spawn (npm, npx, node) is 24 too.
 test-node24: build
 	tests/setup/chromium.sh
-	@n24=$(NODE24) && echo "on $$($$n24 --version)" && PATH="$$(dirname $$n24):$$PATH" $$n24 tests/run.mjs
+	@n24=$$(tests/setup/node24.sh) && echo "on $$($$n24 --version)" && PATH="$$(dirname $$n24):$$PATH" $$n24 tests/run.mjs
 
 # Every benchmark, each printing its figures side by side with its peers (several
 # minutes); the core, echo and WSGI ones on Node 20 and Node 24, side by side too.
