@@ -3,7 +3,9 @@
 # (the `node` on PATH) and on Node 24 (tests/setup/node24.sh, from the npm
 # registry), one after the other in this run, then their figures side by side:
 # each rate with node24/node20, and each script's evy/peer ratios on both. The
-# same dist/ and the same N-API addon run on both. Noisy like every bench here.
+# same dist/ and the same N-API addon run on both. Noisy like every bench here:
+# the peers that do not run on Node (eventlet, gevent, C) measure the same thing
+# in both passes, so their node24/node20 shows how far the machine drifted.
 #   bench/node_versions.sh     (about 10 minutes)
 set -eu
 cd "$(dirname "$0")/.."
