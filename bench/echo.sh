@@ -7,6 +7,7 @@
 # checkout (built) adds that checkout's server as evy_before, and evy/before.
 set -u
 cd "$(dirname "$0")/.."
+NODE=${NODE:-node} # the Node that runs evy and the node peer
 anchors=${EVY_ANCHORS:-../shared/anchors}
 if [ ! -f "$anchors/echoload.c" ]; then echo "echo.sh: no $anchors/echoload.c; set EVY_ANCHORS" >&2; exit 1; fi
 bench/setup.sh
@@ -40,9 +41,9 @@ run() { # name cmd...: one round, both connection counts, on a fresh server
 # hits them alike; each figure is the median of its rounds.
 : >"$tmp/raw"
 for _ in $(seq "$rounds"); do
-  run evy node bin/evy run bench/echo_server.ts
-  [ -n "${EVY_BEFORE:-}" ] && run evy_before node "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/echo_server.ts"
-  run node node bench/peers/node_echo.mjs
+  run evy "$NODE" bin/evy run bench/echo_server.ts
+  [ -n "${EVY_BEFORE:-}" ] && run evy_before "$NODE" "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/echo_server.ts"
+  run node "$NODE" bench/peers/node_echo.mjs
   [ $have_c = 1 ] && run c_libuv "$tmp/uv_echo"
 done
 out="$tmp/out"

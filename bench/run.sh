@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # evy side by side with its peers, in one run, printed as ratios.
 # Not a test: figures are noisy, compare within one run. Pins to cores when it can.
-#   bench/run.sh          (about a minute)
+#   bench/run.sh          (about a minute; NODE=/path/to/node picks the Node that runs evy)
 set -eu
 cd "$(dirname "$0")/.."
 bench/setup.sh
 PY=/usr/bin/python3
+NODE=${NODE:-node}
 pin() { if command -v taskset >/dev/null; then taskset -c 0 "$@"; else "$@"; fi; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
-  pin node bin/evy run bench/core.ts switch spawn
+  pin "$NODE" bin/evy run bench/core.ts switch spawn
   pin $PY bench/peers/core_eventlet.py
   pin $PY bench/peers/core_gevent.py
-  for k in evy-threads evy-timers; do node bin/evy run bench/memory.ts "$k"; done
-  node --import tsx bench/memory.ts node-async
+  for k in evy-threads evy-timers; do "$NODE" bin/evy run bench/memory.ts "$k"; done
+  "$NODE" --import tsx bench/memory.ts node-async
 } | tee "$out"
 val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
 ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.2f\n", n, a / b }'; }

@@ -8,6 +8,7 @@
 # evy_before, in the same rounds: the figures before and after a change.
 set -u
 cd "$(dirname "$0")/.."
+NODE=${NODE:-node} # the Node that runs evy and the node peer
 command -v wrk >/dev/null || bench/setup.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -36,9 +37,9 @@ anchors=${EVY_ANCHORS:-../shared/anchors}
 have_eventlet=0
 if [ -f "$anchors/eventlet_http.py" ] && /usr/bin/python3 -c 'import eventlet' 2>/dev/null; then have_eventlet=1; fi
 for _ in $(seq "${EVY_ROUNDS:-3}"); do
-  run evy node bin/evy run bench/wsgi_server.ts
-  [ -n "${EVY_BEFORE:-}" ] && run evy_before node "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/wsgi_server.ts"
-  run node node bench/peers/node_http.mjs
+  run evy "$NODE" bin/evy run bench/wsgi_server.ts
+  [ -n "${EVY_BEFORE:-}" ] && run evy_before "$NODE" "$EVY_BEFORE/bin/evy" run "$EVY_BEFORE/bench/wsgi_server.ts"
+  run node "$NODE" bench/peers/node_http.mjs
   [ $have_eventlet = 1 ] && run eventlet /usr/bin/python3 "$anchors/eventlet_http.py"
 done
 med() { awk -F'\t' -v k="$1" -v c="$2" '$1==k {print $c}' "$tmp/raw" | median; }

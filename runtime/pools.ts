@@ -5,6 +5,7 @@ import { checkTimeout, WaitList } from './sync/waitlist';
 
 const hub = getHub();
 
+/** Pool's and TokenPool's options. */
 export interface PoolOptions<T> {
   /** items created up front (default 0) */
   minSize?: number;

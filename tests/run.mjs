@@ -19,6 +19,8 @@ function collect(p, out) {
 }
 
 const files = targets.flatMap((t) => collect(t, []));
+// Seconds a suite file may take (EVY_TEST_TIMEOUT; make coverage raises it: V8's coverage slows the heavy ones).
+const fileTimeout = 1000 * (Number(process.env.EVY_TEST_TIMEOUT) || 120);
 let passed = 0;
 let failed = 0;
 const broken = [];
@@ -27,7 +29,7 @@ for (const file of files) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
     cwd: root,
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: fileTimeout,
     env: { ...process.env, FORCE_COLOR: '0' },
   });
   const out = (r.stdout ?? '') + (r.stderr ?? '');

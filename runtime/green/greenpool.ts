@@ -370,13 +370,14 @@ class MapIterator<R> implements AsyncIterableIterator<R> {
   }
 }
 
+const PILE_END: unique symbol = Symbol('evy.pileEnd');
+
 /**
  * Spawn into it, then iterate: results come out in spawn order, each waiting for
  * its green thread; an error is rethrown at its turn.
  */
-const PILE_END: unique symbol = Symbol('evy.pileEnd');
-
 export class GreenPile<T> implements AsyncIterableIterator<T> {
+  /** The pool its threads run in (a new GreenPool(1000) unless one was given). */
   readonly pool: GreenPool;
   private readonly results = new Queue<GreenThread<T> | typeof PILE_END>();
   private _used = false;
@@ -423,6 +424,7 @@ export class GreenPile<T> implements AsyncIterableIterator<T> {
     return { done: false, value: await gt.wait() };
   }
 
+  /** The pile itself: `for await (const r of pile)` takes the results in spawn order. */
   [Symbol.asyncIterator](): this {
     return this;
   }

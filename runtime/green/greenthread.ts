@@ -22,7 +22,12 @@ const enum Outcome {
   Threw,
 }
 
+/**
+ * A green thread: made by spawn(), its result (or error) kept for wait(); link()
+ * calls back when it ends, kill() throws GreenletExit into it.
+ */
 export class GreenThread<T = unknown> implements Parkable {
+  /** A number unique in this process, in spawn order. */
   readonly id: number = nextId++;
   /** The function returned or threw, or the thread was killed. */
   dead = false;

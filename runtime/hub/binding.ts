@@ -1,4 +1,4 @@
-// Loads the native hub built by binding.gyp (src/). One copy per process.
+// Loads the native hub (src/, binding.gyp): the prebuilt binary or a source build. One copy per process.
 import * as path from 'node:path';
 
 /** An opaque uv_poll_t owned by the native side. */
@@ -70,14 +70,32 @@ export interface NativeBinding {
   getsockopt(fd: number, level: number, option: number): number;
 }
 
+/** The package root: dist/hub/ is two levels below it. */
+const ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * The addon, found by node-gyp-build: a build/Release/evy.node when one was
+ * built from source here (the install script does that only when no prebuilt
+ * binary fits; prebuildify, which `make build` runs, leaves none behind), else
+ * the prebuilt one shipped in prebuilds/<platform>-<arch>/ (linux-x64, glibc).
+ */
 function load(): NativeBinding {
-  const file = path.join(__dirname, '..', '..', 'build', 'Release', 'evy.node');
+  let file = '';
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+    file = nodeGypBuild.path(ROOT);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(file) as NativeBinding;
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(`evy: the native hub is not built (${file}): run \`npm install\` or \`make build\`\n${e.message}`);
+    const why = (err as Error).message.trim();
+    const what = file === '' ? `no native hub for ${process.platform}-${process.arch} in ${ROOT}` : `the native hub ${file} does not load`;
+    throw new Error(
+      `evy: ${what}.\n` +
+        'Run `npm rebuild evy` to build it from source (needs python3, make and a C compiler),\n' +
+        'or `make build` in a checkout of evy.\n' +
+        why,
+    );
   }
 }
 

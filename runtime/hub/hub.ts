@@ -129,6 +129,7 @@ export class IOClosed extends Error {
   }
 }
 
+/** Which readiness an fd listener waits for. */
 export type ListenerKind = 'read' | 'write';
 
 /** An fd listener (addReader/addWriter): `cb(fd)` runs each time the fd is ready. */
@@ -182,6 +183,10 @@ const als = new AsyncLocalStorage<Parkable>();
 /** For microtasks the hub queues itself (cheaper than queueMicrotask, which makes an AsyncResource each time). */
 const RESOLVED = Promise.resolve();
 
+/**
+ * The hub: runs the green threads, timers and fd listeners of this OS thread
+ * on Node's own libuv loop. One per thread: getHub().
+ */
 export class Hub {
   /** When true, timers and listeners record the stack that created them. */
   captureStacks = false;
@@ -250,6 +255,7 @@ export class Hub {
     return als.getStore() ?? this.main;
   }
 
+  /** How much the hub holds now: runnable threads, timers, listeners (for tests and debugging). */
   counts(): HubCounts {
     const runnable = this.tail - this.head + this.urgentTail - this.urgentHead + (this.held !== null ? 1 : 0);
     return { timers: this.timers.size, listeners: this.listenerCount, runnable, threads: this.threads };
@@ -921,6 +927,7 @@ export class Hub {
   }
 }
 
+/** trampoline()'s options: which readiness to wait for, for how long. */
 export interface TrampolineOptions {
   read?: boolean;
   write?: boolean;

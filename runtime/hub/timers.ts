@@ -5,6 +5,7 @@
 /** What a timer calls when it fires (TimerHeap.add's `cb`). */
 export type TimerCallback = (...args: unknown[]) => void;
 
+/** A scheduled call, from the hub's timer heap; cancel() stops it. */
 export class Timer {
   /** Absolute deadline, in seconds of `performance.now()`. */
   deadline: number;

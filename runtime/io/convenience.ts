@@ -22,6 +22,7 @@ export class StopServe extends Error {
   }
 }
 
+/** listen()'s options. */
 export interface ListenOptions {
   /** AF_INET, AF_INET6 or AF_UNIX; default from the address */
   family?: number;
@@ -37,7 +38,9 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
+/** connect()'s options. */
 export interface ConnectOptions {
+  /** AF_INET, AF_INET6 or AF_UNIX; default from the address */
   family?: number;
   /** a local address to bind before connecting */
   bind?: Address;
@@ -98,6 +101,7 @@ export async function connect<A extends Address>(addr: A, opts: ConnectOptions =
   return sock;
 }
 
+/** serve()'s options. */
 export interface ServeOptions {
   /** most connections handled at once (a GreenPool of this size); default 1000 */
   concurrency?: number;

@@ -7,6 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 export interface RawStream {
   /** Up to `n` bytes once some are there; an empty Buffer at EOF. */
   recv(n: number): Promise<Buffer>;
+  /** Writes all of `data`, waiting as long as that takes. */
   sendall(data: Buffer | string): Promise<void>;
   /**
    * Called once when the file is closed: a socket keeps its connection open
@@ -15,6 +16,7 @@ export interface RawStream {
   release?(): void;
 }
 
+/** GreenFile's (and makefile()'s) options. */
 export interface GreenFileOptions {
   /** bytes asked of the stream per read, and the write buffer's flush size (default 8192) */
   bufsize?: number;

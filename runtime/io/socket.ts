@@ -10,23 +10,41 @@ import { GreenFile, type GreenFileOptions, type RawStream } from './file';
 
 const hub = getHub();
 
+/** Address family: IPv4. */
 export const AF_INET = binding.AF_INET;
+/** Address family: IPv6. */
 export const AF_INET6 = binding.AF_INET6;
+/** Address family: Unix-domain sockets (a path). */
 export const AF_UNIX = binding.AF_UNIX;
+/** Socket type: a byte stream (TCP, or a Unix stream socket). */
 export const SOCK_STREAM = binding.SOCK_STREAM;
+/** Socket type: datagrams (UDP). */
 export const SOCK_DGRAM = binding.SOCK_DGRAM;
+/** setsockopt/getsockopt level of the socket options (SO_*). */
 export const SOL_SOCKET = binding.SOL_SOCKET;
+/** Socket option: bind to an address still in TIME_WAIT. */
 export const SO_REUSEADDR = binding.SO_REUSEADDR;
+/** Socket option: several sockets bind the same port, the kernel spreads connections. */
 export const SO_REUSEPORT = binding.SO_REUSEPORT;
+/** Socket option: TCP keep-alive probes. */
 export const SO_KEEPALIVE = binding.SO_KEEPALIVE;
+/** Socket option: the kernel's receive buffer size, in bytes. */
 export const SO_RCVBUF = binding.SO_RCVBUF;
+/** Socket option: the kernel's send buffer size, in bytes. */
 export const SO_SNDBUF = binding.SO_SNDBUF;
+/** Socket option (read only): the pending socket error, cleared by reading it. */
 export const SO_ERROR = binding.SO_ERROR;
+/** Socket option (read only): SOCK_STREAM or SOCK_DGRAM. */
 export const SO_TYPE = binding.SO_TYPE;
+/** setsockopt/getsockopt level of the TCP options (TCP_NODELAY). */
 export const IPPROTO_TCP = binding.IPPROTO_TCP;
+/** TCP option: send small writes at once (no Nagle delay). */
 export const TCP_NODELAY = binding.TCP_NODELAY;
+/** shutdown(): no more receiving. */
 export const SHUT_RD = 0;
+/** shutdown(): no more sending (the peer reads EOF). */
 export const SHUT_WR = 1;
+/** shutdown(): neither. */
 export const SHUT_RDWR = 2;
 
 /** `[host, port]` for TCP (`['::1', 80]` for IPv6), a path for Unix sockets. */
@@ -235,10 +253,13 @@ function checkAddress(family: number, addr: unknown, what: string): Address {
 }
 
 /**
- * A green socket. `A` is what its addresses look like: `[string, number]`
- * (AF_INET, AF_INET6), `string` (AF_UNIX), or Address when that is known only
- * at run time, as for `new GreenSocket(family)` without a type argument
- * (`new GreenSocket<[string, number]>(AF_INET)` says it).
+ * Evy's green socket on the native hub's TCP, UDP and Unix-domain handles: calls
+ * that would block park only the calling green thread. Made by `new
+ * GreenSocket(family, type)`, listen(), connect() or accept(). `A` is what its
+ * addresses look like: `[string, number]` (AF_INET, AF_INET6), `string`
+ * (AF_UNIX), or Address when that is known only at run time, as for `new
+ * GreenSocket(family)` without a type argument (`new GreenSocket<[string,
+ * number]>(AF_INET)` says it).
  */
 export class GreenSocket<A extends Address = Address> {
   readonly family: number;
@@ -990,6 +1011,7 @@ export class GreenSocket<A extends Address = Address> {
     return this.state === State.Closed || (this.flags & Flag.Detached) !== 0;
   }
 
+  /** The OS file descriptor. */
   fileno(): number {
     this.checkOpen('fileno');
     return binding.fileno(this);
@@ -1023,6 +1045,7 @@ export class GreenSocket<A extends Address = Address> {
     binding.setsockopt(fd, level, option, typeof value === 'boolean' ? Number(value) : value);
   }
 
+  /** Reads an integer socket option (SOL_SOCKET / IPPROTO_TCP ...). */
   getsockopt(level: number, option: number): number {
     this.checkOpen('getsockopt');
     const fd = binding.fileno(this);
@@ -1039,10 +1062,12 @@ export class GreenSocket<A extends Address = Address> {
     this.timeoutSecs = checkSeconds(seconds);
   }
 
+  /** Sets `timeout` (Python spelling). */
   settimeout(seconds: number | null): void {
     this.timeout = seconds;
   }
 
+  /** Reads `timeout` (Python spelling). */
   gettimeout(): number | null {
     return this.timeoutSecs;
   }

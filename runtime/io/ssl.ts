@@ -157,19 +157,24 @@ export class GreenStreamSocket {
     this.green.timeoutSecs = seconds;
   }
 
+  /** This end's address, of the socket underneath. */
   getsockname(): Address {
     return this.raw.getsockname();
   }
 
+  /** The peer's address, of the socket underneath. */
   getpeername(): Address {
     return this.raw.getpeername();
   }
 
+  /** The file descriptor of the socket underneath. */
   fileno(): number {
     return this.raw.fileno();
   }
 
+  /** A buffered GreenFile over the TLS stream: 'r'/'w'/'rw' for strings. */
   makefile(mode: 'r' | 'w' | 'rw', opts?: GreenFileOptions): GreenFile<string>;
+  /** ... and 'rb'/'wb'/'rwb' (the default) for Buffers. */
   makefile(mode?: 'rb' | 'wb' | 'rwb', opts?: GreenFileOptions): GreenFile<Buffer>;
   makefile(mode = 'rb', opts: GreenFileOptions = {}): GreenFile<string> | GreenFile<Buffer> {
     return mode.includes('b') ? new GreenFile<Buffer>(this, mode, opts) : new GreenFile<string>(this, mode, opts);
@@ -202,6 +207,7 @@ export class GreenSSLSocket extends GreenStreamSocket {
   }
 }
 
+/** wrapSsl()'s options (Node's tls options, in Evy's names). */
 export interface WrapSslOptions {
   /** true: the server side of the handshake (needs key and cert) */
   serverSide?: boolean;

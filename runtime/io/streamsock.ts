@@ -357,6 +357,7 @@ export interface GreenSocketMethods {
   sendall(data: Buffer | Uint8Array | string): Promise<void>;
   /** A buffered GreenFile over the socket ('r'/'w'/'rw', 'b' for Buffers). Closing it leaves the socket open. */
   makefile(mode: 'r' | 'w' | 'rw', opts?: GreenFileOptions): GreenFile<string>;
+  /** ... and 'rb'/'wb'/'rwb' (the default) for Buffers. */
   makefile(mode?: 'rb' | 'wb' | 'rwb', opts?: GreenFileOptions): GreenFile<Buffer>;
   /**
    * Seconds each green wait on this socket may take before a SocketTimeout
@@ -364,6 +365,7 @@ export interface GreenSocketMethods {
    * `socket.timeout` property (milliseconds, setTimeout's idle timer) is left alone.
    */
   settimeout(seconds: number | null): void;
+  /** What settimeout() set (null: no limit). */
   gettimeout(): number | null;
   /**
    * Waits until the socket is connected (for a TLS client: the handshake is

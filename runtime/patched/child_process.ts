@@ -28,6 +28,7 @@ const hub = getHub();
 /** How one of the child's standard streams is connected. */
 export type StdioMode = 'pipe' | 'ignore' | 'inherit';
 
+/** Popen's options. */
 export interface PopenOptions {
   /** the child's working directory */
   cwd?: string;
@@ -41,6 +42,7 @@ export interface PopenOptions {
   stderr?: StdioMode | 'stdout';
 }
 
+/** call()'s and checkOutput()'s options. */
 export interface RunOptions extends PopenOptions {
   /** written to the child's stdin (which becomes a pipe), then stdin is closed */
   input?: string | Buffer;

@@ -12,8 +12,10 @@ export * from 'node:dns';
 
 /** getaddrinfo's socket types and protocols, as numbers (Linux values). */
 export const IPPROTO_TCP = 6;
+/** getaddrinfo protocol: UDP. */
 export const IPPROTO_UDP = 17;
 export { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM };
+/** getaddrinfo family: any (IPv4 and IPv6). */
 export const AF_UNSPEC = 0;
 
 type Promises = typeof dns.promises;

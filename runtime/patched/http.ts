@@ -27,6 +27,7 @@ const EMPTY = Buffer.alloc(0);
 export const urlopenAgent: http.Agent = new http.Agent({ keepAlive: true, maxSockets: 16, maxFreeSockets: 16 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, maxFreeSockets: 16 });
 
+/** urlopen()'s options. */
 export interface UrlopenOptions {
   /** default GET */
   method?: string;

@@ -99,6 +99,7 @@ export class Lock {
     this.sem.release();
   }
 
+  /** Held by some green thread. */
   locked(): boolean {
     return this.sem.locked();
   }
@@ -129,6 +130,7 @@ export class RLock {
   private owner: Parkable | null = null;
   private count = 0;
 
+  /** Takes the lock, or takes it again when this thread owns it (`blocking`, `timeout` as Lock's). */
   acquire(blocking = true, timeout: number | null = -1): Promise<boolean> {
     lockTimeout(blocking, timeout, 'RLock.acquire'); // refuses bad arguments before anything
     const me = hub.current();
@@ -183,10 +185,12 @@ export class RLock {
     this.count = state.count;
   }
 
+  /** Python's `with rlock:` — acquire, run `fn`, release whatever it does. */
   run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     return runLocked(this, fn);
   }
 
+  /** Acquires; the result releases when disposed: `using _ = await rlock.hold()`. */
   hold(): Promise<Held> {
     return hold(this);
   }
@@ -208,18 +212,22 @@ export class Condition {
     this.lock = lock;
   }
 
+  /** Acquires the condition's lock. */
   acquire(blocking = true, timeout: number | null = -1): Promise<boolean> {
     return this.lock.acquire(blocking, timeout);
   }
 
+  /** Releases the condition's lock. */
   release(): void {
     this.lock.release();
   }
 
+  /** Python's `with cond:` — the lock held while `fn` runs. */
   run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     return runLocked(this.lock, fn);
   }
 
+  /** Acquires the lock; the result releases it when disposed. */
   hold(): Promise<Held> {
     return hold(this.lock);
   }
@@ -330,10 +338,12 @@ export class Semaphore {
     for (let i = 0; i < n; i++) this.sem.release();
   }
 
+  /** Python's `with sem:` — a slot held while `fn` runs. */
   run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     return runLocked(this, fn);
   }
 
+  /** Takes a slot; the result gives it back when disposed. */
   hold(): Promise<Held> {
     return hold(this);
   }
@@ -359,6 +369,7 @@ export class Event {
   private flag = false;
   private readonly waiters = new WaitList<boolean>();
 
+  /** The flag is set. */
   isSet(): boolean {
     return this.flag;
   }
@@ -369,6 +380,7 @@ export class Event {
     this.waiters.wakeAll(true);
   }
 
+  /** Clears the flag: wait() waits again. */
   clear(): void {
     this.flag = false;
   }
@@ -385,6 +397,7 @@ export class Event {
   }
 }
 
+/** Thread's options, as threading.Thread's keyword arguments. */
 export interface ThreadOptions<A extends unknown[] = unknown[]> {
   /** what run() calls */
   target?: ((...args: A) => unknown) | null;
@@ -477,6 +490,7 @@ export class Thread<A extends unknown[] = unknown[]> {
     return this.gt !== null && !this.gt.dead;
   }
 
+  /** `<Thread(name, started ident)>`, as Python's repr. */
   toString(): string {
     return `<Thread(${this.name}, ${this.gt === null ? 'initial' : this.gt.dead ? 'stopped' : 'started'}${this.daemon ? ' daemon' : ''} ${this.ident ?? ''})>`;
   }

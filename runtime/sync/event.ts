@@ -10,6 +10,10 @@ class Thrown {
   constructor(readonly error: unknown) {}
 }
 
+/**
+ * Evy's event: one send() wakes every waiter with its value (or
+ * sendException() with an error); wait() after that returns at once until reset().
+ */
 export class Event<T = unknown> {
   private result: T | typeof NOT_SENT = NOT_SENT;
   private exception: unknown = NOT_SENT;
@@ -20,10 +24,12 @@ export class Event<T = unknown> {
     return this.result !== NOT_SENT || this.exception !== NOT_SENT;
   }
 
+  /** sendException() was called (and not reset since). */
   hasException(): boolean {
     return this.exception !== NOT_SENT;
   }
 
+  /** send() was called (and not reset since). */
   hasResult(): boolean {
     return this.result !== NOT_SENT;
   }

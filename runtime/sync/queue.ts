@@ -80,10 +80,12 @@ export class LightQueue<T> {
   /** Called for every item that enters the queue (Queue counts tasks). */
   protected onPut(): void {}
 
+  /** No item in the queue. */
   empty(): boolean {
     return this.qsize() === 0;
   }
 
+  /** As many items as maxsize (never for an unbounded queue). */
   full(): boolean {
     return this.qsize() >= this.max;
   }
@@ -213,6 +215,7 @@ export class Queue<T> extends LightQueue<T> {
   }
 }
 
+/** PriorityQueue's order: negative when `a` comes out first. */
 export type Compare<T> = (a: T, b: T) => number;
 
 /**

@@ -152,6 +152,7 @@ export class CappedSemaphore {
     return this.upper.locked();
   }
 
+  /** Takes a slot, waiting while none is free (`timeout` seconds; false if it ran out). */
   async acquire(timeout?: number | null): Promise<boolean> {
     this.upper.release();
     let ok = false;
@@ -165,6 +166,7 @@ export class CappedSemaphore {
     return ok;
   }
 
+  /** Takes a slot if one is free now, without waiting. */
   tryAcquire(): boolean {
     if (!this.lower.tryAcquire()) return false;
     this.upper.release();
@@ -183,6 +185,7 @@ export class CappedSemaphore {
     return ok;
   }
 
+  /** acquire(), run `fn`, release: Python's `with sem:`. */
   async run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     await this.acquire();
     try {

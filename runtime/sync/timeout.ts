@@ -72,6 +72,7 @@ export class Timeout extends Error {
     }
   }
 
+  /** cancel(): what `using t = new Timeout(...)` calls when its block ends. */
   [Symbol.dispose](): void {
     this.cancel();
   }
@@ -100,6 +101,7 @@ function fireTimeout(t: unknown): void {
   (t as Timeout).fire();
 }
 
+/** withTimeout()'s options. */
 export interface WithTimeoutOptions<V> {
   /** returned instead of throwing the Timeout when it fires */
   timeoutValue?: V;

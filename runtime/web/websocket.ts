@@ -112,6 +112,7 @@ const enum State {
   Closed,
 }
 
+/** A WebSocket's options (both ends). */
 export interface WebSocketOptions {
   /** true: this end is the client (masks its frames, wants unmasked ones) */
   client?: boolean;
@@ -597,6 +598,7 @@ function checkInterval(v: unknown): number | null {
 
 // ---- the server: a WSGI app ---------------------------------------------------------------
 
+/** WebSocketWSGI's options: what the server side accepts. */
 export interface WebSocketWSGIOptions {
   /** subprotocols this server speaks, preferred first */
   protocols?: string[];
@@ -731,6 +733,7 @@ function header(environ: Environ, key: string): string | undefined {
 
 // ---- the client -------------------------------------------------------------------------------
 
+/** connect()'s options (the client side). */
 export interface ConnectOptions {
   /** subprotocols to offer (Sec-WebSocket-Protocol) */
   protocols?: string[];

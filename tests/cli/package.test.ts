@@ -2,14 +2,16 @@
 // fresh `npm init -y` project (npm 11 writes "type": "commonjs" there), and in
 // that project: the README's first example under `npx evy run`, a plain .mjs
 // import of evy's main entry, `tsc` (strict, skipLibCheck false) over the public
-// entry points and every shipped declaration file, and `npx evy test`.
+// entry points and every shipped declaration file, and `npx evy test`. A second
+// project installs the tarball with --ignore-scripts: the shipped prebuilt addon
+// loads, and without it the error names `npm rebuild evy`, which then works.
 //
-// It packs dist/ as built (`make test` builds first); the install builds the
-// addon from source and takes its dependencies from the npm cache when it can.
+// It packs dist/ and prebuilds/ as built (`make test` builds first); installs
+// take their dependencies from the npm cache when they can.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -17,6 +19,7 @@ const root = resolve(__dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'evy-package-'));
 const packDir = join(tmp, 'pack');
 const app = join(tmp, 'app');
+const bare = join(tmp, 'bare'); // installed with --ignore-scripts
 const cleanup = (): void => rmSync(tmp, { recursive: true, force: true });
 process.on('exit', cleanup);
 
@@ -52,18 +55,23 @@ function readmeExample(): string {
   return m[1];
 }
 
+/** The addon files a fresh process loads with evy: what `require('evy')` picked. */
+const LOADED_ADDON = "require('evy'); console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node')).join(','))";
+
 // Pack and install once, before the checks (each check needs the installed project).
 let setupError: Error | null = null;
 try {
   mkdirSync(packDir);
-  mkdirSync(app);
   const pack = ok(sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], root), 'npm pack');
   const [{ filename }] = JSON.parse(pack.out) as { filename: string }[];
+  mkdirSync(app);
+  mkdirSync(bare);
   ok(sh('npm', ['init', '-y'], app), 'npm init -y');
-  ok(
-    sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', join(packDir, filename)], app, 150_000),
-    'npm install of the tarball',
-  );
+  writeFileSync(join(bare, 'package.json'), readFileSync(join(app, 'package.json'), 'utf8').replace('"name": "app"', '"name": "bare"'));
+  for (const [dir, flags] of [[app, []], [bare, ['--ignore-scripts']]] as const) {
+    const args = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...flags, join(packDir, filename)];
+    ok(sh('npm', args, dir, 150_000), `npm ${args.join(' ')}`);
+  }
 } catch (err) {
   setupError = err as Error;
 }
@@ -90,6 +98,49 @@ test('the README example runs under `npx evy run app.ts`', () => {
   assert.is(r.err, '');
 });
 
+test('the install script uses the shipped prebuilt addon: nothing is compiled', () => {
+  installed();
+  const evy = join(app, 'node_modules', 'evy');
+  assert.ok(existsSync(join(evy, 'prebuilds', 'linux-x64', 'evy.glibc.node')), 'the package ships prebuilds/linux-x64/evy.glibc.node');
+  assert.not.ok(existsSync(join(evy, 'build')), 'no build/ directory: node-gyp did not run');
+  const r = ok(sh(process.execPath, ['-e', LOADED_ADDON], app), 'node -e require(evy)');
+  assert.is(r.out.trim(), join(evy, 'prebuilds', 'linux-x64', 'evy.glibc.node'));
+});
+
+test('installed with --ignore-scripts, evy loads its prebuilt addon and runs', () => {
+  installed();
+  const evy = join(bare, 'node_modules', 'evy');
+  assert.not.ok(existsSync(join(evy, 'build')), 'no install script ran');
+  const r = ok(sh(process.execPath, ['-e', LOADED_ADDON], bare), 'node -e require(evy)');
+  assert.is(r.out.trim(), join(evy, 'prebuilds', 'linux-x64', 'evy.glibc.node'));
+  const echo = [
+    "const evy = require('evy');",
+    "const server = evy.listen(['127.0.0.1', 0]);",
+    'evy.spawn(async () => { const [conn] = await server.accept(); await conn.sendall(await conn.recv(5)); conn.close(); });',
+    '(async () => {',
+    '  const c = await evy.connect(server.getsockname());',
+    "  await c.sendall(Buffer.from('hello'));",
+    '  console.log(String(await c.recv(5)));',
+    '  c.close();',
+    '  server.close();',
+    '})();',
+  ].join('\n');
+  assert.is(ok(sh(process.execPath, ['-e', echo], bare), 'a green echo').out, 'hello\n');
+});
+
+test('with no addon that fits, the error names `npm rebuild evy`, and that builds one from source', () => {
+  installed();
+  const evy = join(bare, 'node_modules', 'evy');
+  rmSync(join(evy, 'prebuilds'), { recursive: true, force: true });
+  const missing = sh(process.execPath, ['-e', "require('evy')"], bare);
+  assert.is.not(missing.code, 0, 'require(evy) fails without an addon');
+  assert.match(missing.err, /evy: no native hub for linux-x64 in /);
+  assert.match(missing.err, /Run `npm rebuild evy` to build it from source/);
+  ok(sh('npm', ['rebuild', 'evy', '--loglevel=error'], bare, 150_000), 'npm rebuild evy');
+  const r = ok(sh(process.execPath, ['-e', LOADED_ADDON], bare), 'node -e require(evy) after npm rebuild evy');
+  assert.is(r.out.trim(), join(evy, 'build', 'Release', 'evy.node'));
+});
+
 test('a plain .mjs ES module imports evy\'s main entry', () => {
   installed();
   writeFileSync(
@@ -104,6 +155,34 @@ test('a plain .mjs ES module imports evy\'s main entry', () => {
   );
   const r = ok(sh(process.execPath, ['plain.mjs'], app), 'node plain.mjs');
   assert.is(r.out, '42 1,4,9 function true\n');
+});
+
+// `using` is syntax of Node 24 (V8 13.6) and of TypeScript, not of Node 20 or
+// 22: the README says so, and gives the form plain JavaScript takes there.
+test('the README example in plain JavaScript: try/finally everywhere, `using` on Node 24', () => {
+  installed();
+  const body = (guard: string): string =>
+    [
+      "import { GreenPool, Timeout, sleep, spawn } from 'evy';",
+      "const gt = spawn(async (name) => { await sleep(0.01); return `hello, ${name}`; }, 'world');",
+      'console.log(await gt.wait());',
+      guard,
+      'const pool = new GreenPool(4);',
+      'for await (const sq of pool.imap(async (n) => n * n, [1, 2, 3])) console.log(sq);',
+    ].join('\n');
+  const tryFinally = 'const t = new Timeout(0.05);\ntry { await sleep(10); } catch (err) { if (!(err instanceof Timeout)) throw err; } finally { t.cancel(); }';
+  writeFileSync(join(app, 'plain20.mjs'), body(tryFinally));
+  assert.is(ok(sh(process.execPath, ['plain20.mjs'], app), 'node plain20.mjs').out, 'hello, world\n1\n4\n9\n');
+  const using = 'try {\n  using _t = new Timeout(0.05);\n  await sleep(10);\n} catch (err) {\n  if (!(err instanceof Timeout)) throw err;\n}';
+  writeFileSync(join(app, 'plain24.mjs'), body(using));
+  const r = sh(process.execPath, ['plain24.mjs'], app);
+  if (Number(process.versions.node.split('.')[0]) >= 24) {
+    assert.is(r.code, 0, r.err);
+    assert.is(r.out, 'hello, world\n1\n4\n9\n');
+  } else {
+    assert.is.not(r.code, 0, `Node ${process.version} has \`using\` now: the README's note is out of date`);
+    assert.match(r.err, /SyntaxError/);
+  }
 });
 
 test('tsc, strict with skipLibCheck false: the public entry points and every shipped .d.ts', () => {

@@ -270,6 +270,7 @@ export class WsgiInput {
     return lines;
   }
 
+  /** The body line by line, as readline() gives them. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
     for (;;) {
       const line = await this.readline();

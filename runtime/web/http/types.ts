@@ -26,10 +26,12 @@ export type WsgiApp = (environ: Environ, startResponse: StartResponse) => WsgiRe
 
 /** Called once the response is sent (or the client went away): `fn(environ, ...args, kwargs?)`. */
 export type PosthookFn = (environ: Environ, ...args: unknown[]) => unknown;
+/** A posthook: a function, or `[fn, args, kwargs]` as in Evy. */
 export type Posthook = PosthookFn | [PosthookFn, unknown[]?, Record<string, unknown>?];
 
 /** Where access-log lines and errors go (process.stderr, or anything with write()). */
 export interface LogStream {
+  /** Takes one line (with its newline). */
   write(line: string): unknown;
 }
 
@@ -70,6 +72,7 @@ export interface Environ {
   headers_raw: [string, string][];
   'evy.posthooks': Posthook[];
   'evy.socket': GreenSocket | GreenSSLSocket;
+  /** Takes the connection over from the server (websockets): see Hijacked. */
   'evy.hijack': () => Hijacked;
   /** body bytes gathered before a chunk of this response goes out; the app may change it (Evy's eventlet.minimum_write_chunk_size) */
   'evy.minimum_write_chunk_size': number;
@@ -77,6 +80,7 @@ export interface Environ {
   [key: string]: unknown;
 }
 
+/** server()'s options; each default is one of the DEFAULT_* constants below. */
 export interface ServerOptions {
   /**
    * Most requests handled at once (a GreenPool of this size); default 1024.
@@ -140,16 +144,26 @@ export interface ServerOptions {
   ssl?: Omit<WrapSslOptions, 'serverSide'> & { key: string | Buffer; cert: string | Buffer };
 }
 
+/** Default `maxSize`: requests handled at once. */
 export const DEFAULT_MAX_SIZE = 1024;
+/** Default `maxConnections`: connections open at once. */
 export const DEFAULT_MAX_CONNECTIONS = 10000;
+/** Seconds an idle keep-alive connection is kept when `keepalive` is true (the default). */
 export const DEFAULT_KEEPALIVE = 5;
+/** Default `headersTimeout`: seconds for a request's head to arrive. */
 export const DEFAULT_HEADERS_TIMEOUT = 60;
+/** Default `requestTimeout`: seconds for a whole request to arrive. */
 export const DEFAULT_REQUEST_TIMEOUT = 300;
+/** Default `logFormat`: Evy's access-log line. */
 export const DEFAULT_LOG_FORMAT =
   '%(client_ip)s - - [%(date_time)s] "%(request_line)s" %(status_code)s %(body_length)s %(wall_seconds).6f';
+/** Default `minimumChunkSize`: body bytes gathered before a chunk goes out. */
 export const MINIMUM_CHUNK_SIZE = 4096;
+/** Default `urlLengthLimit`: the longest request line, in bytes (414 past it). */
 export const MAX_REQUEST_LINE = 8192;
+/** Default `maxHeaderSize`: the largest request head, in bytes (431 past it). */
 export const MAX_HEADER_SIZE = 65536;
+/** Default `maxHeaderLine`: the longest header line, in bytes (400 past it). */
 export const MAX_HEADER_LINE = 8192;
 
 /** A request the server refuses: answered with `status` and the connection closed. */

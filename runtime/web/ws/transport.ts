@@ -5,6 +5,7 @@
 import { GreenSocket, SHUT_WR } from '../../io/socket';
 import { GreenStreamSocket } from '../../io/ssl';
 
+/** What a WebSocket runs over: a green socket, plain or TLS. */
 export type Transport = GreenSocket | GreenStreamSocket;
 
 export function isTransport(x: unknown): x is Transport {
