@@ -23,17 +23,19 @@ export interface QueryResult<Row = Record<string, unknown>> {
  * driver's own connection, `A` what connect() takes.
  */
 export interface Driver<C, A> {
-  /** for messages */
+  /** The driver's name, used in error messages (`pg`, `sqlite`). */
   readonly name: string;
   /** Opens a connection. `signal` aborts it (a ConnectTimeout, a kill): the driver drops the half-open socket. */
   connect(args: A, signal: AbortSignal): Promise<C>;
   /** Closes a connection for good; must not throw for one already dead. */
   close(conn: C): Promise<void> | void;
+  /** Runs one statement with its parameters on `conn`; db_pool makes the wait an evy operation. */
   query(conn: C, sql: string, params?: readonly unknown[]): Promise<QueryResult>;
   /** Asks the server to stop the query running on `conn` (called when a Timeout or kill interrupts it). */
   cancel(conn: C): Promise<void> | void;
   /** Whether `conn` is inside a transaction (or a failed one), once its last query has settled. */
   inTransaction(conn: C): boolean | Promise<boolean>;
+  /** Rolls back the open transaction on `conn` (a connection put back inside one). */
   rollback(conn: C): Promise<void>;
   /** False once the driver saw the connection die (the server closed it, a socket error). Cheap. */
   alive(conn: C): boolean;
@@ -57,6 +59,7 @@ export class ConnectionReturned extends Error {
   }
 }
 
+/** How a ConnectionPool sizes, ages, validates and watches its connections (all optional). */
 export interface ConnectionPoolOptions {
   /** connections opened up front (default 0) */
   minSize?: number;
