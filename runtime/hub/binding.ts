@@ -1,5 +1,6 @@
 // Loads the native hub (src/, binding.gyp): the prebuilt binary or a source build. One copy per process.
 import * as path from 'node:path';
+import { existsSync } from 'node:fs';
 
 /** An opaque uv_poll_t owned by the native side. */
 export type PollHandle = { readonly __evyPoll: unique symbol };
@@ -78,8 +79,20 @@ const ROOT = path.join(__dirname, '..', '..');
  * built from source here (the install script does that only when no prebuilt
  * binary fits; prebuildify, which `make build` runs, leaves none behind), else
  * the prebuilt one shipped in prebuilds/<platform>-<arch>/ (linux-x64, glibc).
+ * Those two paths are tried directly first, the same order node-gyp-build
+ * follows, because node-gyp-build loads node:os (and evy loads nothing of
+ * Node's that the program did not ask for); it decides only when neither loads.
  */
 function load(): NativeBinding {
+  for (const f of [path.join(ROOT, 'build', 'Release', 'evy.node'), path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'evy.glibc.node')]) {
+    if (!existsSync(f)) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(f) as NativeBinding;
+    } catch {
+      // not loadable here (another libc, an ABI mismatch): node-gyp-build decides below
+    }
+  }
   let file = '';
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
