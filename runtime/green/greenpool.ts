@@ -61,7 +61,7 @@ export class GreenPool {
   private readonly sem: Semaphore;
   /** Threads holding a slot; each knows its pool (GreenThread.pool): no per-thread set entry. */
   private members = 0;
-  private readonly idleWaiters = new WaitList<void>();
+  private readonly idleWaiters = new WaitList<void>('GreenPool.waitall');
 
   constructor(size = 1000) {
     this.limit = checkSize(size, 'GreenPool size');

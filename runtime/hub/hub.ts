@@ -25,6 +25,14 @@ export interface Parkable {
   start(): void;
 }
 
+/**
+ * What a parked thread waits for, for the introspection tools (`.threads`): a
+ * constant label ('Queue.get', 'sleep'), or the object it waits on, which
+ * describes the wait when asked (a socket names its fd and peer). Set at park,
+ * read only when someone looks: nothing is formatted on the hot path.
+ */
+export type WaitLabel = string | { describeWait(w: Waiter<unknown>): string };
+
 /** Marks "no pending throw" (undefined is a legal thing to throw). */
 export const NO_THROW: unique symbol = Symbol('evy.noThrow');
 
@@ -72,11 +80,19 @@ export class Waiter<T> {
    * a throw waits for the thread's next suspension point.
    */
   revoke: ((value: unknown) => void) | null = null;
+  /** What it waits for (see WaitLabel); null: unnamed. */
+  what: WaitLabel | null;
+  /** When it parked, in ms of performance.now(). */
+  readonly since: number;
+  /** Where it parked, when hub.threadStacks is on (formatted only when read). */
+  stack: Error | null = null;
   readonly promise: Promise<T>;
 
-  constructor(gt: Parkable, undo: (() => void) | null) {
+  constructor(gt: Parkable, undo: (() => void) | null, what: WaitLabel | null = null) {
     this.gt = gt;
     this.undo = undo;
+    this.what = what;
+    this.since = performance.now();
     const prev = gt.waiter;
     this.prev = prev !== null && prev.state !== SETTLED ? prev : null;
     // One shared executor instead of a closure per waiter (a million parked
@@ -185,6 +201,8 @@ const RESOLVED = Promise.resolve();
 export class Hub {
   /** When true, timers and listeners record the stack that created them. */
   captureStacks = false;
+  /** When true, green threads record where they were spawned and where they park (evy/tools). */
+  threadStacks = false;
   /** @internal */ readonly storage = als;
   /** @internal the main green thread: what getCurrent() returns outside any green thread */
   main!: Parkable;
@@ -520,11 +538,18 @@ export class Hub {
    * @internal Parks the current green thread. Throws at once (as a rejected
    * promise) when a deferred throw is waiting for this suspension point.
    */
-  park<T>(undo: (() => void) | null = null): Waiter<T> | Promise<never> {
+  park<T>(undo: (() => void) | null = null, what: WaitLabel | null = null): Waiter<T> | Promise<never> {
     const gt = als.getStore() ?? this.main;
     if (gt.pendingThrow !== NO_THROW) return this.takePending(gt);
     if (gt === this.turn) this.endTurn(gt);
-    return new Waiter<T>(gt, undo);
+    const w = new Waiter<T>(gt, undo, what);
+    if (this.threadStacks) w.stack = new Error('parked');
+    return w;
+  }
+
+  /** @internal The thread whose turn it is (null between turns), for the introspection tools. */
+  turnHolder(): Parkable | null {
+    return this.turn;
   }
 
   /** @internal A suspension point that does not block: delivers a deferred throw, if any. */

@@ -357,7 +357,7 @@ export class BoundedSemaphore extends Semaphore {
 /** Python's Event: a flag; wait() blocks until it is set. */
 export class Event {
   private flag = false;
-  private readonly waiters = new WaitList<boolean>();
+  private readonly waiters = new WaitList<boolean>('threading.Event.wait');
 
   isSet(): boolean {
     return this.flag;
