@@ -3,7 +3,7 @@ import type { Command as CommandType } from 'commander';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
-import { runScript, ScriptError } from './run';
+import { runScript, ScriptError, type RunOptions } from './run';
 import { runCompat } from './test';
 import { TsCompileError } from './tscompile';
 
@@ -22,7 +22,7 @@ function patchOption(value: boolean | string): boolean | MonkeyPatchOptions {
   }
 }
 
-function run(script: string, args: string[], patch: boolean | string): void {
+function run(script: string, args: string[], patch: boolean | string, tools: Omit<RunOptions, 'patch'> = {}): void {
   let opts: boolean | MonkeyPatchOptions;
   try {
     opts = patchOption(patch);
@@ -31,7 +31,7 @@ function run(script: string, args: string[], patch: boolean | string): void {
     process.exitCode = 1;
     return;
   }
-  runScript(script, args, { patch: opts }).catch((err: unknown) => {
+  runScript(script, args, { patch: opts, ...tools }).catch((err: unknown) => {
     printError(err);
     process.exitCode = 1;
   });
@@ -58,6 +58,12 @@ function fastRun(argv: string[]): boolean {
   return true;
 }
 
+function parseSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ScriptError(`evy run --block-warn: expected a positive number of seconds, got '${v}'`);
+  return n;
+}
+
 export function main(argv: string[]): void {
   if (fastRun(argv)) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -78,9 +84,27 @@ export function main(argv: string[]): void {
     .argument('[args...]', 'arguments for the script (process.argv.slice(2))')
     .option('--no-patch', 'leave Node\'s modules stock (no monkeyPatch())')
     .option('--patch <modules>', 'green only these: keywords or module names, comma-separated (net,dns,timers,childProcess,tls,http,os,select,thread)')
+    .option('--backdoor <addr>', 'start a backdoor (evy backdoor connects to it): [HOST:]PORT or a Unix socket path; loopback only')
+    .option('--backdoor-allow-remote', 'let --backdoor listen on a non-loopback address (anyone who reaches it runs code)')
+    .option('--block-warn <seconds>', 'report code that blocks the loop for longer than this, with its stack', parseSeconds)
     .passThroughOptions()
     .allowUnknownOption()
-    .action((script: string, args: string[], o: { patch: boolean | string }) => run(script, args, o.patch));
+    .action((script: string, args: string[], o: { patch: boolean | string; backdoor?: string; backdoorAllowRemote?: boolean; blockWarn?: number }) =>
+      run(script, args, o.patch, { backdoor: o.backdoor, backdoorAllowRemote: o.backdoorAllowRemote, blockWarn: o.blockWarn }),
+    );
+
+  program
+    .command('backdoor')
+    .description('a prompt into a running evy process (one started with evy run --backdoor, or that called backdoor())')
+    .option('--host <host>', 'the host to connect to', '127.0.0.1')
+    .option('-p, --port <port>', 'the TCP port', (v: string) => Number(v))
+    .option('-s, --socket <path>', 'a Unix socket path instead of a port')
+    .option('-e, --eval <code>', 'run one input, print its output, exit (non-zero if it threw)')
+    .action(async (o: { host: string; port?: number; socket?: string; eval?: string }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { runBackdoorClient } = require('./backdoor') as typeof import('./backdoor');
+      process.exitCode = await runBackdoorClient(o);
+    });
 
   program
     .command('test')

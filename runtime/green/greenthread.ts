@@ -105,6 +105,14 @@ export class GreenThread<T = unknown> implements Parkable {
       value = undefined;
       hub.dropPending(this);
     }
+    if (hub.turnSlot !== null && hub.turnSlot[1] !== 0) {
+      const blocked = hub.takeBlocked(this);
+      if (blocked !== NO_THROW) {
+        outcome = Outcome.Threw;
+        err = blocked;
+        value = undefined;
+      }
+    }
     if (outcome === Outcome.Threw && err instanceof GreenletExit) {
       outcome = Outcome.Returned;
       value = undefined;

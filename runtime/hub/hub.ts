@@ -203,6 +203,14 @@ export class Hub {
   captureStacks = false;
   /** When true, green threads record where they were spawned and where they park (evy/tools). */
   threadStacks = false;
+  /** When false, errors in timer callbacks and fd listeners are not printed (debug.hubExceptions). */
+  printExceptions = true;
+  /** @internal Called at each switch into a green thread (debug.spew); null: off. */
+  switchHook: ((gt: Parkable, w: Waiter<unknown> | null) => void) | null = null;
+  /** @internal Slot 0 gets the id of the thread given the turn (the blocking watchdog reads it); null: off. */
+  turnSlot: Int32Array | null = null;
+  /** @internal Makes the error thrown into a thread that blocked the loop (slot 1 names it); null: none is thrown. */
+  blockedError: (() => unknown) | null = null;
   /** @internal */ readonly storage = als;
   /** @internal the main green thread: what getCurrent() returns outside any green thread */
   main!: Parkable;
@@ -510,6 +518,8 @@ export class Hub {
     if (e instanceof Waiter) {
       this.budget--;
       this.turn = e.gt;
+      if (this.turnSlot !== null) this.turnSlot[0] = e.gt.id;
+      if (this.switchHook !== null && e.state !== SETTLED) this.switchHook(e.gt, e);
       if (e.state === WOKEN || e.state === PARKED) {
         // woken with a value, or a yield (sleep(0)) coming round
         const v = e.value;
@@ -527,6 +537,8 @@ export class Hub {
     } else if (!e.dead) {
       this.budget--;
       this.turn = e;
+      if (this.turnSlot !== null) this.turnSlot[0] = e.id;
+      if (this.switchHook !== null) this.switchHook(e, null);
       e.start();
       // start() ran the thread up to its first await: a park or an end there gave the turn back.
     }
@@ -541,10 +553,24 @@ export class Hub {
   park<T>(undo: (() => void) | null = null, what: WaitLabel | null = null): Waiter<T> | Promise<never> {
     const gt = als.getStore() ?? this.main;
     if (gt.pendingThrow !== NO_THROW) return this.takePending(gt);
+    if (this.turnSlot !== null && this.turnSlot[1] !== 0) {
+      const err = this.takeBlocked(gt);
+      if (err !== NO_THROW) return Promise.reject(err);
+    }
     if (gt === this.turn) this.endTurn(gt);
     const w = new Waiter<T>(gt, undo, what);
     if (this.threadStacks) w.stack = new Error('parked');
     return w;
+  }
+
+  /** @internal The error for a thread the watchdog caught blocking the loop (once), or NO_THROW. */
+  takeBlocked(gt: Parkable): unknown {
+    const slot = this.turnSlot;
+    if (slot === null || this.blockedError === null) return NO_THROW;
+    const id = slot[1];
+    if (id === 0 || (id !== gt.id && !(id === -1 && gt === this.main))) return NO_THROW;
+    slot[1] = 0;
+    return this.blockedError();
   }
 
   /** @internal The thread whose turn it is (null between turns), for the introspection tools. */
@@ -841,7 +867,7 @@ export class Hub {
     try {
       cb(fd);
     } catch (err) {
-      reportError(`the ${l.kind} listener of fd ${fd}`, err);
+      if (this.printExceptions) reportError(`the ${l.kind} listener of fd ${fd}`, err);
     }
   }
 
@@ -960,7 +986,7 @@ function callTimer(cb: TimerCallback, args: unknown[] | null, arg: unknown): voi
     if (args === null) cb(arg);
     else cb(...args);
   } catch (err) {
-    reportError('a timer callback', err);
+    if (theHub.printExceptions) reportError('a timer callback', err);
   }
 }
 
