@@ -145,7 +145,7 @@ export class GreenThread<T = unknown> implements Parkable {
     // hand-off from this thread, which runs in the next generation.
     hub.threadEnded(this);
     if (outcome === Outcome.Threw && err !== this.killError) {
-      if (this.printErrors) reportError(`green thread ${this.id}`, err);
+      if (this.printErrors || hub.debugExceptions) reportError(`green thread ${this.id}`, err);
       else if (!this.observed) setImmediate(() => {
         if (!this.observed) reportError(`green thread ${this.id} (its error was never waited for)`, err);
       });

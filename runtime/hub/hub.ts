@@ -203,8 +203,8 @@ export class Hub {
   captureStacks = false;
   /** When true, green threads record where they were spawned and where they park (evy/tools). */
   threadStacks = false;
-  /** When false, errors in timer callbacks and fd listeners are not printed (debug.hubExceptions). */
-  printExceptions = true;
+  /** When true, every error a green thread ends with is printed, even one somebody waits for (debug.hubExceptions). */
+  debugExceptions = false;
   /** @internal Called at each switch into a green thread (debug.spew); null: off. */
   switchHook: ((gt: Parkable, w: Waiter<unknown> | null) => void) | null = null;
   /** @internal Slot 0 gets the id of the thread given the turn (the blocking watchdog reads it); null: off. */
@@ -867,7 +867,7 @@ export class Hub {
     try {
       cb(fd);
     } catch (err) {
-      if (this.printExceptions) reportError(`the ${l.kind} listener of fd ${fd}`, err);
+      reportError(`the ${l.kind} listener of fd ${fd}`, err);
     }
   }
 
@@ -986,7 +986,7 @@ function callTimer(cb: TimerCallback, args: unknown[] | null, arg: unknown): voi
     if (args === null) cb(arg);
     else cb(...args);
   } catch (err) {
-    if (theHub.printExceptions) reportError('a timer callback', err);
+    reportError('a timer callback', err);
   }
 }
 

@@ -101,9 +101,14 @@ export function hubTimerStacks(on: boolean): void {
   hub.captureStacks = listenerStacks || timerStacks;
 }
 
-/** Whether errors thrown in timer callbacks and fd listeners are printed (on by default). */
+/**
+ * Prints every error a green thread ends with, as it ends, even one that
+ * somebody waits for: to see how green threads terminate (off by default;
+ * errors in timer callbacks and fd listeners, spawnN's and unobserved ones are
+ * printed either way).
+ */
 export function hubExceptions(on: boolean): void {
-  hub.printExceptions = Boolean(on);
+  hub.debugExceptions = Boolean(on);
 }
 
 let tpoolPrint = false;
