@@ -113,6 +113,8 @@ class Client {
   /** The green thread running the current statement. */
   running: GreenThread<unknown> | null = null;
   private lastError = false;
+  /** Ends the running statement's thread (its eval is over). */
+  private finish: (() => void) | null = null;
   private closed = false;
   /**
    * Lines not yet given to the REPL. One line goes in at a time, once the
@@ -134,7 +136,11 @@ class Client {
     readonly onGone: (c: Client) => void,
   ) {
     this.input = input;
-    const r = repl.start({
+    // A protocol client gets its prompts as messages, the first one included.
+    if (onPrompt !== null) muted = true;
+    let r: repl.REPLServer;
+    try {
+      r = repl.start({
       input,
       output,
       prompt: PROMPT,
@@ -143,7 +149,10 @@ class Client {
       useGlobal: false,
       ignoreUndefined: false,
       preview: false,
-    });
+      });
+    } finally {
+      muted = false;
+    }
     this.repl = r;
     const ctx = r.context as Record<string, unknown>;
     Object.assign(ctx, { evy, threads: threadsText, where, kill, hub, help }, locals);
@@ -155,8 +164,10 @@ class Client {
       const gt = spawn(
         function backdoorInput() {
           return new Promise<void>((resolve) => {
+            self.finish = resolve;
             evaluate.call(r, code, context, file, (err: Error | null, result: unknown) => {
               resolve();
+              self.finish = null;
               if (self.running === gt) self.running = null;
               self.lastError = err !== null && err !== undefined && !(err instanceof repl.Recoverable);
               if (self.closed) return; // the client is gone: nobody to show it to
@@ -184,7 +195,17 @@ class Client {
       this.ready = true;
       this.next();
     };
+    // The REPL reports an error thrown by an input through its domain, not
+    // through the eval callback: that ends the statement too.
+    (r as unknown as { _domain: NodeJS.EventEmitter })._domain.prependListener('error', () => {
+      this.lastError = true;
+      const finish = this.finish;
+      this.finish = null;
+      this.running = null;
+      finish?.();
+    });
     r.on('exit', () => this.gone());
+    if (onPrompt !== null) onPrompt(r.getPrompt(), false);
   }
 
   private defineCommands(): void {
@@ -271,6 +292,7 @@ export class KeyboardInterrupt extends Error {
   constructor() {
     super('interrupted (Ctrl-C)');
     this.name = 'KeyboardInterrupt';
+    this.stack = `${this.name}: ${this.message}`; // where the Ctrl-C arrived says nothing
   }
 }
 
