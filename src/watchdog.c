@@ -43,7 +43,6 @@ struct evy_watch {
   int refs;                    /* handles open + interrupts pending; JS thread only after the join */
   uint64_t resolution;         /* ns */
   int quiet;
-  int raise;
   int32_t main_id;
   void *isolate;
   int32_t *slot;               /* [0] the thread with the turn, [1] the thread to raise into, [2] the main thread */
@@ -219,7 +218,7 @@ static void watch_thread(void *arg) {
     if (w->reports == 0) {
       w->block_start = start;
       w->block_thread = thread;
-      if (w->raise && w->slot) w->slot[1] = thread > 0 ? thread : -1;
+      if (w->slot) w->slot[1] = thread > 0 ? thread : -1; /* the hub names it, and may raise in it */
     }
     w->reports++;
     w->block_reported = 1;
@@ -260,14 +259,14 @@ void evy_watchdog_teardown(evy_instance *in) { watch_stop(in); }
 
 const char *evy_watchdog_skip(evy_watch *w) { return w->skip; }
 
-/* watchdogStart(resolution seconds, slot Int32Array(SharedArrayBuffer) of 3, quiet, raise, skip prefix, report) */
+/* watchdogStart(resolution seconds, slot Int32Array(SharedArrayBuffer) of 3, quiet, skip prefix, report) */
 static napi_value watchdog_start(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 5;
+  napi_value argv[5];
   EVY_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   evy_instance *in = evy_instance_of(env);
-  if (argc < 6) {
-    napi_throw_type_error(env, NULL, "watchdogStart(resolution, slot, quiet, raise, skip, report)");
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "watchdogStart(resolution, slot, quiet, skip, report)");
     return NULL;
   }
   double res;
@@ -278,17 +277,16 @@ static napi_value watchdog_start(napi_env env, napi_callback_info info) {
   napi_typedarray_type type;
   size_t length;
   void *data;
-  bool quiet, raise;
+  bool quiet;
   if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array ||
       length < 3) {
     napi_throw_type_error(env, NULL, "watchdogStart: slot must be an Int32Array of 3");
     return NULL;
   }
   EVY_CALL(env, napi_get_value_bool(env, argv[2], &quiet));
-  EVY_CALL(env, napi_get_value_bool(env, argv[3], &raise));
   char skip[4096];
   size_t skip_len = 0;
-  EVY_CALL(env, napi_get_value_string_utf8(env, argv[4], skip, sizeof skip, &skip_len));
+  EVY_CALL(env, napi_get_value_string_utf8(env, argv[3], skip, sizeof skip, &skip_len));
   watch_stop(in);
   evy_watch *w = calloc(1, sizeof *w);
   if (!w) {
@@ -298,14 +296,13 @@ static napi_value watchdog_start(napi_env env, napi_callback_info info) {
   w->in = in;
   w->resolution = (uint64_t)(res * 1e9);
   w->quiet = quiet;
-  w->raise = raise;
   w->slot = data;
   w->main_id = w->slot[2];
   w->skip = strdup(skip);
   w->isolate = evy_watchdog_isolate();
   napi_value name;
   napi_create_string_utf8(env, "evy.watchdog", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[5], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &w->tsfn) != napi_ok) {
+  if (napi_create_threadsafe_function(env, argv[4], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &w->tsfn) != napi_ok) {
     free(w->skip);
     free(w);
     evy_throw_last(env, "napi_create_threadsafe_function");

@@ -211,6 +211,8 @@ export class Hub {
   turnSlot: Int32Array | null = null;
   /** @internal Makes the error thrown into a thread that blocked the loop (slot 1 names it); null: none is thrown. */
   blockedError: (() => unknown) | null = null;
+  /** @internal The last thread the watchdog caught blocking (for the name in its reports). */
+  lastBlocked: Parkable | null = null;
   /** @internal */ readonly storage = als;
   /** @internal the main green thread: what getCurrent() returns outside any green thread */
   main!: Parkable;
@@ -566,11 +568,12 @@ export class Hub {
   /** @internal The error for a thread the watchdog caught blocking the loop (once), or NO_THROW. */
   takeBlocked(gt: Parkable): unknown {
     const slot = this.turnSlot;
-    if (slot === null || this.blockedError === null) return NO_THROW;
+    if (slot === null) return NO_THROW;
     const id = slot[1];
     if (id === 0 || (id !== gt.id && !(id === -1 && gt === this.main))) return NO_THROW;
     slot[1] = 0;
-    return this.blockedError();
+    this.lastBlocked = gt;
+    return this.blockedError === null ? NO_THROW : this.blockedError();
   }
 
   /** @internal The thread whose turn it is (null between turns), for the introspection tools. */

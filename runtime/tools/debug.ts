@@ -6,7 +6,7 @@
 import { getHub, type Parkable, type Waiter } from '../hub/hub';
 import type { GreenThread } from '../green/greenthread';
 import { callSite, formatHubListeners as listListeners, formatHubTimers as listTimers } from './introspect';
-import { startWatchdog, stopWatchdog } from './watchdog';
+import { startWatchdog, stopWatchdog, watchdogRunning } from './watchdog';
 
 export { BlockingDetected, onBlockReport, type BlockReport } from './watchdog';
 
@@ -147,6 +147,11 @@ export function hubBlockingDetection(on: boolean, resolution = 1, opts: Blocking
     throw new RangeError(`hubBlockingDetection: resolution must be a number of seconds ≥ 0.001, got ${String(resolution)}`);
   }
   startWatchdog(resolution, opts.quiet === true, opts.raise ?? true);
+}
+
+/** Whether hubBlockingDetection is on (its watchdog thread runs). */
+export function hubBlockingDetectionOn(): boolean {
+  return watchdogRunning();
 }
 
 export interface BlockingDetectionOptions {

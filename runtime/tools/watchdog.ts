@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { binding } from '../hub/binding';
 import { getHub } from '../hub/hub';
-import { liveThreads } from '../green/greenthread';
+import { liveThreads, type GreenThread } from '../green/greenthread';
 
 /** One report of the watchdog. */
 export interface BlockReport {
@@ -29,7 +29,7 @@ export interface BlockReport {
 }
 
 interface WatchdogBinding {
-  watchdogStart(resolution: number, slot: Int32Array, quiet: boolean, raise: boolean, skip: string, report: (kind: number, seconds: number, id: number, stack: string, text: string) => void): void;
+  watchdogStart(resolution: number, slot: Int32Array, quiet: boolean, skip: string, report: (kind: number, seconds: number, id: number, stack: string, text: string) => void): void;
   watchdogStop(): void;
 }
 
@@ -42,6 +42,8 @@ let listeners: ((r: BlockReport) => void)[] = [];
 
 function nameOf(id: number): string | null {
   if (id === 0 || id === hub.main.id) return 'main';
+  const last = hub.lastBlocked as GreenThread<unknown> | null;
+  if (last !== null && last.id === id) return last.name ?? (last.entry?.name || null);
   for (const gt of liveThreads()) if (gt.id === id) return gt.name ?? (gt.entry?.name || null);
   return null;
 }
@@ -69,7 +71,7 @@ export function startWatchdog(resolution: number, quiet = false, raise = false):
   slot[2] = hub.main.id;
   hub.turnSlot = slot;
   hub.blockedError = raise ? () => new BlockingDetected(resolution) : null;
-  native.watchdogStart(resolution, slot, quiet, raise, EVY_DIST, deliver);
+  native.watchdogStart(resolution, slot, quiet, EVY_DIST, deliver);
   on = true;
 }
 
@@ -87,6 +89,7 @@ export function stopWatchdog(): void {
   on = false;
   hub.turnSlot = null;
   hub.blockedError = null;
+  hub.lastBlocked = null;
   native.watchdogStop();
 }
 
