@@ -16,8 +16,11 @@
  * blocked) and queued to JS through a threadsafe function, delivered once the
  * loop turns.
  *
- * Ownership: one evy_watch per start, freed when its async handle is closed
- * and no interrupt it requested is still pending (`refs`). The watchdog
+ * Ownership: one evy_watch per start, freed when its async handle is closed.
+ * An interrupt V8 has not run yet cannot be cancelled, and may never run (the
+ * thread's JS ended), so it carries no pointer: a token into `pending`, the
+ * one table shared by every environment (static, so it outlives them all),
+ * which stop clears; an interrupt whose token is gone does nothing. The watchdog
  * thread is joined before the handles close, so after stop only the JS thread
  * touches it. An environment that ends with the watchdog on stops it
  * (evy_watchdog_teardown). */
@@ -31,6 +34,58 @@
 #include <unistd.h>
 
 #define STACK_MAX 8192
+#define PENDING_MAX 64
+
+/* Interrupts requested and not yet run: slot i holds its watch while its token
+ * (generation << 8 | i) is live. */
+static uv_once_t pending_once = UV_ONCE_INIT;
+static uv_mutex_t pending_mu;
+static struct {
+  evy_watch *w;
+  uintptr_t gen;
+} pending[PENDING_MAX];
+static uintptr_t pending_gen;
+
+static void pending_init(void) { uv_mutex_init(&pending_mu); }
+
+/* A token for `w`'s interrupt, or 0 when the table is full. */
+static uintptr_t pending_put(evy_watch *w) {
+  uv_once(&pending_once, pending_init);
+  uintptr_t tok = 0;
+  uv_mutex_lock(&pending_mu);
+  for (int i = 0; i < PENDING_MAX; i++) {
+    if (pending[i].w == NULL) {
+      pending[i].w = w;
+      pending[i].gen = ++pending_gen;
+      tok = (pending[i].gen << 8) | (uintptr_t)i;
+      break;
+    }
+  }
+  uv_mutex_unlock(&pending_mu);
+  return tok;
+}
+
+evy_watch *evy_watchdog_claim(uintptr_t tok) {
+  uv_once(&pending_once, pending_init);
+  size_t i = tok & 0xff;
+  evy_watch *w = NULL;
+  uv_mutex_lock(&pending_mu);
+  if (i < PENDING_MAX && pending[i].w != NULL && pending[i].gen == tok >> 8) {
+    w = pending[i].w;
+    pending[i].w = NULL;
+  }
+  uv_mutex_unlock(&pending_mu);
+  return w;
+}
+
+/* Forgets every interrupt of `w` still pending (it stops). */
+static void pending_drop(evy_watch *w) {
+  uv_once(&pending_once, pending_init);
+  uv_mutex_lock(&pending_mu);
+  for (int i = 0; i < PENDING_MAX; i++)
+    if (pending[i].w == w) pending[i].w = NULL;
+  uv_mutex_unlock(&pending_mu);
+}
 #define TEXT_MAX 9216
 
 struct evy_watch {
@@ -40,7 +95,7 @@ struct evy_watch {
   uv_mutex_t mu;
   uv_cond_t cv;
   int stopping;                /* under mu */
-  int refs;                    /* handles open + interrupts pending; JS thread only after the join */
+  int refs;                    /* handles open */
   uint64_t resolution;         /* ns */
   int quiet;
   int32_t main_id;
@@ -154,7 +209,6 @@ void evy_watchdog_stack_caught(evy_watch *w, const char *stack) {
   w->stack_ready = 1;
   uv_cond_broadcast(&w->cv);
   uv_mutex_unlock(&w->mu);
-  watch_unref(w);
 }
 
 /* ---- the loop's answer (JS thread) ---- */
@@ -200,10 +254,12 @@ static void watch_thread(void *arg) {
     if (now - start < (uint64_t)(w->reports + 1) * w->resolution) continue;
     /* Blocked: ask V8 for the stack, and wait a little for it. */
     if (!w->interrupt_pending) {
-      w->interrupt_pending = 1;
-      w->stack_ready = 0;
-      w->refs++;
-      evy_watchdog_request_stack(w->isolate, w);
+      uintptr_t tok = pending_put(w);
+      if (tok != 0) {
+        w->interrupt_pending = 1;
+        w->stack_ready = 0;
+        evy_watchdog_request_stack(w->isolate, tok);
+      }
     }
     uint64_t wait = w->resolution / 2 < 100000000 ? w->resolution / 2 : 100000000;
     uint64_t until = uv_hrtime() + wait;
@@ -248,6 +304,7 @@ static void watch_stop(evy_instance *in) {
   uv_cond_broadcast(&w->cv);
   uv_mutex_unlock(&w->mu);
   uv_thread_join(&w->thread);
+  pending_drop(w);
   uv_close((uv_handle_t *)&w->ping, on_handle_closed);
   if (w->slot_ref) napi_delete_reference(in->env, w->slot_ref);
   w->slot_ref = NULL;

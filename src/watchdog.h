@@ -4,6 +4,7 @@
 #define EVY_WATCHDOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,7 +16,9 @@ typedef struct evy_watch evy_watch;
 void *evy_watchdog_isolate(void);
 /* From any thread: asks V8 to run, on the JS thread at its next check, a
  * callback that formats the JS stack and passes it to evy_watchdog_stack_caught. */
-void evy_watchdog_request_stack(void *isolate, evy_watch *w);
+void evy_watchdog_request_stack(void *isolate, uintptr_t token);
+/* In the interrupt: the watch its token stands for, or NULL if it stopped meanwhile. */
+evy_watch *evy_watchdog_claim(uintptr_t token);
 /* On the JS thread, inside the interrupt: the stack, one "    at ..." line a frame. */
 void evy_watchdog_stack_caught(evy_watch *w, const char *stack);
 /* Frames of files under this prefix (evy's own code) are left out of the stack. */

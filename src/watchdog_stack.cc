@@ -25,7 +25,8 @@ std::string Utf8(v8::Isolate* isolate, v8::Local<v8::String> s) {
 }
 
 void OnInterrupt(v8::Isolate* isolate, void* data) {
-  evy_watch* w = static_cast<evy_watch*>(data);
+  evy_watch* w = evy_watchdog_claim(reinterpret_cast<uintptr_t>(data));
+  if (w == nullptr) return;  // it stopped before V8 got here
   v8::HandleScope scope(isolate);
   v8::Local<v8::StackTrace> trace = v8::StackTrace::CurrentStackTrace(isolate, kMaxFrames, v8::StackTrace::kDetailed);
   std::string out;
@@ -56,6 +57,6 @@ void OnInterrupt(v8::Isolate* isolate, void* data) {
 
 extern "C" void* evy_watchdog_isolate(void) { return v8::Isolate::GetCurrent(); }
 
-extern "C" void evy_watchdog_request_stack(void* isolate, evy_watch* w) {
-  static_cast<v8::Isolate*>(isolate)->RequestInterrupt(OnInterrupt, w);
+extern "C" void evy_watchdog_request_stack(void* isolate, uintptr_t token) {
+  static_cast<v8::Isolate*>(isolate)->RequestInterrupt(OnInterrupt, reinterpret_cast<void*>(token));
 }
