@@ -30,6 +30,7 @@ export interface Parkable {
  * constant label ('Queue.get', 'sleep'), or the object it waits on, which
  * describes the wait when asked (a socket names its fd and peer). Set at park,
  * read only when someone looks: nothing is formatted on the hot path.
+ * @internal
  */
 export type WaitLabel = string | { describeWait(w: Waiter<unknown>): string };
 
