@@ -34,6 +34,13 @@ export interface Parkable {
  */
 export type WaitLabel = string | { describeWait(w: Waiter<unknown>): string };
 
+/**
+ * The time a Waiter records as its park, in ms: read at each hub step and
+ * callback rather than at each park, which would put a clock read (some tens of
+ * ns) on every switch. A park is dated to within the macrotask it happens in.
+ */
+let parkClock = performance.now();
+
 /** Marks "no pending throw" (undefined is a legal thing to throw). */
 export const NO_THROW: unique symbol = Symbol('evy.noThrow');
 
@@ -83,7 +90,7 @@ export class Waiter<T> {
   revoke: ((value: unknown) => void) | null = null;
   /** What it waits for (see WaitLabel); null: unnamed. */
   what: WaitLabel | null;
-  /** When it parked, in ms of performance.now(). */
+  /** When it parked, in ms of performance.now(), as of the hub's last step or callback (see parkClock). */
   readonly since: number;
   /** Where it parked, when hub.threadStacks is on (formatted only when read). */
   stack: Error | null = null;
@@ -93,7 +100,7 @@ export class Waiter<T> {
     this.gt = gt;
     this.undo = undo;
     this.what = what;
-    this.since = performance.now();
+    this.since = parkClock;
     const prev = gt.waiter;
     this.prev = prev !== null && prev.state !== SETTLED ? prev : null;
     // One shared executor instead of a closure per waiter (a million parked
@@ -358,6 +365,7 @@ export class Hub {
    * What the callback wakes runs next, before the rest of the run queue.
    */
   beginCallback(): void {
+    parkClock = performance.now();
     if (!this.inStep) this.turn = null;
     this.budget = TURN_BUDGET;
     this.callbacks++;
@@ -435,6 +443,7 @@ export class Hub {
 
   /** Runs entries while nobody holds the turn. */
   private readonly step = (): void => {
+    parkClock = performance.now();
     this.stepQueued = false;
     if (this.inStep) return;
     this.inStep = true;
