@@ -20,7 +20,7 @@
 // may crash or stall the process (MAX_LINE bounds what a client may buffer).
 import { chmodSync } from 'node:fs';
 import * as net from 'node:net';
-import * as repl from 'node:repl';
+import type { REPLEval, REPLServer } from 'node:repl';
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import * as evy from '../index';
 import { GreenletExit, spawn, type GreenThread } from '../green/greenthread';
@@ -48,6 +48,15 @@ export type Message =
   | { t: 'out'; d: string }
   | { t: 'prompt'; p: string; error: boolean }
   | { t: 'completion'; id: number; items: string[]; sub: string };
+
+/**
+ * node:repl, loaded when the first client comes: it loads node:domain, whose
+ * hooks tax every callback of the process (measured: bench/echo_tools.sh), so
+ * a backdoor nobody uses costs nothing.
+ */
+function loadRepl(): typeof import('node:repl') {
+  return require('node:repl') as typeof import('node:repl'); // eslint-disable-line @typescript-eslint/no-require-imports
+}
 
 /** How long a new client has to send the handshake before it is taken for nc (ms). */
 const HANDSHAKE_WAIT = 250;
@@ -109,7 +118,7 @@ export function hub(): string {
 // ---- one client ----
 
 class Client {
-  readonly repl: repl.REPLServer;
+  readonly repl: REPLServer;
   /** The green thread running the current statement. */
   running: GreenThread<unknown> | null = null;
   private lastError = false;
@@ -138,7 +147,8 @@ class Client {
     this.input = input;
     // A protocol client gets its prompts as messages, the first one included.
     if (onPrompt !== null) muted = true;
-    let r: repl.REPLServer;
+    const repl = loadRepl();
+    let r: REPLServer;
     try {
       r = repl.start({
       input,
@@ -159,7 +169,7 @@ class Client {
     this.defineCommands();
     const evaluate = r.eval;
     const self = this;
-    (r as { eval: repl.REPLEval }).eval = function (code, context, file, cb) {
+    (r as { eval: REPLEval }).eval = function (code, context, file, cb) {
       self.lastError = false;
       const gt = spawn(
         function backdoorInput() {
