@@ -36,6 +36,7 @@ bench: build
 	bench/http_patch.sh
 	node bench/startup.mjs
 	./bin/evy run bench/file_read.ts
+	./bin/evy run --no-patch bench/promises.ts
 	bench/wsgi.sh
 	bench/https_storm.sh
 	bench/websocket.sh

@@ -1,15 +1,16 @@
 // The crawler again, as producer and consumers around a queue: the producer
 // puts every new same-site URL on the queue, a fixed number of fetcher threads
-// take from it, and the queue's join() tells when the crawl is done.
-//   npx evy run examples/producer_consumer.ts START_URL [fetchers]
+// take from it, and the queue's join() tells when the crawl is done. With
+// --fetch, through the global fetch instead of urlopen (page.ts).
+//   npx evy run examples/producer_consumer.ts [--fetch] START_URL [fetchers]
 import { Queue, spawn } from 'evy';
-import { urlopen } from 'evy/patched/http';
+import { args, getPage } from './page.js';
 
 const LINK = /href\s*=\s*["']([^"'#]+)/gi;
 
-const [start, n] = process.argv.slice(2);
+const [start, n] = args;
 if (start === undefined) {
-  console.error('usage: evy run examples/producer_consumer.ts START_URL [fetchers]');
+  console.error('usage: evy run examples/producer_consumer.ts [--fetch] START_URL [fetchers]');
   process.exit(2);
 }
 const origin = new URL(start).origin;
@@ -20,9 +21,9 @@ async function fetcher(): Promise<void> {
   for (;;) {
     const url = await queue.get();
     try {
-      const res = await urlopen(url, { timeout: 10 });
-      const html = (await res.read()).toString();
-      console.log(`${res.status} ${url}`);
+      const { status, body } = await getPage(url);
+      const html = body.toString();
+      console.log(`${status} ${url}`);
       for (const [, href] of html.matchAll(LINK)) produce(new URL(href, url));
     } catch (err) {
       console.log(`ERR ${url}: ${(err as Error).message}`);

@@ -1,9 +1,10 @@
 // Crawls a site from a start URL: every page's links on the same host are
 // fetched too, each page once, at most `concurrency` at a time. Prints each URL
-// as it is fetched, then how many pages it found.
-//   npx evy run examples/recursive_crawler.ts START_URL [concurrency]
+// as it is fetched, then how many pages it found. With --fetch, through the
+// global fetch instead of urlopen (page.ts).
+//   npx evy run examples/recursive_crawler.ts [--fetch] START_URL [concurrency]
 import { GreenPool } from 'evy';
-import { urlopen } from 'evy/patched/http';
+import { args, getPage } from './page.js';
 
 const LINK = /href\s*=\s*["']([^"'#]+)/gi;
 
@@ -15,9 +16,9 @@ async function crawl(start: string, concurrency: number): Promise<Set<string>> {
   async function fetchPage(url: string): Promise<void> {
     let html: string;
     try {
-      const res = await urlopen(url, { timeout: 10 });
-      html = (await res.read()).toString();
-      console.log(`${res.status} ${url}`);
+      const { status, body } = await getPage(url);
+      html = body.toString();
+      console.log(`${status} ${url}`);
     } catch (err) {
       console.log(`ERR ${url}: ${(err as Error).message}`);
       return;
@@ -36,9 +37,9 @@ async function crawl(start: string, concurrency: number): Promise<Set<string>> {
   return seen;
 }
 
-const [start, n] = process.argv.slice(2);
+const [start, n] = args;
 if (start === undefined) {
-  console.error('usage: evy run examples/recursive_crawler.ts START_URL [concurrency]');
+  console.error('usage: evy run examples/recursive_crawler.ts [--fetch] START_URL [concurrency]');
   process.exit(2);
 }
 const pages = await crawl(start, Number(n ?? 10));

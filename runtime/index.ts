@@ -22,7 +22,7 @@ export { Empty, Full, LifoQueue, LightQueue, PriorityQueue, Queue, type Compare 
 export { Pool, Token, TokenPool, type PoolOptions } from './pools';
 export { getHub, trampoline, useHub, type Hub } from './hubs';
 export { connect, listen, serve, StopServe, type ConnectOptions, type ListenOptions, type ServeOptions } from './io/convenience';
-export { GreenSocket, SocketTimeout, type Address } from './io/socket';
+export { GreenSocket, SocketTimeout, type Address, type AddressLike } from './io/socket';
 export { GreenFile, type GreenFileOptions, type RawStream } from './io/file';
 export { GreenSSLSocket, GreenStreamSocket, wrapSsl, type WrapSslOptions } from './io/ssl';
 export { importPatched, isMonkeyPatched, monkeyPatch, type MonkeyPatchOptions, type Replacement } from './patcher';

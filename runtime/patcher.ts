@@ -9,8 +9,22 @@
 // that copied a function out (`const { connect } = require('net')`) before the
 // patch keeps the stock one: monkeyPatch() looks for such copies among the
 // loaded CommonJS modules and names them in a warning.
-import Module, { isBuiltin, syncBuiltinESMExports } from 'node:module';
+//
+// Greening is lazy all the way down: monkeyPatch() loads none of the builtins
+// it greens. One the program has not loaded yet is greened the moment the
+// program first loads it (require, import, process.getBuiltinModule), so it
+// captures whatever the program set up before (a stubbed binding), and a
+// script that never touches it never pays for it. One Node has already loaded
+// gets lazy accessors that apply the green module on first use.
+import type ModuleType from 'node:module';
 import * as path from 'node:path';
+import { greenFetchGlobal, IN_PLACE } from './patched/inplace';
+
+// `module.constructor` is the Module class without loading node:module (which
+// loads Node's ES module loader): evy must not load what the program did not ask for.
+const Module = module.constructor as typeof ModuleType;
+type Module = ModuleType;
+const { isBuiltin, syncBuiltinESMExports } = Module;
 
 /** monkeyPatch's keywords: Evy's (`os`, `select`, `socket`, `thread`, `time`) and Node's module names. */
 export interface MonkeyPatchOptions {
@@ -153,6 +167,27 @@ export const GREEN_ADDITIONS: Record<string, readonly string[]> = {
 };
 
 /**
+ * The stock names a green module replaces, where fewer than all: a builtin
+ * Node loaded before monkeyPatch() makes only these (and its additions) lazy,
+ * so Node's own reads of the rest (internal/abort_controller takes
+ * timers.setTimeout as soon as anything loads node:stream) do not load the
+ * green module. tests/patcher/lazy.test.ts checks this list against the modules.
+ */
+export const GREEN_REPLACES: Partial<Record<string, readonly string[]>> = {
+  timers: [],
+};
+
+/**
+ * Names a green module replaces only for its direct importers, never on the
+ * builtin: evy/patched/timers' setTimeout and setImmediate exist so that
+ * util.promisify of them gives evy's promises, which the builtin's own
+ * functions already do once monkeyPatch() greens node:timers/promises in place.
+ */
+export const GREEN_DIRECT_ONLY: Partial<Record<string, readonly string[]>> = {
+  timers: ['setImmediate', 'setTimeout'],
+};
+
+/**
  * Builtins that are a property of another one's green module: the green
  * `timers.promises` also replaces what `require('timers/promises')` returns.
  */
@@ -168,15 +203,23 @@ function greenFor(name: string): GreenModule {
 
 /** Puts the green module's exports onto the builtin object (which `require` and ESM share). */
 function applyGreen(name: string, builtin: Record<string, unknown>): void {
+  if (name in IN_PLACE) {
+    IN_PLACE[name].green(builtin); // fs/promises, events, stream/promises: greened in place (patched/inplace.ts)
+    syncBuiltinESMExports();
+    return;
+  }
   const green = greenFor(name);
   const replaced = new Map<unknown, string>(); // stock function -> "net.connect"
   // A module with its own installer decides what it replaces; only the names
   // it adds are copied over (net must leave Node's classes in place: Node's
   // own modules call net.Socket as a function).
   const own = typeof green.__evyPatch === 'function';
+  const subs = Object.entries(SUBMODULES).filter(([, s]) => s.parent === name);
   for (const key of Object.keys(green)) {
     if (key === '__evyPatch' || key === 'default') continue;
+    if (subs.some(([, s]) => s.key === key)) continue; // the submodule object stays, greened in place (below)
     if (own && key in builtin) continue;
+    if (GREEN_DIRECT_ONLY[name]?.includes(key) === true) continue;
     const value = green[key];
     const desc = Object.getOwnPropertyDescriptor(builtin, key);
     if (desc?.configurable === false) continue; // fixed by Node (tls.rootCertificates): stays stock
@@ -186,6 +229,7 @@ function applyGreen(name: string, builtin: Record<string, unknown>): void {
     setProperty(builtin, key, value);
   }
   green.__evyPatch?.(builtin);
+  for (const [sub, { key }] of subs) greenOnAccess(builtin, key, sub);
   syncBuiltinESMExports();
   if (replaced.size > 0) warnCaptured(replaced);
 }
@@ -202,8 +246,9 @@ const stockValues = new WeakMap<object, Map<string, unknown>>();
 function patchLazily(name: string, builtin: Record<string, unknown>): void {
   // Data properties only: Node's accessors (http.globalAgent's setter, fixed
   // ones like tls.rootCertificates) keep working exactly as they are.
+  for (const [sub, { parent, key }] of Object.entries(SUBMODULES)) if (parent === name) greenOnAccess(builtin, key, sub);
   const descriptors = new Map<string, PropertyDescriptor | undefined>();
-  for (const k of [...Object.keys(builtin), ...(GREEN_ADDITIONS[name] ?? [])]) {
+  for (const k of [...(GREEN_REPLACES[name] ?? Object.keys(builtin)), ...(GREEN_ADDITIONS[name] ?? [])]) {
     const d = Object.getOwnPropertyDescriptor(builtin, k);
     if (d === undefined || ('value' in d && d.configurable === true)) descriptors.set(k, d);
   }
@@ -249,21 +294,175 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
 }
 
 /**
+ * `require('dns').promises` is `require('dns/promises')`, loaded by a getter
+ * on first use: the getter now also greens that object (in place, so the two
+ * stay one) when monkeyPatch chose it.
+ */
+function greenOnAccess(builtin: Record<string, unknown>, key: string, sub: string): void {
+  const d = Object.getOwnPropertyDescriptor(builtin, key);
+  if (d?.get === undefined || d.configurable !== true || submoduleGetters.has(d.get)) return;
+  const get = d.get;
+  const getter = function (this: unknown): unknown {
+    const value: unknown = get.call(this);
+    if (pending.has(sub) && loadingGreen === 0) greenOnLoad(sub);
+    return value;
+  };
+  submoduleGetters.add(getter);
+  Object.defineProperty(builtin, key, { ...d, get: getter });
+}
+
+const submoduleGetters = new WeakSet<() => unknown>();
+
+/** Builtins monkeyPatch() chose that Node has not loaded yet: each is greened when the program first loads it. */
+const pending = new Set<string>();
+
+/** The stock process.getBuiltinModule (Node 20.16+): loads a builtin without fixing its ESM export names. */
+const getBuiltinModule: ((id: string) => unknown) | undefined = process.getBuiltinModule?.bind(process);
+
+/** The builtin object of `id`, through Node's internal loader when it can. */
+function builtinObject(id: string): Record<string, unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (getBuiltinModule?.(id) ?? require(`node:${id}`)) as Record<string, unknown>;
+}
+
+/** Whether Node has loaded builtin `id` (for itself or for the program). */
+function loadedByNode(id: string): boolean {
+  const list = (process as unknown as { moduleLoadList: string[] }).moduleLoadList;
+  // dns.promises is internal/dns/promises until something loads dns/promises
+  // (internal/net, on the other hand, is not net).
+  return list.includes(`NativeModule ${id}`) || (id in SUBMODULES && list.includes(`NativeModule internal/${id}`));
+}
+
+/** `net`, `node:net`, `dns/promises` → the name of a builtin monkeyPatch greens; undefined for anything else. */
+function greenableId(request: unknown): string | undefined {
+  if (typeof request !== 'string') return undefined;
+  const id = request.startsWith('node:') ? request.slice(5) : request;
+  return BUILTIN_GREEN.has(id) || id in SUBMODULES || id in IN_PLACE ? id : undefined;
+}
+
+/**
+ * Greens builtin `id` now, as the program loads it: before Node hands out its
+ * object (and, loaded this way first, before Node fixes its ESM export names,
+ * so the green additions are importable by name).
+ */
+function greenOnLoad(id: string): void {
+  if (!pending.delete(id)) return;
+  applyGreen(id, builtinObject(id));
+  settle();
+}
+
+/**
+ * Pending builtins Node loaded meanwhile for itself (http loads net): they
+ * get the lazy accessors, so Node's own use of them (http's agent calls
+ * net.createConnection) is green, as the program's will be.
+ */
+function settle(): void {
+  // Applying one green module may load more of Node's: until none is left.
+  for (let again = true; again; ) {
+    again = false;
+    for (const id of pending) {
+      if (!loadedByNode(id)) continue;
+      pending.delete(id);
+      again = true;
+      // A green module already loaded costs nothing to apply: then the
+      // builtin's properties stay what they are (data, for mock.method).
+      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id) || id in IN_PLACE) applyGreen(id, builtinObject(id));
+      else patchLazily(id, builtinObject(id));
+    }
+  }
+}
+
+function greenModuleLoaded(name: string): boolean {
+  const cache = (Module as unknown as { _cache: Record<string, { loaded: boolean } | undefined> })._cache;
+  return cache[path.join(__dirname, 'patched', `${name}.js`)]?.loaded === true;
+}
+
+/**
+ * util.promisify(timers.setTimeout) reads node:timers/promises through
+ * Node's internal require, which no hook sees: a program that loads util may
+ * promisify a timer, so timers/promises is greened first (a small module,
+ * loaded only by such a program).
+ */
+function greenBeforeUtil(): void {
+  if (pending.has('timers/promises')) greenOnLoad('timers/promises');
+}
+
+let loadHooksInstalled = false;
+
+/**
+ * Where the program loads builtins: require (Module._load), process.getBuiltinModule,
+ * and ESM imports (the resolve/load hooks of cli/greenhooks.mts, which call
+ * back through a global). Each greens a pending builtin before handing it out;
+ * while a green module loads, the builtins it asks for are handed out stock.
+ */
+function installLoadHooks(): void {
+  if (loadHooksInstalled) return;
+  loadHooksInstalled = true;
+  const M = Module as unknown as { _load: (request: string, parent: unknown, isMain: boolean) => unknown };
+  const original = M._load;
+  M._load = function (request, parent, isMain) {
+    const id = pending.size > 0 || loadingGreen > 0 ? greenableId(request) : undefined;
+    if (id !== undefined) {
+      if (loadingGreen > 0) return builtinObject(id);
+      greenOnLoad(id);
+    } else if (pending.size > 0 && loadingGreen === 0 && (request === 'util' || request === 'node:util')) {
+      greenBeforeUtil();
+    }
+    return original.call(this, request, parent, isMain);
+  };
+  if (getBuiltinModule !== undefined) {
+    const stock = getBuiltinModule;
+    process.getBuiltinModule = function getBuiltinModule(id: string) {
+      const g = greenableId(id);
+      if (g !== undefined && loadingGreen === 0) greenOnLoad(g);
+      else if (loadingGreen === 0 && (id === 'util' || id === 'node:util')) greenBeforeUtil();
+      return stock(id);
+    } as typeof process.getBuiltinModule;
+  }
+  (globalThis as Record<symbol, unknown>)[GREEN_ON_IMPORT] = (id: string): void => {
+    if (loadingGreen === 0 && greenableId(id) === id) greenOnLoad(id);
+  };
+  // A program already importing ES modules (not through evy run, whose hooks
+  // include these) needs the ESM hooks now: its next import may be a builtin.
+  const list = (process as unknown as { moduleLoadList: string[] }).moduleLoadList;
+  if ((globalThis as Record<symbol, unknown>)[ESM_HOOKS] !== true && list.includes('NativeModule internal/modules/esm/translators')) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { register } = require('node:module') as typeof ModuleType;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { pathToFileURL } = require('node:url') as typeof import('node:url');
+    register('./cli/greenhooks.mjs', pathToFileURL(__filename));
+    (globalThis as Record<symbol, unknown>)[ESM_HOOKS] = true;
+  }
+}
+
+/** The global greenhooks.mts's generated modules call when the program imports a builtin. */
+const GREEN_ON_IMPORT = Symbol.for('evy.greenOnImport');
+/** Set once evy's ESM hooks for builtins are registered (by evy run's hooks.mts or here). */
+const ESM_HOOKS = Symbol.for('evy.esmGreenHooks');
+
+/**
  * Installs the green modules for the whole process. Idempotent: a module
- * patched once is left alone. Returns the names patched by this call. Each
- * builtin takes its green module on first use of any of its properties.
+ * patched once is left alone. Returns the names patched by this call.
+ * Nothing is loaded here: a builtin the program has not loaded yet is greened
+ * when it first loads it (require, `import`, process.getBuiltinModule); one
+ * already loaded takes its green module on first use of any of its properties.
  */
 export function monkeyPatch(opts: MonkeyPatchOptions = {}): string[] {
   const names = selectModules(opts).filter((n) => !patched.has(n));
   const builtins = names.filter((n) => BUILTIN_GREEN.has(n));
   for (const [sub, { parent }] of Object.entries(SUBMODULES)) if (builtins.includes(parent)) builtins.push(sub);
-  // Load them all before any becomes lazy: a builtin that reads another while
-  // it initialises (timers/promises reads timers) must see stock values, not
-  // start loading a green module that needs the half-made one.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const objects = builtins.map((b) => require(`node:${b}`) as Record<string, unknown>);
-  builtins.forEach((b, i) => patchLazily(b, objects[i]));
   for (const name of names) patched.add(name); // standalone ones (select, threading) are imported from evy/patched/...
+  if (names.includes('http')) greenFetchGlobal();
+  for (const [id, { with: by, parent }] of Object.entries(IN_PLACE)) {
+    if (!names.includes(by)) continue;
+    builtins.push(id);
+    // require('fs').promises hands it out through a getter no hook sees: greened on that access too.
+    if (parent !== undefined && loadedByNode(parent.id)) greenOnAccess(builtinObject(parent.id), parent.key, id);
+  }
+  if (builtins.length === 0) return names;
+  for (const b of builtins) pending.add(b);
+  installLoadHooks();
+  settle();
   return names;
 }
 
@@ -308,7 +507,11 @@ function warnCaptured(replaced: Map<unknown, string>): void {
   }
 }
 
-/** Whether monkeyPatch() greened `name` ('net', 'node:net', 'childProcess', 'socket', 'thread'...). */
+/**
+ * Whether monkeyPatch() chose `name` ('net', 'node:net', 'childProcess',
+ * 'socket', 'thread'...): its builtin is green, or will be the moment the
+ * program first loads it (greening is lazy; the answer does not change then).
+ */
 export function isMonkeyPatched(name: string): boolean {
   if (typeof name !== 'string') throw new TypeError('isMonkeyPatched: name must be a string');
   return patched.has(canonical(name));

@@ -49,7 +49,9 @@ for (const file of files) {
     broken.push(name);
     process.stdout.write(`✘ ${name}\n${out}\n`);
   } else {
-    process.stdout.write(`✔ ${name} (${p})\n`);
+    // A suite that skipped a test says why, loudly (its `evy: SKIPPED ...` lines).
+    const skips = out.split('\n').filter((l) => l.startsWith('evy: SKIPPED'));
+    process.stdout.write(`✔ ${name} (${p})\n${skips.map((l) => `  ${l}\n`).join('')}`);
   }
 }
 // The stdlib-compat suite (`evy test`: tests/stdlib scenarios, stock vs

@@ -5,9 +5,12 @@
 //   type, ES syntax, or a top-level await) compile through tscompile (esbuild,
 //   cached); CommonJS ones go to the require hook of tsrequire.ts;
 //   `./x.js` finds x.ts, and `./x` finds x.ts or x/index.ts, as TypeScript resolves;
-// - the entry script loads as ESM when the CLI decided so (see run.ts).
+// - the entry script loads as ESM when the CLI decided so (see run.ts);
+// - imports of the builtins evy greens go through greenhooks.mts, so that
+//   monkeyPatch() greens each when the program first imports it.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { greenLoad, greenResolve, type Load, type LoadResult, type Resolve, type ResolveResult } from './greenhooks.mjs';
 import { compileTs, TS_EXTENSIONS, tsFormat } from './tscompile.js';
 
 const inside = new URL('../index.js', import.meta.url).href;
@@ -16,18 +19,6 @@ interface HookData {
   entryURL: string;
   entryIsModule: boolean;
 }
-interface ResolveResult {
-  url: string;
-  format?: string | null;
-  shortCircuit?: boolean;
-}
-interface LoadResult {
-  format: string;
-  source?: string | Buffer | null;
-  shortCircuit?: boolean;
-}
-type Resolve = (specifier: string, context: { parentURL?: string }) => Promise<ResolveResult>;
-type Load = (url: string, context: { format?: string | null }) => Promise<LoadResult>;
 
 let data: HookData = { entryURL: '', entryIsModule: false };
 
@@ -44,6 +35,8 @@ function tsCandidates(specifier: string): string[] {
 
 export async function resolve(specifier: string, context: { parentURL?: string }, next: Resolve): Promise<ResolveResult> {
   if (specifier === 'evy' || specifier.startsWith('evy/')) return next(specifier, { ...context, parentURL: inside });
+  const green = greenResolve(specifier, context.parentURL);
+  if (green !== undefined) return green;
   let r: ResolveResult;
   try {
     r = await next(specifier, context);
@@ -68,6 +61,8 @@ async function firstResolving(candidates: string[], context: { parentURL?: strin
 }
 
 export async function load(url: string, context: { format?: string | null }, next: Load): Promise<LoadResult> {
+  const green = greenLoad(url);
+  if (green !== undefined) return green;
   if (url.startsWith('file:') && TS_EXTENSIONS.some((e) => url.endsWith(e))) {
     const file = fileURLToPath(url);
     const source = readFileSync(file, 'utf8');

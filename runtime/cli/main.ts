@@ -1,14 +1,21 @@
-// The evy command line (commander): `evy run`.
+// The evy command line (commander): `evy run`, `evy test`.
+// Loads no native hub until a script runs: `evy --version` and `--help` work
+// where the addon is missing or broken.
 import type { Command as CommandType } from 'commander';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
-import { runScript, ScriptError, type RunOptions } from './run';
-import { runCompat } from './test';
-import { TsCompileError } from './tscompile';
+import { runScript, ScriptError, watchParent, type RunOptions } from './run';
+import type { runCompat as RunCompat } from './test';
+
+// test.ts loads child_process (and net with it): only `evy test` pays for that.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const runCompat: typeof RunCompat = (...args) => (require('./test') as typeof import('./test')).runCompat(...args);
 
 function printError(err: unknown): void {
-  if (err instanceof ScriptError || err instanceof TsCompileError) process.stderr.write(`${err.message}\n`);
+  // Both carry the whole report in their message. A TsCompileError from the
+  // ESM loader thread arrives as a copy, a plain Error: known by its name.
+  if (err instanceof Error && (err.name === 'ScriptError' || err.name === 'TsCompileError')) process.stderr.write(`${err.message}\n`);
   else if (err instanceof Error) process.stderr.write(`${err.stack ?? err.message}\n`);
   else process.stderr.write(`evy: uncaught ${typeof err}: ${String(err)}\n`);
 }
@@ -31,6 +38,7 @@ function run(script: string, args: string[], patch: boolean | string, tools: Omi
     process.exitCode = 1;
     return;
   }
+  watchParent();
   runScript(script, args, { patch: opts, ...tools }).catch((err: unknown) => {
     printError(err);
     process.exitCode = 1;
@@ -38,23 +46,45 @@ function run(script: string, args: string[], patch: boolean | string, tools: Omi
 }
 
 /**
- * `evy run [--no-patch | --patch list] script args...` without loading
- * commander (a tenth of the start-up budget). Anything else, help included,
- * goes to commander. Returns false when it did not handle argv.
+ * Node flags that take their value as the next argument (`-r ./x.js`). Any
+ * other flag's value goes with `=` (`--inspect=9230`, `--max-old-space-size=64`).
+ */
+const NODE_FLAGS_WITH_VALUE = new Set([
+  '-r', '--require', '--import', '--loader', '--experimental-loader', '-C', '--conditions', '--env-file',
+  '--inspect-port', '--debug-port', '--title', '--input-type', '--redirect-warnings', '--disable-warning',
+  '--unhandled-rejections', '--dns-result-order', '--max-http-header-size', '--stack-trace-limit',
+  '--cpu-prof-dir', '--cpu-prof-name', '--heap-prof-dir', '--heap-prof-name', '--diagnostic-dir', '--report-dir',
+]);
+
+/**
+ * `evy run [--no-patch | --patch list] [node flags] script args...` without
+ * loading commander (a tenth of the start-up budget). Anything else, help
+ * included, goes to commander. Returns false when it did not handle argv.
  */
 function fastRun(argv: string[]): boolean {
   if (argv[2] !== 'run') return false;
   let patch: boolean | string = true;
+  const evyArgs: string[] = [];
+  const nodeArgs: string[] = [];
   let i = 3;
   for (; i < argv.length && argv[i].startsWith('-'); i++) {
     const a = argv[i];
+    if (a === '--help' || a === '-h' || a === '--') return false;
+    if (/^--(backdoor|backdoor-allow-remote|block-warn)(=|$)/.test(a)) return false; // evy's tools: commander parses them
     if (a === '--no-patch') patch = false;
     else if (a === '--patch' && i + 1 < argv.length) patch = argv[++i];
     else if (a.startsWith('--patch=')) patch = a.slice('--patch='.length);
-    else return false;
+    else if (a === '--patch') return false; // commander says what is missing
+    else {
+      nodeArgs.push(a);
+      if (NODE_FLAGS_WITH_VALUE.has(a) && i + 1 < argv.length) nodeArgs.push(argv[++i]);
+      continue;
+    }
+    evyArgs.push(...(a === '--patch' ? [a, argv[i]] : [a]));
   }
   if (i >= argv.length) return false;
-  run(argv[i], argv.slice(i + 1), patch);
+  if (nodeArgs.length > 0) runUnder(nodeArgs, [...evyArgs, ...argv.slice(i)]);
+  else run(argv[i], argv.slice(i + 1), patch);
   return true;
 }
 
@@ -62,6 +92,36 @@ function parseSeconds(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new ScriptError(`evy run --block-warn: expected a positive number of seconds, got '${v}'`);
   return n;
+}
+
+/**
+ * Node flags before the script (`evy run --inspect app.ts`): evy runs again in
+ * a Node started with them, and this process only waits for it. SIGINT,
+ * SIGTERM and SIGHUP are passed on, and its exit is this one's: the same code,
+ * or the same signal.
+ */
+function runUnder(nodeArgs: string[], runArgs: string[]): void {
+  const bin = path.join(__dirname, '..', '..', 'bin', 'evy');
+  const env = { ...process.env, EVY_RUN_PARENT: String(process.pid) };
+  // child_process loads streams and net: only a run with Node flags pays for it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'run', ...runArgs], { stdio: 'inherit', env });
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const pass = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
+  for (const sig of signals) process.on(sig, pass);
+  watchParent();
+  child.on('error', (err) => {
+    process.stderr.write(`evy run: could not start ${process.execPath}: ${err.message}\n`);
+    process.exitCode = 1;
+  });
+  child.on('exit', (code, signal) => {
+    for (const sig of signals) process.off(sig, pass);
+    if (signal !== null) process.kill(process.pid, signal);
+    else process.exitCode = code ?? 1;
+  });
 }
 
 export function main(argv: string[]): void {
@@ -80,13 +140,14 @@ export function main(argv: string[]): void {
   program
     .command('run')
     .description('run a TypeScript or JavaScript script (ESM or CommonJS) as the main green thread')
-    .argument('<script>', 'the script: .ts .mts .cts .js .mjs .cjs')
+    .argument('<script>', 'the script: .ts .mts .cts .tsx .js .mjs .cjs')
     .argument('[args...]', 'arguments for the script (process.argv.slice(2))')
     .option('--no-patch', 'leave Node\'s modules stock (no monkeyPatch())')
     .option('--patch <modules>', 'green only these: keywords or module names, comma-separated (net,dns,timers,childProcess,tls,http,os,select,thread)')
     .option('--backdoor <addr>', 'start a backdoor (evy backdoor connects to it): [HOST:]PORT or a Unix socket path; loopback only')
     .option('--backdoor-allow-remote', 'let --backdoor listen on a non-loopback address (anyone who reaches it runs code)')
     .option('--block-warn <seconds>', 'report code that blocks the loop for longer than this, with its stack', parseSeconds)
+    .addHelpText('after', '\nNode flags before the script go to Node (evy runs in a Node started with them):\n  evy run --inspect app.ts\n  evy run --max-old-space-size=64 -r ./setup.js app.ts')
     .passThroughOptions()
     .allowUnknownOption()
     .action((script: string, args: string[], o: { patch: boolean | string; backdoor?: string; backdoorAllowRemote?: boolean; blockWarn?: number }) =>
@@ -106,15 +167,21 @@ export function main(argv: string[]): void {
       process.exitCode = await runBackdoorClient(o);
     });
 
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeTree = require('./nodetree') as typeof import('./nodetree');
   program
     .command('test')
-    .description('stdlib-compat suite: run tests/stdlib scenarios on stock Node and monkey-patched, compare the traces')
-    .argument('[modules...]', 'modules to check (default: every tests/stdlib/<module>.ts)')
+    .description('stdlib-compat suite: run tests/stdlib scenarios on stock Node and monkey-patched, compare the traces; with --node-tree, Node\'s own tests')
+    .argument('[modules...]', 'modules to check (default: every tests/stdlib/<module>.ts); with --node-tree: modules, file-name globs or parts of names')
     .option('--scenarios-dir <dir>', 'where the scenario files are (default: tests/stdlib)')
     .option('--filter <text>', 'only scenarios whose name contains <text>')
-    .option('-j, --jobs <n>', 'modules run at once', (v: string) => Number.parseInt(v, 10), 2)
-    .action(async (modules: string[], o: { scenariosDir?: string; filter?: string; jobs: number }) => {
-      const r = await runCompat(modules, { scenariosDir: o.scenariosDir, filter: o.filter, jobs: o.jobs });
+    .option('--node-tree <dir>', 'run the test/parallel and test/sequential tests of this Node source tree, stock and greened')
+    .option('--timeout <seconds>', 'with --node-tree: the time limit of each run (default 60)', nodeTree.cliNumber('seconds'))
+    .option('-j, --jobs <n>', 'modules run at once (default 2); with --node-tree, tests (default 1)', nodeTree.cliNumber('count'))
+    .action(async (modules: string[], o: { scenariosDir?: string; filter?: string; nodeTree?: string; timeout?: number; jobs?: number }) => {
+      const r = o.nodeTree
+        ? await nodeTree.runNodeTree(o.nodeTree, modules, { jobs: o.jobs, timeoutMs: o.timeout && o.timeout * 1000 })
+        : await runCompat(modules, { scenariosDir: o.scenariosDir, filter: o.filter, jobs: o.jobs });
       if (r.failed > 0) process.exitCode = 1;
     });
 

@@ -1,13 +1,16 @@
 // `evy run <script> [args...]`: runs a TypeScript or JavaScript script, ESM or
 // CommonJS, with its top level as the main green thread.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import Module from 'node:module';
+import type ModuleType from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { getHub } from '../hub/hub';
+import type { Hub } from '../hub/hub';
 import { monkeyPatch, type MonkeyPatchOptions } from '../patcher';
 import { compileTsFile, isModuleFile, TS_EXTENSIONS, tsFormat } from './tscompile';
 import { installTsRequire, registerTsHooks } from './tsrequire';
+
+// The Module class without loading node:module (Node's ES module loader with it).
+const Module = module.constructor as typeof ModuleType;
 
 const SCRIPT_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx'];
 
@@ -23,7 +26,48 @@ function redirectRequire(): void {
   };
 }
 
-export class ScriptError extends Error {}
+/** What `evy run` reports as one message, without a stack (a missing script, a bad option). */
+export class ScriptError extends Error {
+  override name = 'ScriptError';
+}
+
+/** The name and the parent pid of process `pid` (Linux, /proc), or null. */
+function procStat(pid: number): { comm: string; ppid: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')'); // the name may hold spaces and parentheses
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(stat.slice(close + 2).split(' ')[1]) };
+  } catch {
+    return null;
+  }
+}
+
+const SHELLS = new Set(['sh', 'dash', 'bash', 'ash', 'zsh']);
+
+/**
+ * Ends this process when what started it goes without passing a signal on:
+ * npm (`npx evy run`, `npm run`) runs evy through `sh -c`, and on SIGTERM the
+ * shell dies and leaves evy behind, while on SIGINT the shell waits on for evy,
+ * which never got the signal, after npm is gone. So under npm evy watches its
+ * parent and, when the parent is a shell, the shell's parent; so does the Node
+ * that `evy run` started with Node flags (EVY_RUN_PARENT) for that `evy run`.
+ * A look five times a second, on an unref'd timer; when one is gone, SIGTERM
+ * to itself (the script's handlers run; with none, the process ends).
+ */
+export function watchParent(): void {
+  const parent = process.ppid;
+  const ours = process.env.EVY_RUN_PARENT === String(parent);
+  if (!ours && process.env.npm_command === undefined) return;
+  if (ours) delete process.env.EVY_RUN_PARENT;
+  const shell = ours ? null : procStat(parent);
+  const grandparent = shell !== null && SHELLS.has(shell.comm) ? shell.ppid : -1;
+  const t = setInterval(() => {
+    if (process.ppid === parent && (grandparent < 0 || procStat(parent)?.ppid === grandparent)) return;
+    clearInterval(t);
+    process.kill(process.pid, 'SIGTERM');
+  }, 200);
+  t.unref();
+}
 
 function findScript(script: string): string {
   const abs = path.resolve(script);
@@ -111,7 +155,9 @@ export async function runScript(script: string, args: string[], opts: RunOptions
     hubBlockingDetection(true, opts.blockWarn, { raise: false });
   }
 
-  const hub = getHub();
+  // The hub (and with it the native addon) loads only now, when a script runs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hub = (require('../hub/hub') as { getHub(): Hub }).getHub();
   let mainDone = false;
   process.on('beforeExit', () => {
     if (mainDone) return;

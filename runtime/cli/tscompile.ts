@@ -3,7 +3,6 @@
 // loading esbuild at all (start-up is the budget of issue 4: under 150 ms).
 // Shared by the CommonJS require hook (run.ts) and the ESM load hook (hooks.mts).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 export const TS_EXTENSIONS = ['.ts', '.mts', '.cts', '.tsx'];
@@ -51,7 +50,9 @@ let cacheDir: string | null | undefined;
 function getCacheDir(): string | null {
   if (cacheDir !== undefined) return cacheDir;
   const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
-  const dir = process.env.EVY_CACHE_DIR ?? path.join(tmpdir(), `evy-ts-${uid}`);
+  // node:os on first compile only: a JavaScript script under evy run never loads it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dir = process.env.EVY_CACHE_DIR ?? path.join((require('node:os') as typeof import('node:os')).tmpdir(), `evy-ts-${uid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     cacheDir = dir;
@@ -64,9 +65,26 @@ function getCacheDir(): string | null {
 type Transform = (source: string, options: Record<string, unknown>) => { code: string };
 let transformSync: Transform | null = null;
 
+/**
+ * esbuild's transformSync, in its one-shot mode: each call runs the esbuild
+ * binary once and waits for it, so nothing of esbuild outlives a compile. (By
+ * default it starts a worker thread that keeps an esbuild service process for
+ * the life of the process: a long-running script would keep it too. The
+ * one-shot call costs about 13 ms a file, against a first call of 90 ms or
+ * more for the worker, and cached files need neither.) The mode is read when
+ * esbuild loads, from ESBUILD_WORKER_THREADS, which the script then sees as it was.
+ */
 function esbuildTransform(): Transform {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  transformSync ??= (require('esbuild') as { transformSync: Transform }).transformSync;
+  if (transformSync !== null) return transformSync;
+  const before = process.env.ESBUILD_WORKER_THREADS;
+  process.env.ESBUILD_WORKER_THREADS = '0';
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    transformSync = (require('esbuild') as { transformSync: Transform }).transformSync;
+  } finally {
+    if (before === undefined) delete process.env.ESBUILD_WORKER_THREADS;
+    else process.env.ESBUILD_WORKER_THREADS = before;
+  }
   return transformSync;
 }
 

@@ -2,9 +2,14 @@
 // runners of `evy test` (tsload.ts): the require hook for CommonJS TypeScript
 // and the ESM hooks (hooks.mts) in Node's loader thread. Loads no hub.
 import { readFileSync } from 'node:fs';
-import Module, { register as registerHooks } from 'node:module';
+import type ModuleType from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { compileTs } from './tscompile';
+
+// The Module class without loading node:module (and with it Node's ES module
+// loader), which a CommonJS script under evy run must not pay for.
+const Module = module.constructor as typeof ModuleType;
+type Module = ModuleType;
 
 let tsRequireInstalled = false;
 
@@ -42,5 +47,9 @@ export function installTsRequire(): void {
  * module when `entryIsModule`.
  */
 export function registerTsHooks(entryURL: string, entryIsModule: boolean): void {
-  registerHooks('./hooks.mjs', pathToFileURL(__filename), { data: { entryURL, entryIsModule } });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { register } = require('node:module') as typeof ModuleType;
+  register('./hooks.mjs', pathToFileURL(__filename), { data: { entryURL, entryIsModule } });
+  // hooks.mts includes greenhooks.mts: monkeyPatch() need not register it.
+  (globalThis as Record<symbol, unknown>)[Symbol.for('evy.esmGreenHooks')] = true;
 }

@@ -63,6 +63,12 @@ export class GreenPool {
   private members = 0;
   private readonly idleWaiters = new WaitList<void>('GreenPool.waitall');
 
+  /**
+   * @param size most green threads running at once. 0 is allowed, as in Evy: a
+   *   closed pool, whose spawn() calls wait until resize() gives it room.
+   * @throws TypeError when `size` is not a number; RangeError when it is
+   *   negative or fractional.
+   */
   constructor(size = 1000) {
     this.limit = checkSize(size, 'GreenPool size');
     this.sem = new Semaphore(this.limit);
@@ -188,12 +194,25 @@ export class GreenPool {
    * results come out in input order. At most `size` calls are running or
    * finished-but-not-consumed at any time, so an endless input is fine.
    * Breaking out of the loop kills the calls still running.
+   *
+   * The types of `fn`'s arguments come from the iterables, one each:
+   * `pool.imap((n, s) => s.repeat(n), [1, 2], ['a', 'b'])` needs no annotations.
+   *
+   * @throws TypeError when `fn` is not a function, or an argument after it is not iterable.
+   * @example
+   * ```ts
+   * for await (const sq of new GreenPool(4).imap(async (n) => n * n, [1, 2, 3])) console.log(sq);
+   * ```
    */
-  imap<R, A extends unknown[] = unknown[]>(fn: (...args: A) => R | PromiseLike<R>, ...iterables: AnyIterable<unknown>[]): AsyncIterableIterator<Awaited<R>> {
+  imap<A extends unknown[], R>(
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...iterables: { [K in keyof A]: AnyIterable<A[K]> }
+  ): AsyncIterableIterator<Awaited<R>> {
     if (typeof fn !== 'function') throw new TypeError('GreenPool.imap needs a function');
-    for (const it of iterables) if (!isIterable(it)) throw new TypeError('GreenPool.imap needs iterables after the function');
-    if (iterables.length === 0) throw new TypeError('GreenPool.imap needs at least one iterable');
-    return this.mapper(fn as (...args: unknown[]) => R | PromiseLike<R>, zip(iterables));
+    const its = iterables as AnyIterable<unknown>[];
+    for (const it of its) if (!isIterable(it)) throw new TypeError('GreenPool.imap needs iterables after the function');
+    if (its.length === 0) throw new TypeError('GreenPool.imap needs at least one iterable');
+    return this.mapper(fn as (...args: unknown[]) => R | PromiseLike<R>, zip(its));
   }
 
   /** Like imap, with each element of `argLists` spread as the arguments of one call. */

@@ -428,13 +428,18 @@ export function kill(gt: GreenThread<unknown>, error?: unknown): void {
  * Yields to the hub for `seconds`. The default, 0, lets every other runnable
  * green thread run up to its next blocking point, and fires the timers that
  * are due, before this one goes on.
+ *
+ * @throws TypeError when `seconds` is not a number (or NaN); RangeError when
+ * it is negative, as a negative timeout is for `Queue.get` (Evy sleeps 0 there;
+ * a negative duration is more likely a bug than a yield).
  */
 export function sleep(seconds = 0): Promise<void> {
   checkSeconds(seconds, 'sleep');
+  if (seconds < 0) throw new RangeError(`sleep: seconds must not be negative, got ${seconds}`);
   const w = hub.park<void>(null, 'sleep');
   if (!(w instanceof Waiter)) return w;
   // A throw into the waiter cancels w.timer: no undo closure needed.
-  if (seconds <= 0) hub.yieldTo(w);
+  if (seconds === 0) hub.yieldTo(w);
   else w.timer = hub.addTimer(seconds, wakeSleeper, null, null, w);
   return w.promise;
 }

@@ -11,6 +11,7 @@ import {
   SOL_SOCKET,
   GreenSocket,
   type Address,
+  type AddressLike,
 } from './socket';
 
 /** Thrown by a serve() handler: serve() stops accepting and returns. */
@@ -48,8 +49,8 @@ function familyOf(addr: Address): number {
 }
 
 /** A listening green socket on `addr` (`['127.0.0.1', 0]` for any free port; a path for Unix). */
-export function listen(addr: Address, opts: ListenOptions = {}): GreenSocket {
-  const sock = new GreenSocket(opts.family ?? familyOf(addr));
+export function listen<A extends Address>(addr: A, opts: ListenOptions = {}): GreenSocket<AddressLike<A>> {
+  const sock = new GreenSocket<AddressLike<A>>(opts.family ?? familyOf(addr));
   try {
     if (sock.family !== AF_UNIX) {
       if (opts.reuseAddr ?? true) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -85,8 +86,8 @@ function setReusePort(sock: GreenSocket): void {
 }
 
 /** A green socket connected to `addr`. */
-export async function connect(addr: Address, opts: ConnectOptions = {}): Promise<GreenSocket> {
-  const sock = new GreenSocket(opts.family ?? familyOf(addr));
+export async function connect<A extends Address>(addr: A, opts: ConnectOptions = {}): Promise<GreenSocket<AddressLike<A>>> {
+  const sock = new GreenSocket<AddressLike<A>>(opts.family ?? familyOf(addr));
   try {
     if (opts.bind !== undefined) sock.bind(opts.bind);
     await sock.connect(addr);

@@ -2,7 +2,6 @@
 // handles. Every wait is an evy operation: Timeout and kill interrupt accept,
 // connect, recv, recvfrom, sendall and sendto, and the socket's own `timeout`
 // raises SocketTimeout.
-import * as dns from 'node:dns';
 import { getSystemErrorName } from 'node:util';
 import { binding } from '../hub/binding';
 import { getHub, reportError, Waiter } from '../hub/hub';
@@ -33,6 +32,13 @@ export const SHUT_RDWR = 2;
 /** `[host, port]` for TCP (`['::1', 80]` for IPv6), a path for Unix sockets. */
 export type Address = [string, number] | string;
 
+/**
+ * The addresses of a socket made for `A`: `[host, port]` for an AF_INET or
+ * AF_INET6 one, a path for AF_UNIX. listen() and connect() type their socket
+ * by the address they are given, so that `getsockname()` needs no cast.
+ */
+export type AddressLike<A extends Address> = A extends string ? string : [string, number];
+
 /** An expired socket timeout (Evy's `socket.timeout`). */
 export class SocketTimeout extends Error {
   readonly code = 'ETIMEDOUT';
@@ -55,7 +61,7 @@ export function armSocketTimeout(w: Waiter<unknown>, what: string, seconds: numb
   if (seconds === null) return;
   w.timer = hub.addTimer(seconds, () => {
     w.timer = null;
-    hub.throwInto(w, new SocketTimeout(what, seconds));
+    hub.throwInto(w, madeInCallback(new SocketTimeout(what, seconds)));
   }, null, null);
 }
 
@@ -64,8 +70,8 @@ export function systemError(errno: number, syscall: string, address?: Address): 
   const code = getSystemErrorName(errno);
   const where = address === undefined ? '' : typeof address === 'string' ? ` ${address}` : ` ${address[0]}:${address[1]}`;
   const err = new Error(`${syscall} ${code}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
+  err.code = code; // node:net's order: code, errno, syscall, address, port
   err.errno = errno;
-  err.code = code;
   err.syscall = syscall;
   if (address !== undefined) {
     if (typeof address === 'string') err.address = address;
@@ -75,6 +81,40 @@ export function systemError(errno: number, syscall: string, address?: Address): 
     }
   }
   return err;
+}
+
+/**
+ * Errors made in a hub callback (a refused connect, a reset, a socket timeout,
+ * a close under a parked call), whose stack holds evy's frames only, until
+ * the call that waited for them takes them (atCaller).
+ */
+const callbackErrors = new WeakSet<object>();
+
+/** @internal Marks `err`, made in a hub callback, for the stack of the call that gets it. */
+export function madeInCallback<E extends Error>(err: E): E {
+  callbackErrors.add(err);
+  return err;
+}
+
+/**
+ * An error made in a hub callback gets the stack of where it lands: in a
+ * waited() frame, the green thread's own awaiting functions (V8 follows the
+ * await chain from a resumed async function); at a call that finds an error
+ * already there, that call's stack. `above`: frames to leave out, from the top.
+ * Only failures pay for it.
+ */
+function atCaller(err: unknown, above?: Function): unknown {
+  if (typeof err === 'object' && err !== null && callbackErrors.delete(err)) Error.captureStackTrace(err, above);
+  return err;
+}
+
+/** A parked call's promise, with the caller's stack on a failure (atCaller): one more await when it succeeds. */
+async function waited<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw atCaller(err, waited);
+  }
 }
 
 /** @internal EBADF for a call on a closed socket. */
@@ -194,7 +234,13 @@ function checkAddress(family: number, addr: unknown, what: string): Address {
   return [addr[0], port];
 }
 
-export class GreenSocket {
+/**
+ * A green socket. `A` is what its addresses look like: `[string, number]`
+ * (AF_INET, AF_INET6), `string` (AF_UNIX), or Address when that is known only
+ * at run time, as for `new GreenSocket(family)` without a type argument
+ * (`new GreenSocket<[string, number]>(AF_INET)` says it).
+ */
+export class GreenSocket<A extends Address = Address> {
   readonly family: number;
   readonly type: number;
   private state = State.Fresh;
@@ -227,7 +273,7 @@ export class GreenSocket {
   private pin = -1;
   /** The native handle's slot (src/stream.c), for write(). */
   private slot = -1;
-  /** Where connect() goes, for its error. */
+  /** Where bind() or connect() went, for the errors of listen() and connect(). */
   private target: Address | undefined = undefined;
 
   /**
@@ -280,7 +326,7 @@ export class GreenSocket {
     if (nread < 0) {
       this.stopReading();
       if (nread === UV_EOF) this.flags |= Flag.Eof;
-      else this.error = systemError(nread, 'read');
+      else this.error = madeInCallback(systemError(nread, 'read'));
       const r = this.waiting;
       if (r !== null) {
         this.waiting = null;
@@ -321,7 +367,7 @@ export class GreenSocket {
     if (nread < 0) {
       // An ICMP error for an earlier send (ECONNREFUSED on a connected socket):
       // the next or current receive reports it, once.
-      const err = systemError(nread, 'recvfrom');
+      const err = madeInCallback(systemError(nread, 'recvfrom'));
       if (r === null) this.error = err;
       else {
         this.waiting = null;
@@ -357,7 +403,7 @@ export class GreenSocket {
 
   private onConnection(status: number): void {
     if (status < 0) {
-      const err = systemError(status, 'accept');
+      const err = madeInCallback(systemError(status, 'accept'));
       const a = this.waiting;
       if (a !== null) {
         this.waiting = null;
@@ -390,7 +436,7 @@ export class GreenSocket {
     if (this.state !== State.Connecting) return; // interrupted, and closed since
     if (status < 0) {
       this.state = State.Fresh;
-      if (c !== null) hub.throwInto(c as Waiter<unknown>, systemError(status, 'connect', this.target));
+      if (c !== null) hub.throwInto(c as Waiter<unknown>, madeInCallback(systemError(status, 'connect', this.target)));
       return;
     }
     this.state = State.Connected;
@@ -406,7 +452,7 @@ export class GreenSocket {
       return;
     }
     if (w.waiter === null) return;
-    if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write'));
+    if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, madeInCallback(systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write')));
     else hub.wake(w.waiter, w.length < 0 ? undefined : w.length);
   }
 
@@ -478,6 +524,7 @@ export class GreenSocket {
   bind(addr: Address, opts: { ipv6Only?: boolean } = {}): void {
     this.checkOpen('bind');
     const a = checkAddress(this.family, addr, 'bind');
+    this.target = a; // for listen()'s error: libuv reports a TCP port in use there
     try {
       if (typeof a === 'string') binding.bind(this, a);
       else binding.bind(this, a[0] === '' ? (this.family === AF_INET6 ? '::' : '0.0.0.0') : a[0], a[1], opts.ipv6Only ?? false);
@@ -491,20 +538,24 @@ export class GreenSocket {
     this.checkOpen('listen');
     if (this.type === SOCK_DGRAM) throw systemError(-95, 'listen'); // ENOTSUP (EOPNOTSUPP)
     if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError(`listen: backlog must be a non-negative integer, got ${backlog}`);
-    binding.listen(this, backlog);
+    try {
+      binding.listen(this, backlog);
+    } catch (err) {
+      throw this.target === undefined ? err : listenError(err, this.target);
+    }
     this.state = State.Listening;
   }
 
-  private acceptNow(): GreenSocket {
+  private acceptNow(): GreenSocket<A> {
     this.flags &= ~Flag.ConnectionReady;
-    const conn = new GreenSocket(this.family, this.type, true);
+    const conn = new GreenSocket<A>(this.family, this.type, true);
     conn.slot = binding.accept(this, conn);
     conn.state = State.Connected;
     return conn;
   }
 
   /** Waits for a connection: `[socket, peer address]`. */
-  accept(): Promise<[GreenSocket, Address]> {
+  accept(): Promise<[GreenSocket<A>, A]> {
     try {
       this.checkOpen('accept');
       if (this.type === SOCK_DGRAM) throw systemError(-95, 'accept');
@@ -518,7 +569,7 @@ export class GreenSocket {
     if (this.error !== null) {
       const err = this.error;
       this.error = null;
-      return Promise.reject(err);
+      return Promise.reject(atCaller(err));
     }
     if ((this.flags & Flag.ConnectionReady) !== 0) {
       try {
@@ -529,10 +580,20 @@ export class GreenSocket {
       }
     }
     if (this.timeoutSecs === 0) return Promise.reject(systemError(-11, 'accept'));
-    const w = this.park<GreenSocket>('accept');
+    const w = this.park<GreenSocket<A>>('accept');
     if (!(w instanceof Waiter)) return w;
     this.waiting = w as Waiter<unknown>;
-    return w.promise.then((conn) => [conn, conn.peerAddress()]);
+    return this.acceptWaited(w.promise);
+  }
+
+  /** accept()'s parked promise: the connection and its peer (waited()'s rule for a failure). */
+  private async acceptWaited(p: Promise<GreenSocket<A>>): Promise<[GreenSocket<A>, A]> {
+    try {
+      const conn = await p;
+      return [conn, conn.peerAddress()];
+    } catch (err) {
+      throw atCaller(err, this.acceptWaited);
+    }
   }
 
   /** Connects to `[host, port]` (host names are resolved) or a Unix path. */
@@ -558,7 +619,11 @@ export class GreenSocket {
       return w;
     }
     this.waiting = w as Waiter<unknown>;
-    return w.promise;
+    try {
+      return await w.promise;
+    } catch (err) {
+      throw atCaller(err, this.connect);
+    }
   }
 
   /** UDP: sets the peer of send() and the only sender recv() accepts. Nothing is sent. */
@@ -596,6 +661,9 @@ export class GreenSocket {
     if (host === '') return this.family === AF_INET6 ? '::1' : '127.0.0.1';
     const family = this.family === AF_INET6 ? 6 : 4;
     if ((family === 4 && /^\d+\.\d+\.\d+\.\d+$/.test(host)) || (family === 6 && host.includes(':'))) return host;
+    // node:dns loads on the first name to look up, not with evy.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const dns = require('node:dns') as typeof import('node:dns');
     const r = await wait(dns.promises.lookup(host, { family }));
     return r.address;
   }
@@ -665,7 +733,7 @@ export class GreenSocket {
     const early = this.startRead('recv', viaFile);
     if (early !== null) return early;
     if (this.buffered > 0) return hub.check() ?? Promise.resolve(bufsize === 0 ? EMPTY : this.take(bufsize));
-    if (this.error !== null) return Promise.reject(this.error);
+    if (this.error !== null) return Promise.reject(atCaller(this.error));
     if ((this.flags & Flag.Eof) !== 0) return Promise.resolve(EMPTY);
     if (this.timeoutSecs === 0) return bufsize === 0 ? Promise.resolve(EMPTY) : this.wouldBlock('recv');
     const w = this.park<Buffer>('recv');
@@ -675,7 +743,7 @@ export class GreenSocket {
     this.readWant = bufsize;
     this.readInto = null;
     this.startReading();
-    return w.promise;
+    return waited(w.promise);
   }
 
   /** Reads into `buf` (up to `nbytes`); resolves the count, 0 at EOF. */
@@ -694,7 +762,7 @@ export class GreenSocket {
       }
       return Promise.resolve(n);
     }
-    if (this.error !== null) return Promise.reject(this.error);
+    if (this.error !== null) return Promise.reject(atCaller(this.error));
     if ((this.flags & Flag.Eof) !== 0) return Promise.resolve(0);
     if (this.timeoutSecs === 0) return target.length === 0 ? Promise.resolve(0) : this.wouldBlock('recvInto');
     const w = this.park<number>('recvInto');
@@ -703,25 +771,25 @@ export class GreenSocket {
     this.readMode = ReadMode.Into;
     this.readInto = target;
     this.startReading();
-    return w.promise;
+    return waited(w.promise);
   }
 
   /**
    * `[data, sender]`: for UDP the next datagram (cut to `bufsize`, as
    * recvfrom(2) does) and who sent it; for stream sockets recv() and the peer.
    */
-  recvfrom(bufsize = 65536): Promise<[Buffer, Address]> {
+  recvfrom(bufsize = 65536): Promise<[Buffer, A]> {
     if (!Number.isInteger(bufsize) || bufsize < 0) return Promise.reject(new RangeError(`recvfrom: bufsize must be a non-negative integer, got ${bufsize}`));
-    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.From, bufsize, null, 'recvfrom') as Promise<[Buffer, Address]>;
+    if (this.type === SOCK_DGRAM) return this.receiveDatagram(ReadMode.From, bufsize, null, 'recvfrom') as Promise<[Buffer, A]>;
     return this.recv(bufsize).then((data) => [data, this.peerAddress()]);
   }
 
   /** recvfrom() into `buf` (up to `nbytes`): `[count, sender]`. */
-  recvfromInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<[number, Address]> {
+  recvfromInto(buf: Buffer | Uint8Array, nbytes = 0): Promise<[number, A]> {
     if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('recvfromInto: buf must be a Buffer or Uint8Array'));
     if (this.type === SOCK_STREAM) return this.recvInto(buf, nbytes).then((n) => [n, this.peerAddress()]);
     const target = toBuffer(buf, 'recvfromInto').subarray(0, nbytes > 0 ? nbytes : undefined);
-    return this.receiveDatagram(ReadMode.FromInto, 0, target, 'recvfromInto') as Promise<[number, Address]>;
+    return this.receiveDatagram(ReadMode.FromInto, 0, target, 'recvfromInto') as Promise<[number, A]>;
   }
 
   /** The next datagram, in the shape `mode` asks for. */
@@ -741,7 +809,7 @@ export class GreenSocket {
     if (this.error !== null) {
       const err = this.error;
       this.error = null;
-      return Promise.reject(err);
+      return Promise.reject(atCaller(err));
     }
     if (this.timeoutSecs === 0) return this.wouldBlock(syscall);
     const w = this.park<unknown>(syscall);
@@ -751,7 +819,7 @@ export class GreenSocket {
     this.readWant = want;
     this.readInto = into;
     this.startReading();
-    return w.promise;
+    return waited(w.promise);
   }
 
   /**
@@ -811,7 +879,7 @@ export class GreenSocket {
     const w = this.park<number | undefined>(syscall, false);
     if (!(w instanceof Waiter)) return w;
     record.waiter = w;
-    return w.promise;
+    return waited(w.promise);
   }
 
   /**
@@ -883,8 +951,10 @@ export class GreenSocket {
     this.buffered = 0;
     const w = this.waiting;
     this.waiting = null;
-    if (w !== null) hub.throwInto(w, closedUnderError(this.waitSyscall));
-    if (this.writes !== null) for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, closedUnderError(p.syscall));
+    if (w !== null) hub.throwInto(w, madeInCallback(closedUnderError(this.waitSyscall)));
+    if (this.writes !== null) {
+      for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, madeInCallback(closedUnderError(p.syscall)));
+    }
     if (watchers.size !== 0) notifyWatchers(this);
     // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.
     this.settleIdle();
@@ -925,14 +995,16 @@ export class GreenSocket {
     return binding.fileno(this);
   }
 
-  getsockname(): Address {
+  /** The local address: `[host, port]`, or a path for AF_UNIX (typed by `A`). */
+  getsockname(): A {
     this.checkOpen('getsockname');
-    return binding.name(this, false);
+    return binding.name(this, false) as A;
   }
 
-  getpeername(): Address {
+  /** The peer's address, typed as getsockname()'s. */
+  getpeername(): A {
     this.checkOpen('getpeername');
-    return binding.name(this, true);
+    return binding.name(this, true) as A;
   }
 
   /** @internal What a thread parked on this socket waits for, as `.threads` shows it. */
@@ -952,11 +1024,11 @@ export class GreenSocket {
     return `${call} on ${where}`;
   }
 
-  private peerAddress(): Address {
+  private peerAddress(): A {
     try {
-      return intern(binding.name(this, true));
+      return intern(binding.name(this, true)) as A;
     } catch {
-      return this.family === AF_UNIX ? '' : ['', 0];
+      return (this.family === AF_UNIX ? '' : ['', 0]) as A;
     }
   }
 
@@ -1061,6 +1133,21 @@ function intern(addr: Address): Address {
   if (host !== undefined) addr[0] = host;
   else if (hosts.size < 256) hosts.set(addr[0], addr[0]);
   return addr;
+}
+
+/**
+ * listen()'s system error as node:net makes it: the libuv message and where
+ * (`listen EADDRINUSE: address already in use 127.0.0.1:8080`), with code,
+ * errno, syscall, address and port.
+ */
+function listenError(err: unknown, addr: Address): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof e.errno !== 'number' || e.syscall !== 'listen') return err;
+  const where = typeof addr === 'string' ? addr : addr[1] > 0 ? `${addr[0]}:${addr[1]}` : addr[0];
+  const out = systemError(e.errno, 'listen', addr);
+  out.message = `${e.message} ${where}`;
+  Error.captureStackTrace(out, GreenSocket.prototype.listen);
+  return out;
 }
 
 function withAddress(err: unknown, addr: Address): unknown {

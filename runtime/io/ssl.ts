@@ -2,8 +2,8 @@
 // (a green thread pumps its reads; its writes go straight to the socket), and
 // the TLS stream is read and written back through green recv/sendall
 // (GreenStreamSocket).
-import { Duplex } from 'node:stream';
-import * as tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type * as tls from 'node:tls';
 import { GreenThread, spawn, wait } from '../green/greenthread';
 import { GreenFile, type GreenFileOptions } from './file';
 import { GreenSocket, SHUT_WR, type Address } from './socket';
@@ -15,54 +15,67 @@ import { streamGreen, type StreamGreen } from './streamsock';
  * own and its writes never park, so no caller's Timeout or kill can land in
  * them.
  */
-class SocketDuplex extends Duplex {
-  private readonly sock: GreenSocket;
-  private reader: GreenThread<void> | null = null;
+function socketDuplex(sock: GreenSocket): Duplex {
+  // node:stream and node:tls load on the first TLS connection, not with evy.
+  socketDuplexClass ??= makeSocketDuplex();
+  return new socketDuplexClass(sock);
+}
 
-  constructor(sock: GreenSocket) {
-    super({ allowHalfOpen: true });
-    this.sock = sock;
-  }
+let socketDuplexClass: (new (sock: GreenSocket) => Duplex) | undefined;
 
-  override _read(): void {
-    if (this.reader !== null && !this.reader.dead) return;
-    this.reader = spawn(async () => {
-      for (;;) {
-        let data: Buffer;
-        try {
-          data = await this.sock.recv(65536);
-        } catch (err) {
-          this.destroy(err as Error);
-          return;
+function makeSocketDuplex(): new (sock: GreenSocket) => Duplex {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const stream = require('node:stream') as typeof import('node:stream');
+  class SocketDuplex extends stream.Duplex {
+    private readonly sock: GreenSocket;
+    private reader: GreenThread<void> | null = null;
+
+    constructor(sock: GreenSocket) {
+      super({ allowHalfOpen: true });
+      this.sock = sock;
+    }
+
+    override _read(): void {
+      if (this.reader !== null && !this.reader.dead) return;
+      this.reader = spawn(async () => {
+        for (;;) {
+          let data: Buffer;
+          try {
+            data = await this.sock.recv(65536);
+          } catch (err) {
+            this.destroy(err as Error);
+            return;
+          }
+          if (data.length === 0) {
+            this.push(null);
+            return;
+          }
+          if (!this.push(data)) return; // resumed by the next _read()
         }
-        if (data.length === 0) {
-          this.push(null);
-          return;
-        }
-        if (!this.push(data)) return; // resumed by the next _read()
+      });
+    }
+
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+      this.sock.writeThen(chunk, cb);
+    }
+
+    override _final(cb: (err?: Error | null) => void): void {
+      // Every write's callback has run: nothing is left to send before the FIN.
+      try {
+        this.sock.shutdown(SHUT_WR);
+        cb();
+      } catch (err) {
+        cb(err as Error);
       }
-    });
-  }
+    }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.sock.writeThen(chunk, cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    // Every write's callback has run: nothing is left to send before the FIN.
-    try {
-      this.sock.shutdown(SHUT_WR);
-      cb();
-    } catch (err) {
-      cb(err as Error);
+    override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+      this.reader?.kill();
+      this.sock.close();
+      cb(err);
     }
   }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.reader?.kill();
-    this.sock.close();
-    cb(err);
-  }
+  return SocketDuplex;
 }
 
 /**
@@ -227,7 +240,9 @@ export async function wrapSsl(sock: GreenSocket, opts: WrapSslOptions = {}): Pro
   if (opts.serverSide && (opts.key === undefined || opts.cert === undefined) && opts.secureContext === undefined) {
     throw new TypeError('wrapSsl: the server side needs key and cert');
   }
-  const duplex = new SocketDuplex(sock);
+  const duplex = socketDuplex(sock);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tls = require('node:tls') as typeof import('node:tls');
   let tlsSocket: tls.TLSSocket;
   let ready: Promise<void>;
   if (opts.serverSide) {

@@ -19,7 +19,7 @@
 //   data stays queued and still goes out.
 import type { Readable, Writable } from 'node:stream';
 import type { Server as NetServer, Socket as NetSocket } from 'node:net';
-import { Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
 import { getHub, Waiter } from '../hub/hub';
 import { GreenFile, type GreenFileOptions } from './file';
 import { armSocketTimeout, checkSeconds, closedError, systemError, toBuffer, type Address } from './socket';
@@ -428,16 +428,6 @@ function install(proto: object, methods: object): void {
 }
 
 /** Puts the green socket calls on `proto` (a net.Socket prototype). */
-/**
- * instanceof for a green subclass (`own` is the class asked, `green` the
- * subclass itself): once its stock class has the green calls (`patched`),
- * every stock instance counts as one of it; otherwise the usual rule.
- */
-export function isGreenInstance(value: unknown, own: Function, green: Function, stock: Function, patched: boolean): boolean {
-  if (patched && own === green) return value instanceof stock;
-  return Function.prototype[Symbol.hasInstance].call(own, value);
-}
-
 export function installSocketMethods(proto: object): void {
   install(proto, socketMethods);
 }
@@ -454,27 +444,47 @@ class ServerGreen {
   private wasListening: boolean;
   private readonly onError = (err: Error): void => this.failAll(err);
 
-  constructor(server: NetServer, event: string) {
+  /** `fed`: the server's owner hands it its events (offer, onListening, markClosed), so it adds no listener. */
+  constructor(server: NetServer, event: string, fed = false) {
     this.server = server;
     this.event = event;
     this.wasListening = server.listening;
-    server.on(event, (sock: NetSocket) => this.onConnection(sock));
-    server.on('listening', () => {
-      this.wasListening = true;
-      this.closed = false;
-    });
+    if (fed) return;
+    server.on(event, (sock: NetSocket) => void this.offer(sock, this.server.listenerCount(this.event) > 1));
+    server.on('listening', () => this.onListening());
     server.on('close', () => this.markClosed());
   }
 
-  private onConnection(sock: NetSocket): void {
+  onListening(): void {
+    this.wasListening = true;
+    this.closed = false;
+  }
+
+  /**
+   * A new connection: to the first thread waiting in accept(); else, unless a
+   * listener `claimed` it, queued for accept(). The queue holds at most
+   * ACCEPT_BACKLOG connections, as a listen backlog does: past that, the
+   * ones already closed leave it, and if it is still full the new one is
+   * closed. Returns whether accept() or the queue took it.
+   */
+  offer(sock: NetSocket, claimed: boolean): boolean {
     const w = this.acceptors.shift();
     if (w !== undefined) {
       this.syncErrorListener();
       hub.wake(w, [sock, peerOf(this.server, sock)]);
-    } else if (this.server.listenerCount(this.event) <= 1) {
-      // Nobody else takes it: it waits for accept().
-      this.queue.push(sock);
+      return true;
     }
+    if (claimed) return false;
+    if (this.queue.length >= ACCEPT_BACKLOG) {
+      const open = this.queue.filter((s) => !s.destroyed);
+      this.queue.splice(0, this.queue.length, ...open);
+    }
+    if (this.queue.length >= ACCEPT_BACKLOG) {
+      sock.destroy();
+      return false;
+    }
+    this.queue.push(sock);
+    return true;
   }
 
   /** The server stopped listening: acceptors get EBADF (what is queued can still be accepted). */
@@ -526,11 +536,32 @@ function peerOf(server: NetServer, sock: NetSocket): Address {
 
 const servers = new WeakMap<NetServer, ServerGreen>();
 
+/** Unclaimed connections a server queues for accept() at most: Node's default listen backlog. */
+export const ACCEPT_BACKLOG = 511;
+
+/**
+ * The accept queue of a server whose owner feeds it its `event` connections,
+ * 'listening' and close (evy/patched/net's and tls's Servers): no listener
+ * of its own, so the server's listener counts stay stock.
+ */
+export function fedServerGreen(server: NetServer, event: string): ServerGreen {
+  const g = new ServerGreen(server, event, true);
+  servers.set(server, g);
+  return g;
+}
+
+/** Whether `server` is a tls.Server; none exists before node:tls loads, so this never loads it. */
+function isTlsServer(server: NetServer): boolean {
+  if (!(process as unknown as { moduleLoadList: string[] }).moduleLoadList.includes('NativeModule tls')) return false;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return server instanceof (require('node:tls') as { Server: typeof TlsServer }).Server;
+}
+
 /** The accept queue of `server`, made on first use (TLS servers queue 'secureConnection' sockets). */
 export function serverGreen(server: NetServer): ServerGreen {
   let g = servers.get(server);
   if (g === undefined) {
-    g = new ServerGreen(server, server instanceof TlsServer ? 'secureConnection' : 'connection');
+    g = new ServerGreen(server, isTlsServer(server) ? 'secureConnection' : 'connection');
     servers.set(server, g);
   }
   return g;

@@ -19,6 +19,7 @@ import { binding } from '../hub/binding';
 import { getHub } from '../hub/hub';
 import { Timeout } from '../sync/timeout';
 import { checkTimeout } from '../sync/waitlist';
+import { dropIn } from './dropin';
 
 export * from 'node:child_process';
 
@@ -452,3 +453,6 @@ export const spawnSync: typeof cp.spawnSync = function spawnSync(this: unknown, 
 export function __evyPatch(builtin: object): void {
   Object.assign(builtin, { execSync, execFileSync, spawnSync, popen, checkOutput, call, Popen, CalledProcessError, TimeoutExpired });
 }
+
+// A drop-in superset of node:child_process: every stock name, read and written through to the builtin (see ./dropin).
+module.exports = dropIn('child_process', module.exports as object);

@@ -6,6 +6,7 @@ import * as dns from 'node:dns';
 import { isIP } from 'node:net';
 import { wait } from '../green/greenthread';
 import { AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM } from '../io/socket';
+import { dropIn } from './dropin';
 
 export * from 'node:dns';
 
@@ -26,22 +27,59 @@ const WAITING: AsyncName[] = [
   'resolveMx', 'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse',
 ];
 
-// The stock functions, taken at load: monkeyPatch() later puts the green ones
-// on the same objects (dns.promises is require('dns/promises')).
-const stockPromises: Promises = { ...dns.promises };
+// The stock lookups, taken at load (Node never replaces them; under
+// monkeyPatch() the green ones go onto the same object).
+const stockPromises: Pick<Promises, 'lookup' | 'lookupService'> = { lookup: dns.promises.lookup, lookupService: dns.promises.lookupService };
+
+/** The real dns.promises (`require('dns/promises')`), greened in place by monkeyPatch(). */
+const real = dns.promises as Promises & Record<string, unknown>;
+let greenedInPlace = false;
 
 /**
  * node:dns's promise API, each waiting call an evy operation: a Timeout or a
  * kill of the waiting thread interrupts it (the query still ends in libuv;
- * its answer is dropped). Everything else is the stock object's.
+ * its answer is dropped). Every function looks the real one up at call
+ * time: dns.setServers() rebinds the real object's resolver functions, and
+ * these follow (getServers too). monkeyPatch() does not put this object on
+ * node:dns: it greens the real one in place (its __evyPatch).
  */
-export const promises: Promises = { ...stockPromises };
-for (const name of WAITING) {
-  const stock = stockPromises[name] as (...args: unknown[]) => Promise<unknown>;
+export const promises: Promises = { ...real };
+for (const [name, value] of Object.entries(real)) {
+  if (typeof value !== 'function' || name === 'Resolver') continue;
+  const waits = (WAITING as string[]).includes(name);
   (promises as Record<string, unknown>)[name] = {
-    [name]: (...args: unknown[]) => wait(stock(...args)),
+    [name](...args: unknown[]): unknown {
+      const r = (real[name] as (...a: unknown[]) => unknown)(...args);
+      return waits && !greenedInPlace ? wait(r) : r;
+    },
   }[name];
 }
+
+/** Wraps `stock` (called with the same `this`) as an evy operation named like it. */
+function greenCall(name: string, stock: (...a: unknown[]) => unknown): (...a: unknown[]) => Promise<unknown> {
+  return {
+    [name](this: unknown, ...args: unknown[]) {
+      return wait(stock.apply(this, args));
+    },
+  }[name];
+}
+
+/**
+ * For monkeyPatch(), on the real dns.promises: its Resolver's waiting methods
+ * become evy operations, so the functions dns.setServers() binds to a new
+ * default resolver are green too, and so is `new dns.promises.Resolver()`;
+ * the functions bound now and the lookups are wrapped where they are.
+ */
+function greenInPlace(target: Record<string, unknown>): void {
+  if (greenedInPlace) return;
+  greenedInPlace = true;
+  const proto = (target.Resolver as { prototype: Record<string, unknown> }).prototype;
+  for (const name of WAITING) {
+    if (typeof proto[name] === 'function') proto[name] = greenCall(name, proto[name] as (...a: unknown[]) => unknown);
+    if (typeof target[name] === 'function') target[name] = greenCall(name, target[name] as (...a: unknown[]) => unknown);
+  }
+}
+Object.defineProperty(promises, '__evyPatch', { value: greenInPlace });
 
 function checkHost(host: unknown, what: string): string {
   if (typeof host !== 'string' || host.length === 0) throw new TypeError(`${what}: host must be a non-empty string, got ${JSON.stringify(host)}`);
@@ -121,3 +159,6 @@ export async function gethostbyaddr(ip: string): Promise<[string, string[], stri
     throw lookupError(err, ip, 'gethostbyaddr');
   }
 }
+
+// A drop-in superset of node:dns: every stock name, read and written through to the builtin (see ./dropin).
+module.exports = dropIn('dns', module.exports as object);

@@ -13,6 +13,7 @@ import * as https from 'node:https';
 import { getHub, Waiter } from '../hub/hub';
 import { SocketTimeout } from '../io/socket';
 import { streamGreen, type StreamGreen } from '../io/streamsock';
+import { dropIn } from './dropin';
 
 export * from 'node:http';
 
@@ -447,3 +448,6 @@ urlopen.defaults = Object.freeze({
   deadline: 300 as number | null,
   maxBodySize: 64 * MIB as number | null,
 });
+
+// A drop-in superset of node:http: every stock name, read and written through to the builtin (see ./dropin).
+module.exports = dropIn('http', module.exports as object);

@@ -1,120 +1,90 @@
 // evy/patched/net: node:net, plus Evy's blocking-style green calls.
 //
-// Socket is node's net.Socket with recv, recvInto, send, sendall, makefile,
-// settimeout/gettimeout and connected() (see ../io/streamsock for the rules:
-// recv switches a socket to paused mode; the first green call makes its errors
-// go to green calls). Server is net.Server with accept(). Everything stock
-// (events, callbacks, errors) is untouched on sockets nobody calls a green
-// method on.
+// A drop-in superset of node:net (see ./dropin): every stock name, read and
+// written through to the builtin. Its Socket (and Stream) is node's
+// net.Socket itself, and its connect and createConnection are node's:
+// importing this module gives every net.Socket of the process the green
+// calls, recv, recvInto, send, sendall, makefile, settimeout/gettimeout and
+// connected() (see ../io/streamsock for the rules: recv switches a socket to
+// paused mode; the first green call makes its errors go to green calls), and
+// every net.Server accept(). So the sockets Node makes (http's, those
+// received over IPC, TLSSocket) are instances of this Socket, and a patch of
+// Socket.prototype reaches them. A socket nobody calls a green method on is
+// exactly stock.
 //
-// __evyPatch(net) (used by monkeyPatch) puts the green calls on the stock
-// net.Socket and net.Server prototypes, so every socket gains them (http's,
-// and TLSSocket, a net.Socket). The stock classes stay on the builtin: Node's
-// own modules call them as functions (net.Socket.call(this)), which a class
-// cannot be.
+// Server is the one name that differs: a function over node's net.Server
+// (same prototype, callable without new like stock) whose servers queue the
+// connections nobody claims for accept(), from the start, without adding a
+// listener (./dropin's feedAccepts). createServer makes one.
+//
+// __evyPatch(net) (used by monkeyPatch) has nothing left to do: the builtin
+// keeps its own classes and functions (Node's modules call net.Socket as a
+// function) and they already have the green calls.
 import * as net from 'node:net';
-import {
-  installServerMethods,
-  isGreenInstance,
-  installSocketMethods,
-  serverGreen,
-  type GreenServerMethods,
-  type GreenSocketMethods,
-} from '../io/streamsock';
+import { installServerMethods, installSocketMethods, type GreenServerMethods, type GreenSocketMethods } from '../io/streamsock';
 import type { Address } from '../io/socket';
+import { dropIn, greenServer } from './dropin';
 
 export * from 'node:net';
 export type { GreenServerMethods, GreenSocketMethods } from '../io/streamsock';
 export type { Address } from '../io/socket';
 
-// The stock classes and functions, taken before any patch replaces them.
-const StockSocket = net.Socket;
-const StockServer = net.Server;
+installSocketMethods(net.Socket.prototype);
+installServerMethods(net.Server.prototype);
 
-/** Once __evyPatch ran: every stock socket and server has the green calls. */
-let patched = false;
+/** node:net's Socket, with Evy's green calls. */
+export interface Socket extends net.Socket, GreenSocketMethods {}
 
-export interface Socket extends GreenSocketMethods {}
-
-/** node:net's Socket with Evy's green calls. */
-export class Socket extends StockSocket {
-  /**
-   * After __evyPatch, every stock net.Socket is an evy Socket (it has the green
-   * calls), so `x instanceof Socket` holds for sockets node made itself.
-   */
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return isGreenInstance(value, this, Socket, StockSocket, patched);
-  }
+/** node:net's Socket constructor (callable without new, as stock), typed with the green calls. */
+export interface SocketConstructor {
+  new (options?: net.SocketConstructorOpts): Socket;
+  (options?: net.SocketConstructorOpts): Socket;
+  readonly prototype: Socket;
 }
-installSocketMethods(Socket.prototype);
 
-export interface Server extends GreenServerMethods {
+/** node:net's Socket itself: every socket of the process has the green calls. */
+export const Socket: SocketConstructor = net.Socket as unknown as SocketConstructor;
+
+/** node:net's Stream, the same as Socket. */
+export const Stream: SocketConstructor = Socket;
+
+/** node:net's Server, with accept(); its connections are Sockets with the green calls. */
+export interface Server extends net.Server, GreenServerMethods {
   accept(): Promise<[Socket, Address]>;
 }
 
+/** Server's constructor: callable without new, as stock. */
+export interface ServerConstructor {
+  new (connectionListener?: (socket: Socket) => void): Server;
+  new (options?: net.ServerOpts, connectionListener?: (socket: Socket) => void): Server;
+  (connectionListener?: (socket: Socket) => void): Server;
+  (options?: net.ServerOpts, connectionListener?: (socket: Socket) => void): Server;
+  readonly prototype: Server;
+}
+
 /**
- * node:net's Server with accept(). Its connections are evy Sockets; made
- * without a connection listener, it queues them for accept() from the start.
+ * node:net's Server whose connections nobody claims (no 'connection'
+ * listener took them) wait for accept(), at most a listen backlog (511) of
+ * them; past that a new unclaimed one is closed. close() makes threads
+ * waiting in accept() fail with EBADF at once.
+ * @example
+ * const server = net.Server().listen(8000);   // or new net.Server(), net.createServer()
+ * const [conn, [host, port]] = await server.accept();
  */
-export class Server extends StockServer {
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return isGreenInstance(value, this, Server, StockServer, patched);
-  }
+export const Server: ServerConstructor = greenServer(net.Server, 'connection');
 
-  constructor(connectionListener?: (socket: Socket) => void);
-  constructor(options?: net.ServerOpts, connectionListener?: (socket: Socket) => void);
-  constructor(
-    options?: net.ServerOpts | ((socket: Socket) => void),
-    connectionListener?: (socket: Socket) => void,
-  ) {
-    if (typeof options === 'function') super(options as (socket: net.Socket) => void);
-    else super(options, connectionListener as ((socket: net.Socket) => void) | undefined);
-    if (this.listenerCount('connection') === 0) serverGreen(this);
-  }
-
-  /** Accepted sockets become evy Sockets before any listener sees them. */
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'connection') {
-      const sock = args[0];
-      if (sock !== null && typeof sock === 'object' && Object.getPrototypeOf(sock) === StockSocket.prototype) {
-        Object.setPrototypeOf(sock, Socket.prototype);
-      }
-    }
-    return super.emit(event, ...args);
-  }
-
-  /** Stops listening (node's close); threads waiting in accept() get EBADF at once. */
-  override close(callback?: (err?: Error) => void): this {
-    super.close(callback);
-    serverGreen(this).markClosed();
-    return this;
-  }
-}
-installServerMethods(Server.prototype);
-
-/** Like net.Socket, for `new Stream(...)` users. */
-export const Stream = Socket;
-
-type ConnectArgs =
-  | [options: net.NetConnectOpts, connectionListener?: () => void]
-  | [port: number, host?: string, connectionListener?: () => void]
-  | [path: string, connectionListener?: () => void];
-
-/** net.connect, returning an evy Socket. `await sock.connected()` waits for the connection, green. */
-export function connect(options: net.NetConnectOpts, connectionListener?: () => void): Socket;
-export function connect(port: number, host?: string, connectionListener?: () => void): Socket;
-export function connect(path: string, connectionListener?: () => void): Socket;
-export function connect(...args: ConnectArgs): Socket {
-  // What node's net.connect does, with the evy class.
-  const first = args[0];
-  const options = typeof first === 'object' && first !== null ? first : undefined;
-  const sock = new Socket(options);
-  if (options?.timeout) sock.setTimeout(options.timeout);
-  return (sock.connect as (...a: ConnectArgs) => Socket)(...args);
+/** node:net's connect, typed with the green calls. `await sock.connected()` waits for the connection, green. */
+export interface Connect {
+  (options: net.NetConnectOpts, connectionListener?: () => void): Socket;
+  (port: number, host?: string, connectionListener?: () => void): Socket;
+  (path: string, connectionListener?: () => void): Socket;
 }
 
-/** The same as connect. */
-export const createConnection = connect;
+/** node:net's connect itself (its socket has the green calls). */
+export const connect: Connect = net.connect as Connect;
+
+/** node:net's createConnection itself, the same as connect. */
+export const createConnection: Connect = net.createConnection as Connect;
 
 /** net.createServer, returning an evy Server. */
 export function createServer(connectionListener?: (socket: Socket) => void): Server;
@@ -123,16 +93,10 @@ export function createServer(
   options?: net.ServerOpts | ((socket: Socket) => void),
   connectionListener?: (socket: Socket) => void,
 ): Server {
-  return typeof options === 'function' ? new Server(options) : new Server(options, connectionListener);
+  return new Server(options as net.ServerOpts, connectionListener);
 }
 
-/**
- * For monkeyPatch: installs the green calls on the stock net.Socket and
- * net.Server prototypes, so sockets made anywhere gain them (http's,
- * TLSSocket). The builtin keeps its classes and functions (see above).
- */
-export function __evyPatch(_builtin: typeof import('node:net')): void {
-  installSocketMethods(StockSocket.prototype);
-  installServerMethods(StockServer.prototype);
-  patched = true;
-}
+/** For monkeyPatch: the stock classes got the green calls when this module loaded; the builtin keeps its own names. */
+export function __evyPatch(_builtin: typeof import('node:net')): void {}
+
+module.exports = dropIn('net', module.exports as object);

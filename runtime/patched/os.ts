@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { binding } from '../hub/binding';
 import { getHub } from '../hub/hub';
 import { trampoline } from '../hubs';
+import { dropIn } from './dropin';
 
 export * from 'node:os';
 
@@ -68,3 +69,6 @@ export function close(fd: number): void {
   hub.removeDescriptor(fd);
   fs.closeSync(fd);
 }
+
+// A drop-in superset of node:os: every stock name, read and written through to the builtin (see ./dropin).
+module.exports = dropIn('os', module.exports as object);

@@ -1,10 +1,19 @@
-// evy/patched/timers: node:timers (unchanged), evy's sleep(), and `promises`:
+// evy/patched/timers: node:timers, evy's sleep(), and `promises`:
 // node:timers/promises whose waits are evy operations. A Timeout or a kill of
 // the waiting green thread interrupts them and cancels the underlying Node
 // timer (through an AbortController), so nothing is left holding the loop.
+//
+// A drop-in superset of node:timers (see ./dropin). Its setTimeout and
+// setImmediate call node's (the same Timeout and Immediate objects, the same
+// errors), and differ only in what util.promisify makes of them: evy's
+// promises.setTimeout and promises.setImmediate, as node's give
+// node:timers/promises' (util.promisify.custom).
+import * as timers from 'node:timers';
 import * as timersPromises from 'node:timers/promises';
 import type { TimerOptions } from 'node:timers';
+import { promisify } from 'node:util';
 import { sleep, wait } from '../green/greenthread';
+import { dropIn } from './dropin';
 
 // The stock functions, taken at load: monkeyPatch() later puts the green ones
 // on the same builtin object, and the green ones call these.
@@ -55,13 +64,13 @@ async function interruptible<T>(options: TimerOptions | undefined, start: (opts:
 }
 
 /** node:timers/promises setTimeout, interruptible by Timeout and kill. */
-function setTimeout<T = void>(delay?: number, value?: T, options?: TimerOptions): Promise<T> {
+function promiseTimeout<T = void>(delay?: number, value?: T, options?: TimerOptions): Promise<T> {
   if (foreignSignal(options)) return stockPromises.setTimeout(delay, value, options);
   return interruptible(options, (opts) => stockPromises.setTimeout(delay, value, opts));
 }
 
 /** node:timers/promises setImmediate, interruptible by Timeout and kill. */
-function setImmediate<T = void>(value?: T, options?: TimerOptions): Promise<T> {
+function promiseImmediate<T = void>(value?: T, options?: TimerOptions): Promise<T> {
   if (foreignSignal(options)) return stockPromises.setImmediate(value, options);
   return interruptible(options, (opts) => stockPromises.setImmediate(value, opts));
 }
@@ -70,7 +79,7 @@ function setImmediate<T = void>(value?: T, options?: TimerOptions): Promise<T> {
  * node:timers/promises setInterval: each next() is interruptible; an
  * interruption ends the iteration and clears the interval.
  */
-function setInterval<T = void>(delay?: number, value?: T, options?: TimerOptions): NodeJS.AsyncIterator<T> {
+function promiseInterval<T = void>(delay?: number, value?: T, options?: TimerOptions): NodeJS.AsyncIterator<T> {
   if (foreignSignal(options)) return stockPromises.setInterval(delay, value, options);
   const { ac, release } = linkedController(options?.signal);
   const it = stockPromises.setInterval(delay, value, { ...options, signal: ac.signal });
@@ -109,17 +118,45 @@ function setInterval<T = void>(delay?: number, value?: T, options?: TimerOptions
 
 const scheduler: timersPromises.Scheduler = {
   wait(delay: number, options?: { signal?: AbortSignal }): Promise<void> {
-    return setTimeout<void>(delay, undefined, options);
+    return promiseTimeout<void>(delay, undefined, options);
   },
   yield(): Promise<void> {
-    return setImmediate<void>();
+    return promiseImmediate<void>();
   },
 };
 
 /** node:timers/promises, made of evy operations (Timeout and kill interrupt them). */
-export const promises: typeof timersPromises = { setTimeout, setImmediate, setInterval, scheduler };
+export const promises: typeof timersPromises = {
+  setTimeout: promiseTimeout,
+  setImmediate: promiseImmediate,
+  setInterval: promiseInterval,
+  scheduler,
+};
+for (const [k, f] of Object.entries(promises)) if (typeof f === 'function') Object.defineProperty(f, 'name', { value: k });
+
+/**
+ * `stock` itself in all but util.promisify, which gives `promises[name]`
+ * (read when asked, as Node reads node:timers/promises').
+ */
+function promisifiesGreen<F extends Function>(stock: F, name: 'setTimeout' | 'setImmediate'): F {
+  const f = {
+    [name](this: unknown, ...args: unknown[]): unknown {
+      return Reflect.apply(stock, this, args);
+    },
+  }[name];
+  Object.defineProperty(f, 'length', { value: stock.length });
+  Object.defineProperty(f, promisify.custom, { enumerable: true, get: () => promises[name] });
+  return f as unknown as F;
+}
+
+/** node:timers setTimeout; util.promisify(setTimeout) is promises.setTimeout. */
+export const setTimeout: typeof timers.setTimeout = promisifiesGreen(timers.setTimeout, 'setTimeout');
+/** node:timers setImmediate; util.promisify(setImmediate) is promises.setImmediate. */
+export const setImmediate: typeof timers.setImmediate = promisifiesGreen(timers.setImmediate, 'setImmediate');
 
 /** Monkey-patching hook: adds sleep to the `node:timers` module object. */
 export function __evyPatch(builtin: object): void {
   Object.assign(builtin, { sleep });
 }
+
+module.exports = dropIn('timers', module.exports as object);

@@ -1,27 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { evy, root, sandbox } from './sandbox';
 
-const root = resolve(__dirname, '..', '..');
-const evy = join(root, 'bin', 'evy');
-// Scripts live outside the repository: 'evy' must resolve from anywhere.
-const dir = mkdtempSync(join(tmpdir(), 'evy-cli-'));
+const box = sandbox('evy-cli-');
+const { dir, run, script } = box;
 
-function run(args: string[], cwd = dir): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [evy, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function script(name: string, text: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
-
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.after(() => box.remove());
 
 test('--version and --help', () => {
   const v = run(['--version']);
@@ -30,6 +18,10 @@ test('--version and --help', () => {
   const h = run(['--help']);
   assert.is(h.code, 0);
   assert.match(h.out, /run \[options\] <script> \[args\.\.\.\]/);
+  const rh = run(['run', '--help']);
+  assert.is(rh.code, 0);
+  assert.match(rh.out, /\.ts \.mts \.cts \.tsx \.js \.mjs \.cjs/, '.tsx is listed');
+  assert.match(rh.out, /Node flags before the script go to Node/);
 });
 
 test('a TypeScript ESM script with top-level await runs as the main green thread', () => {
@@ -110,6 +102,19 @@ test('a TypeScript syntax error is file:line:col and the line, not esbuild\'s st
   assert.is(r.out, '');
 });
 
+test('a syntax error in a TypeScript file the entry imports is a code frame too, ESM or CommonJS', () => {
+  script('broken.ts', 'export const x: number = 1;\nexport const y: number = ;\n');
+  script('imports.ts', "import { x, y } from './broken.ts';\nconsole.log(x, y);\nexport {};\n");
+  script('requires.cts', "const { x } = require('./broken.ts');\nconsole.log(x);\n");
+  for (const entry of ['imports.ts', 'requires.cts']) {
+    const r = run(['run', entry]);
+    assert.is(r.code, 1, entry);
+    assert.match(r.err, /broken\.ts:2:26: Unexpected ";"\n {4}export const y: number = ;\n {29}\^/, entry);
+    assert.not.match(r.err, /esbuild|    at |TsCompileError/, `${entry}: no stack`);
+    assert.is(r.out, '');
+  }
+});
+
 test('the exit code is the script\'s', () => {
   script('code.js', 'process.exitCode = 7;');
   assert.is(run(['run', 'code.js']).code, 7);
@@ -186,6 +191,30 @@ test('the world is green before the first line; --no-patch and --patch choose', 
   const bad = run(['run', '--patch', 'nope', f]);
   assert.is(bad.code, 1);
   assert.match(bad.err, /unknown module to patch: "nope"/);
+});
+
+test('a long-running evy run keeps no esbuild process once its TypeScript is compiled', () => {
+  const cache = mkdtempSync(join(tmpdir(), 'evy-cache-')); // nothing cached: esbuild compiles both files
+  try {
+    script('dep.ts', 'export const seven: number = 7;\n');
+    // The script, both files compiled, looks for esbuild among its own children (every thread's, from /proc).
+    script('compiles.ts', [
+      "import { readdirSync, readFileSync } from 'node:fs';",
+      "import { sleep } from 'evy';",
+      "import { seven } from './dep.ts';",
+      'await sleep(0.1);',
+      'const kids = readdirSync(`/proc/${process.pid}/task`).flatMap((t) =>',
+      "  readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').split(' ').filter((k) => k !== ''));",
+      "const esbuild = kids.filter((k) => { try { return readFileSync(`/proc/${k}/cmdline`, 'utf8').includes('esbuild'); } catch { return false; } });",
+      'console.log(JSON.stringify([seven, esbuild]));',
+    ].join('\n'));
+    const r = spawnSync(process.execPath, [evy, 'run', 'compiles.ts'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, EVY_CACHE_DIR: cache } });
+    assert.is(r.status, 0, r.stderr);
+    assert.ok(readdirSync(cache).length >= 2, 'both files were compiled, not read from a cache');
+    assert.equal(JSON.parse(r.stdout), [7, []], 'no esbuild service left running');
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 test('examples/hello.ts runs as the README says', () => {

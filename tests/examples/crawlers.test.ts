@@ -18,10 +18,13 @@ const PAGES: Record<string, string> = {
 let server: http.Server;
 let base = '';
 const hits: string[] = [];
+/** The user-agent of each request: undici's fetch names itself, urlopen sends none. */
+const agents = new Set<string>();
 
 test.before(async () => {
   server = http.createServer((req, res) => {
     hits.push(req.url ?? '');
+    agents.add(req.headers['user-agent'] ?? '(none)');
     const page = PAGES[req.url ?? ''];
     res.writeHead(page === undefined ? 404 : 200, { 'content-type': 'text/html' });
     res.end(page ?? 'not here');
@@ -31,40 +34,55 @@ test.before(async () => {
 });
 test.after(() => void server.close());
 test.after.each(assertClean);
-test.before.each(() => void (hits.length = 0));
-
-test('webcrawler.ts prints each URL\'s status and size, in input order', async () => {
-  const urls = ['/', '/a', '/missing', '/c'].map((p) => base + p);
-  const r = run('webcrawler.ts', urls);
-  assert.is(await exited(r), 0, r.out());
-  assert.equal(r.out().trim().split('\n'), [
-    `${base}/: 200, ${PAGES['/'].length} bytes`,
-    `${base}/a: 200, ${PAGES['/a'].length} bytes`,
-    `${base}/missing: 404, 8 bytes`,
-    `${base}/c: 200, ${PAGES['/c'].length} bytes`,
-  ]);
+test.before.each(() => {
+  hits.length = 0;
+  agents.clear();
 });
 
-test('recursive_crawler.ts fetches each same-site page once', async () => {
-  const r = run('recursive_crawler.ts', [`${base}/`, '3']);
-  assert.is(await exited(r), 0, r.out());
-  assert.match(r.out(), /\n5 pages\n$/);
-  assert.equal([...hits].sort(), ['/', '/a', '/b', '/c', '/missing'], 'every page once, none elsewhere');
-  assert.match(r.out(), new RegExp(`404 ${base}/missing`));
-});
+// Each crawler as its README line says, through urlopen, then with --fetch
+// through the global fetch that `evy run` makes green: the same output.
+for (const flag of [[], ['--fetch']]) {
+  const how = flag.length === 0 ? 'urlopen' : 'fetch';
+  const agent = flag.length === 0 ? '(none)' : 'node';
 
-test('producer_consumer.ts crawls the same site through a queue', async () => {
-  const r = run('producer_consumer.ts', [`${base}/`, '2']);
-  assert.is(await exited(r), 0, r.out());
-  assert.match(r.out(), /\n5 pages\n$/);
-  assert.equal([...hits].sort(), ['/', '/a', '/b', '/c', '/missing']);
-});
+  test(`webcrawler.ts prints each URL's status and size, in input order (${how})`, async () => {
+    const urls = ['/', '/a', '/missing', '/c'].map((p) => base + p);
+    const r = run('webcrawler.ts', [...flag, ...urls]);
+    assert.is(await exited(r), 0, r.out());
+    assert.equal(r.out().trim().split('\n'), [
+      `${base}/: 200, ${PAGES['/'].length} bytes`,
+      `${base}/a: 200, ${PAGES['/a'].length} bytes`,
+      `${base}/missing: 404, 8 bytes`,
+      `${base}/c: 200, ${PAGES['/c'].length} bytes`,
+    ]);
+    assert.equal([...agents], [agent], `every request went through ${how}`);
+  });
+
+  test(`recursive_crawler.ts fetches each same-site page once (${how})`, async () => {
+    const r = run('recursive_crawler.ts', [...flag, `${base}/`, '3']);
+    assert.is(await exited(r), 0, r.out());
+    assert.match(r.out(), /\n5 pages\n$/);
+    assert.equal([...hits].sort(), ['/', '/a', '/b', '/c', '/missing'], 'every page once, none elsewhere');
+    assert.match(r.out(), new RegExp(`404 ${base}/missing`));
+    assert.equal([...agents], [agent]);
+  });
+
+  test(`producer_consumer.ts crawls the same site through a queue (${how})`, async () => {
+    const r = run('producer_consumer.ts', [...flag, `${base}/`, '2']);
+    assert.is(await exited(r), 0, r.out());
+    assert.match(r.out(), /\n5 pages\n$/);
+    assert.equal([...hits].sort(), ['/', '/a', '/b', '/c', '/missing']);
+    assert.equal([...agents], [agent]);
+  });
+}
 
 test('bad usage prints how to call them', async () => {
   for (const ex of ['webcrawler.ts', 'recursive_crawler.ts', 'producer_consumer.ts']) {
-    const r = run(ex, []);
-    assert.is(await exited(r), 2, ex);
-    assert.match(r.out(), /usage: evy run examples\//);
+    for (const args of [[], ['--fetch']]) {
+      const r = run(ex, args);
+      assert.is(await exited(r), 2, `${ex} ${args.join(' ')}`);
+      assert.match(r.out(), /usage: evy run examples\/\w+\.ts \[--fetch\]/);
+    }
   }
 });
 

@@ -3,7 +3,9 @@ import * as assert from 'uvu/assert';
 import { Event, getCurrent, getHub, GreenletExit, GreenPile, GreenPool, GreenThread, sleep, spawn, Timeout } from 'evy';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { join } from 'node:path';
 import { assertClean, captureStderr, rejection, settle } from '../helpers';
+import { typeErrors } from '../typecheck';
 
 const hub = getHub();
 
@@ -254,11 +256,41 @@ test('bad input: sizes and functions are checked', async () => {
   assert.instance(await rejection(pool.spawn(null as unknown as () => void)), TypeError);
   assert.throws(() => pool.imap(null as unknown as () => void, [1]), TypeError);
   assert.throws(() => pool.imap((x: unknown) => x, 5 as unknown as number[]), TypeError);
-  assert.throws(() => pool.imap((x: unknown) => x), TypeError);
+  assert.throws(() => (pool.imap as (fn: unknown) => unknown)((x: unknown) => x), TypeError);
   assert.throws(() => pool.starmap((...xs: unknown[]) => xs, 5 as unknown as unknown[][]), TypeError);
 });
 
+test('GreenPool(0) is allowed, as in Evy: a closed pool whose spawns wait until resize() opens it', async () => {
+  const pool = new GreenPool(0);
+  assert.is(pool.size, 0);
+  assert.is(pool.free(), 0);
+  await pool.waitall(); // idle: returns at once
+  // A spawn waits; a Timeout interrupts the wait and takes no slot.
+  const t = new Timeout(0.01);
+  assert.is(await rejection(pool.spawn(() => 'never')), t);
+  assert.is(pool.waiting(), 0);
+  // resize() opens the pool: the waiting spawn and the imap get in.
+  const spawner = spawn(() => pool.spawn(() => 'in'));
+  const mapped = spawn(async () => {
+    const out: number[] = [];
+    for await (const v of pool.imap(async (n: number) => n * 10, [1, 2, 3])) out.push(v);
+    return out;
+  });
+  await settle();
+  assert.is(pool.running(), 0, 'nothing runs in a pool of size 0');
+  assert.ok(pool.waiting() >= 1);
+  pool.resize(1);
+  assert.is(await (await spawner.wait()).wait(), 'in');
+  assert.equal(await mapped.wait(), [10, 20, 30]);
+  await pool.waitall();
+  assert.is(pool.free(), 1);
+});
+
 // ---- imap / starmap ------------------------------------------------------------------
+
+test('imap infers its function\'s argument types from the iterables (tsc over fixtures/imap.types.ts)', () => {
+  assert.equal(typeErrors(join(__dirname, 'fixtures', 'imap.types.ts')), []);
+});
 
 test('imap returns results in input order whatever order the calls finish in', async () => {
   const pool = new GreenPool(10);

@@ -804,6 +804,9 @@ test('bad input gives clear TypeErrors', () => {
   assert.throws(() => spawnAfterLocal(1, 'f' as unknown as () => void), isType(/needs a function/));
   assert.throws(() => sleep('x' as unknown as number), isType(/sleep: seconds must be a number, got string/));
   assert.throws(() => sleep(NaN), isType(/NaN/));
+  // A negative duration is refused as Queue.get(-1) refuses it: a RangeError, thrown at the call.
+  assert.throws(() => sleep(-1), (e: Error) => e instanceof RangeError && /^sleep: seconds must not be negative, got -1$/.test(e.message));
+  assert.throws(() => new Queue().get(-1), (e: Error) => e instanceof RangeError && /must not be negative, got -1$/.test(e.message));
   assert.throws(() => kill({} as GreenThread<unknown>), isType(/kill needs a GreenThread/));
   assert.is(hub.counts().threads, 0, 'nothing was spawned');
 });

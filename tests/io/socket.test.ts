@@ -48,6 +48,7 @@ import {
 } from 'evy/patched/socket';
 import { captureStderr, hangingAddress, rejection, releaseHangingAddress, settle, socketFds, tick } from '../helpers';
 import { finish, safetyNet } from '../safety';
+import { typeErrors } from '../typecheck';
 
 // A failing test must not leave sockets or threads behind (see ../safety).
 const { test, own, go, closeOwned } = safetyNet(suite, { limit: 15 });
@@ -368,6 +369,102 @@ test('connection refused: ECONNREFUSED with syscall, address and port; connectEx
   assert.is(await e.connectEx(srv.getsockname()), 0);
   const [conn] = await srv.accept();
   closeAll(conn, e, srv);
+});
+
+test('listen EADDRINUSE names the address and port as node:net does, with code, errno, syscall, address, port', async () => {
+  const srv = own(listen(LOCAL, { reusePort: false }));
+  const port = (srv.getsockname() as [string, number])[1];
+  const expected = `listen EADDRINUSE: address already in use 127.0.0.1:${port}`;
+  // node:net's own error for the same port, side by side.
+  const net = await import('node:net');
+  const stock = net.createServer();
+  const nodeErr = await new Promise<NodeJS.ErrnoException>((resolve) => {
+    stock.once('error', resolve);
+    stock.listen(port, '127.0.0.1');
+  });
+  stock.close();
+  assert.is(nodeErr.message, expected, 'what node:net says');
+  const check = (err: unknown): void => {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    assert.instance(e, Error);
+    assert.is(e.message, nodeErr.message);
+    assert.equal(
+      [e.code, e.errno, e.syscall, e.address, e.port],
+      [nodeErr.code, nodeErr.errno, nodeErr.syscall, (nodeErr as { address?: string }).address, (nodeErr as { port?: number }).port],
+    );
+    assert.match(e.stack!, /socket\.test\.ts/, 'the stack has the caller\'s frame');
+  };
+  let thrown: unknown = null;
+  try {
+    listen(['127.0.0.1', port], { reusePort: false });
+  } catch (err) {
+    thrown = err;
+  }
+  check(thrown);
+  const raw = own(new GreenSocket(AF_INET));
+  raw.bind(['127.0.0.1', port]);
+  thrown = null;
+  try {
+    raw.listen();
+  } catch (err) {
+    thrown = err;
+  }
+  check(thrown);
+  closeAll(raw, srv);
+});
+
+test('a network error made in a hub callback carries the stack of the call that waited: connect, recv, sendall, socket timeout', async () => {
+  const gone = new GreenSocket(AF_INET);
+  gone.bind(LOCAL);
+  const deadAddr = gone.getsockname();
+  gone.close();
+  await settle();
+  async function dialTheDeadPort(): Promise<void> {
+    const c = own(new GreenSocket(AF_INET));
+    await c.connect(deadAddr);
+  }
+  const refused = (await rejection(dialTheDeadPort())) as Error;
+  assert.is((refused as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+  assert.match(refused.stack!, /^Error: connect ECONNREFUSED 127\.0\.0\.1:\d+\n/);
+  assert.match(refused.stack!, /at async dialTheDeadPort \(.*socket\.test\.ts:\d+:\d+\)/, refused.stack);
+  assert.not.match(refused.stack!, /onConnect|deliver/, 'not only evy\'s internals');
+
+  const [c, s, srv] = await pair();
+  await c.sendall(Buffer.alloc(1000, 1)); // unread when s closes: an RST
+  await settle();
+  async function readTheResetSocket(): Promise<Buffer> {
+    const data = await c.recv(); // V8 follows awaits, not returned promises
+    return data;
+  }
+  const reading = readTheResetSocket();
+  await settle();
+  s.close();
+  const reset = (await rejection(reading)) as Error;
+  assert.ok(['ECONNRESET', 'EPIPE'].includes((reset as NodeJS.ErrnoException).code!), String(reset));
+  assert.match(reset.stack!, /at async readTheResetSocket \(.*socket\.test\.ts/, reset.stack);
+  assert.not.match(reset.stack!, /onRead|deliver/);
+  closeAll(c, srv);
+
+  const [a, b, srv2] = await pair();
+  a.settimeout(0.05);
+  async function waitForNothing(): Promise<Buffer> {
+    const data = await a.recv(); // V8 follows awaits, not returned promises
+    return data;
+  }
+  const timeout = await rejection(waitForNothing());
+  assertSocketTimeout(timeout, 'recv');
+  assert.match((timeout as Error).stack!, /at async waitForNothing \(.*socket\.test\.ts/, (timeout as Error).stack);
+  a.settimeout(null);
+  async function sendIntoTheVoid(): Promise<void> {
+    await a.sendall(HUGE); // b never reads: parks until b is closed under it
+  }
+  const sending = sendIntoTheVoid();
+  await settle();
+  a.close();
+  const closed = (await rejection(sending)) as Error;
+  assert.is((closed as NodeJS.ErrnoException).code, 'EBADF');
+  assert.match(closed.stack!, /at async sendIntoTheVoid \(.*socket\.test\.ts/, closed.stack);
+  closeAll(b, srv2);
 });
 
 // ---- the socket timeout ----------------------------------------------------------------------
@@ -804,6 +901,10 @@ async function checkNames(addr: Address, host: string): Promise<void> {
   assert.equal(conn.getsockname(), [shost, sport]);
   closeAll(conn, c, srv);
 }
+
+test('getsockname / getpeername are typed by the address a socket was made for (tsc over fixtures/address.types.ts)', () => {
+  assert.equal(typeErrors(join(__dirname, 'fixtures', 'address.types.ts')), []);
+});
 
 test('getsockname / getpeername over IPv4: [host, port] pairs that match up', async () => {
   await checkNames(['127.0.0.1', 0], '127.0.0.1');

@@ -150,14 +150,16 @@ test('accessors Node defines stay accessors (http.globalAgent can still be repla
 
 test('a saved lazy descriptor defined again after the green module applied reads and writes without recursing (sinon, mock.timers)', () => {
   // In a fresh process: whether os is applied yet depends on the tests before.
+  // os is loaded before the patch, so it gets the lazy accessors (one loaded
+  // after it is greened as it loads, with no accessors).
   const script = `
     const { monkeyPatch } = require('evy/patcher');
-    const greenOs = require('evy/patched/os');
-    monkeyPatch();
     const os = require('node:os');
+    monkeyPatch();
     const saved = Object.getOwnPropertyDescriptor(os, 'hostname');
     if (typeof saved.get !== 'function') throw new Error('not lazy');
     os.hostname(); // applies the green module
+    const greenOs = require('evy/patched/os');
     Object.defineProperty(os, 'hostname', saved); // the restore
     const read = os.hostname === greenOs.hostname;
     os.hostname = () => 'mine';

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as timers from 'node:timers';
 import * as timersPromises from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { Scenario, Trace } from './lib/trace';
-import { deferred, thrown } from './lib/util';
+import type { Scenario } from './lib/trace';
+import { deferred, settled, thrown } from './lib/util';
 
 /** Resolves after every callback logged `n` entries into `order`. */
 function collector(n: number): { order: string[]; add(e: string): void; done: Promise<void> } {
@@ -20,16 +20,6 @@ function collector(n: number): { order: string[]; add(e: string): void; done: Pr
     },
     done: d.promise,
   };
-}
-
-async function rejection(t: Trace, label: string, p: Promise<unknown>): Promise<void> {
-  try {
-    t.log(label, await p);
-  } catch (err) {
-    t.error(label, err);
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause !== undefined) t.log(`${label} cause`, cause);
-  }
 }
 
 export const scenarios: Scenario[] = [
@@ -296,11 +286,11 @@ export const scenarios: Scenario[] = [
     async run(t) {
       const ac = new AbortController();
       ac.abort();
-      await rejection(t, 'setTimeout', timersPromises.setTimeout(10, 'v', { signal: ac.signal }));
-      await rejection(t, 'setImmediate', timersPromises.setImmediate('v', { signal: ac.signal }));
+      await settled(t, 'setTimeout', timersPromises.setTimeout(10, 'v', { signal: ac.signal }));
+      await settled(t, 'setImmediate', timersPromises.setImmediate('v', { signal: ac.signal }));
       const withReason = new AbortController();
       withReason.abort(new Error('my reason'));
-      await rejection(t, 'with reason', timersPromises.setTimeout(10, 'v', { signal: withReason.signal }));
+      await settled(t, 'with reason', timersPromises.setTimeout(10, 'v', { signal: withReason.signal }));
     },
   },
   {
@@ -309,19 +299,19 @@ export const scenarios: Scenario[] = [
       const ac = new AbortController();
       const p = timersPromises.setTimeout(5000, 'never', { signal: ac.signal });
       timers.setTimeout(() => ac.abort(), 5);
-      await rejection(t, 'setTimeout', p);
+      await settled(t, 'setTimeout', p);
       const ac2 = new AbortController();
       const q = timersPromises.setTimeout(5000, 'never', { signal: ac2.signal });
       ac2.abort('string reason');
-      await rejection(t, 'reason', q);
+      await settled(t, 'reason', q);
     },
   },
   {
     name: 'timers/promises: invalid arguments',
     async run(t) {
-      await rejection(t, 'signal not a signal', timersPromises.setTimeout(1, 'v', { signal: 'x' as unknown as AbortSignal }));
-      await rejection(t, 'ref not boolean', timersPromises.setTimeout(1, 'v', { ref: 'yes' as unknown as boolean }));
-      await rejection(t, 'options not object', timersPromises.setTimeout(1, 'v', 'opts' as unknown as object));
+      await settled(t, 'signal not a signal', timersPromises.setTimeout(1, 'v', { signal: 'x' as unknown as AbortSignal }));
+      await settled(t, 'ref not boolean', timersPromises.setTimeout(1, 'v', { ref: 'yes' as unknown as boolean }));
+      await settled(t, 'options not object', timersPromises.setTimeout(1, 'v', 'opts' as unknown as object));
     },
   },
   {
@@ -362,7 +352,7 @@ export const scenarios: Scenario[] = [
       t.log('yield', await s.yield());
       const ac = new AbortController();
       ac.abort();
-      await rejection(t, 'aborted wait', s.wait(10, { signal: ac.signal }));
+      await settled(t, 'aborted wait', s.wait(10, { signal: ac.signal }));
     },
   },
   {

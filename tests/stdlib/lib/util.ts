@@ -3,6 +3,7 @@
 import type { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
 import type { Readable } from 'node:stream';
+import type { Trace } from './trace';
 
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -121,4 +122,15 @@ export function closed(stream: Closable): Promise<void> {
   if (closeSeen.has(stream)) return Promise.resolve();
   if (tracked.has(stream) || !stream.destroyed) return new Promise((r) => stream.once('close', () => r()));
   throw new Error('closed(): the stream is destroyed and was not track()ed');
+}
+
+/** Logs what `p` settles with: [label, value], or the error and, when it has one, [`label cause`, its cause]. */
+export async function settled(t: Trace, label: string, p: Promise<unknown>): Promise<void> {
+  try {
+    t.log(label, await p);
+  } catch (err) {
+    t.error(label, err);
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause !== undefined) t.log(`${label} cause`, cause);
+  }
 }
