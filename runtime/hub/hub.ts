@@ -39,7 +39,7 @@ export type WaitLabel = string | { describeWait(w: Waiter<unknown>): string };
  * callback rather than at each park, which would put a clock read (some tens of
  * ns) on every switch. A park is dated to within the macrotask it happens in.
  */
-let parkClock = performance.now();
+let parkClock = Date.now();
 
 /** Marks "no pending throw" (undefined is a legal thing to throw). */
 export const NO_THROW: unique symbol = Symbol('evy.noThrow');
@@ -90,7 +90,7 @@ export class Waiter<T> {
   revoke: ((value: unknown) => void) | null = null;
   /** What it waits for (see WaitLabel); null: unnamed. */
   what: WaitLabel | null;
-  /** When it parked, in ms of performance.now(), as of the hub's last step or callback (see parkClock). */
+  /** When it parked, in ms of Date.now() (which, unlike `performance`, loads no module), as of the hub's last step or callback (see parkClock). */
   readonly since: number;
   /** Where it parked, when hub.threadStacks is on (formatted only when read). */
   stack: Error | null = null;
@@ -365,7 +365,7 @@ export class Hub {
    * What the callback wakes runs next, before the rest of the run queue.
    */
   beginCallback(): void {
-    parkClock = performance.now();
+    parkClock = Date.now();
     if (!this.inStep) this.turn = null;
     this.budget = TURN_BUDGET;
     this.callbacks++;
@@ -443,7 +443,7 @@ export class Hub {
 
   /** Runs entries while nobody holds the turn. */
   private readonly step = (): void => {
-    parkClock = performance.now();
+    parkClock = Date.now();
     this.stepQueued = false;
     if (this.inStep) return;
     this.inStep = true;

@@ -76,7 +76,7 @@ function infoOf(gt: GreenThread<unknown>): ThreadInfo {
     name,
     state,
     parkedOn: w !== null ? describe(w) : state === 'foreign' ? 'a promise that is not an evy operation' : null,
-    since: w !== null ? (performance.now() - w.since) / 1000 : null,
+    since: w !== null ? (Date.now() - w.since) / 1000 : null,
     spawnedAt: callSite(gt.spawnStack),
     parkedAt: w !== null ? callSite(w.stack) : null,
   };
