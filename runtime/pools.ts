@@ -34,7 +34,7 @@ export class Pool<T> {
   /** items in existence: free, handed out, or being created */
   currentSize = 0;
   private readonly freeItems: Array<T | PromiseLike<T>> = [];
-  private readonly waiters = new WaitList<T>();
+  private readonly waiters = new WaitList<T>('Pool.get');
   private readonly createFn: (() => T | PromiseLike<T>) | undefined;
 
   constructor(opts: PoolOptions<T> = {}) {

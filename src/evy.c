@@ -72,6 +72,7 @@ void evy_handle_closed(evy_instance *in) {
 static void on_teardown(napi_async_cleanup_hook_handle hook, void *arg) {
   evy_instance *in = arg;
   in->ending = 1;
+  evy_watchdog_teardown(in);
   evy_poll_teardown(in); /* first: a poll may watch a socket's fd */
   evy_stream_teardown(in);
   if (in->open == 0) teardown_done(in);
@@ -99,6 +100,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (evy_init_poll(env, exports) != napi_ok) return NULL;
   if (evy_init_fd(env, exports) != napi_ok) return NULL;
   if (evy_init_stream(env, exports) != napi_ok) return NULL;
+  if (evy_init_watchdog(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

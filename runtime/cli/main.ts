@@ -5,7 +5,7 @@ import type { Command as CommandType } from 'commander';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { optionsFromList, type MonkeyPatchOptions } from '../patcher';
-import { runScript, ScriptError, watchParent } from './run';
+import { runScript, ScriptError, watchParent, type RunOptions } from './run';
 import type { runCompat as RunCompat } from './test';
 
 // test.ts loads child_process (and net with it): only `evy test` pays for that.
@@ -29,7 +29,7 @@ function patchOption(value: boolean | string): boolean | MonkeyPatchOptions {
   }
 }
 
-function run(script: string, args: string[], patch: boolean | string): void {
+function run(script: string, args: string[], patch: boolean | string, tools: Omit<RunOptions, 'patch'> = {}): void {
   let opts: boolean | MonkeyPatchOptions;
   try {
     opts = patchOption(patch);
@@ -39,7 +39,7 @@ function run(script: string, args: string[], patch: boolean | string): void {
     return;
   }
   watchParent();
-  runScript(script, args, { patch: opts }).catch((err: unknown) => {
+  runScript(script, args, { patch: opts, ...tools }).catch((err: unknown) => {
     printError(err);
     process.exitCode = 1;
   });
@@ -70,6 +70,7 @@ function fastRun(argv: string[]): boolean {
   for (; i < argv.length && argv[i].startsWith('-'); i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h' || a === '--') return false;
+    if (/^--(backdoor|backdoor-allow-remote|block-warn)(=|$)/.test(a)) return false; // evy's tools: commander parses them
     if (a === '--no-patch') patch = false;
     else if (a === '--patch' && i + 1 < argv.length) patch = argv[++i];
     else if (a.startsWith('--patch=')) patch = a.slice('--patch='.length);
@@ -85,6 +86,12 @@ function fastRun(argv: string[]): boolean {
   if (nodeArgs.length > 0) runUnder(nodeArgs, [...evyArgs, ...argv.slice(i)]);
   else run(argv[i], argv.slice(i + 1), patch);
   return true;
+}
+
+function parseSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ScriptError(`evy run --block-warn: expected a positive number of seconds, got '${v}'`);
+  return n;
 }
 
 /**
@@ -137,10 +144,28 @@ export function main(argv: string[]): void {
     .argument('[args...]', 'arguments for the script (process.argv.slice(2))')
     .option('--no-patch', 'leave Node\'s modules stock (no monkeyPatch())')
     .option('--patch <modules>', 'green only these: keywords or module names, comma-separated (net,dns,timers,childProcess,tls,http,os,select,thread)')
+    .option('--backdoor <addr>', 'start a backdoor (evy backdoor connects to it): [HOST:]PORT or a Unix socket path; loopback only')
+    .option('--backdoor-allow-remote', 'let --backdoor listen on a non-loopback address (anyone who reaches it runs code)')
+    .option('--block-warn <seconds>', 'report code that blocks the loop for longer than this, with its stack', parseSeconds)
     .addHelpText('after', '\nNode flags before the script go to Node (evy runs in a Node started with them):\n  evy run --inspect app.ts\n  evy run --max-old-space-size=64 -r ./setup.js app.ts')
     .passThroughOptions()
     .allowUnknownOption()
-    .action((script: string, args: string[], o: { patch: boolean | string }) => run(script, args, o.patch));
+    .action((script: string, args: string[], o: { patch: boolean | string; backdoor?: string; backdoorAllowRemote?: boolean; blockWarn?: number }) =>
+      run(script, args, o.patch, { backdoor: o.backdoor, backdoorAllowRemote: o.backdoorAllowRemote, blockWarn: o.blockWarn }),
+    );
+
+  program
+    .command('backdoor')
+    .description('a prompt into a running evy process (one started with evy run --backdoor, or that called backdoor())')
+    .option('--host <host>', 'the host to connect to', '127.0.0.1')
+    .option('-p, --port <port>', 'the TCP port', (v: string) => Number(v))
+    .option('-s, --socket <path>', 'a Unix socket path instead of a port')
+    .option('-e, --eval <code>', 'run one input, print its output, exit (non-zero if it threw)')
+    .action(async (o: { host: string; port?: number; socket?: string; eval?: string }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { runBackdoorClient } = require('./backdoor') as typeof import('./backdoor');
+      process.exitCode = await runBackdoorClient(o);
+    });
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeTree = require('./nodetree') as typeof import('./nodetree');

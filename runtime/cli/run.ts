@@ -95,6 +95,31 @@ function loadMain(abs: string): void {
 export interface RunOptions {
   /** monkeyPatch() before the script runs: true (everything), false, or the options to use. */
   patch?: boolean | MonkeyPatchOptions;
+  /** `--backdoor [HOST:]PORT|PATH`: a backdoor for the script (evy/tools/backdoor) */
+  backdoor?: string;
+  /** `--backdoor-allow-remote`: let --backdoor bind a non-loopback address */
+  backdoorAllowRemote?: boolean;
+  /** `--block-warn SECONDS`: blocking detection (evy/tools/debug) */
+  blockWarn?: number;
+}
+
+/** `[HOST:]PORT` or a Unix socket path, as backdoor() takes it. */
+export function parseBackdoorAddress(spec: string): number | [string, number] | string {
+  if (/^\d+$/.test(spec)) return Number(spec);
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(spec);
+  if (m) return [m[1], Number(m[2])];
+  return spec;
+}
+
+/** Starts what --backdoor and --block-warn ask for, before the script's first line. */
+async function startTools(opts: RunOptions): Promise<void> {
+  if (opts.backdoor !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { backdoor } = require('../tools/backdoor') as typeof import('../tools/backdoor');
+    const bd = await backdoor(parseBackdoorAddress(opts.backdoor), {}, { allowRemote: opts.backdoorAllowRemote === true });
+    const a = bd.address;
+    process.stderr.write(`evy: backdoor listening on ${typeof a === 'string' ? a : `${a[0]}:${a[1]}`}\n`);
+  }
 }
 
 /**
@@ -106,6 +131,7 @@ export async function runScript(script: string, args: string[], opts: RunOptions
   // The world is green before the script's first line (evy run's promise).
   const patch = opts.patch ?? true;
   if (patch !== false) monkeyPatch(patch === true ? {} : patch);
+  if (opts.backdoor !== undefined) await startTools(opts);
   process.argv = [process.argv[0], abs, ...args];
   // TypeScript (ESM and CommonJS), with source maps for stacks. ESM goes
   // through hooks.mts in Node's loader thread; CommonJS through require.
@@ -122,6 +148,12 @@ export async function runScript(script: string, args: string[], opts: RunOptions
   // budget to boot: a CommonJS script gets them only if it may import().
   if (esm || /\bimport\s*\(/.test(source)) registerTsHooks(entryURL, esm);
   process.setSourceMapsEnabled(true);
+  if (opts.blockWarn !== undefined) {
+    // Started here, once the entry is compiled: its compile is start-up, not a block.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { hubBlockingDetection } = require('../tools/debug') as typeof import('../tools/debug');
+    hubBlockingDetection(true, opts.blockWarn, { raise: false });
+  }
 
   // The hub (and with it the native addon) loads only now, when a script runs.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

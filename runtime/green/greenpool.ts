@@ -61,7 +61,7 @@ export class GreenPool {
   private readonly sem: Semaphore;
   /** Threads holding a slot; each knows its pool (GreenThread.pool): no per-thread set entry. */
   private members = 0;
-  private readonly idleWaiters = new WaitList<void>();
+  private readonly idleWaiters = new WaitList<void>('GreenPool.waitall');
 
   /**
    * @param size most green threads running at once. 0 is allowed, as in Evy: a

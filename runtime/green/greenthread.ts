@@ -54,11 +54,33 @@ export class GreenThread<T = unknown> implements Parkable {
   private killError: unknown = NO_THROW;
   /** @internal the spawnAfter timer that will start it */
   startTimer: Timer | null = null;
+  /** A name for the introspection tools (`.threads`); null: the function's name is shown. */
+  name: string | null = null;
+  /** @internal the function it runs (kept for its name), null for the main thread */
+  readonly entry: ((...args: never[]) => unknown) | null;
+  /** @internal where it was spawned, when hub.threadStacks is on */
+  spawnStack: Error | null = null;
+  /** @internal links of the live-thread list (liveThreads()) */
+  livePrev: GreenThread<unknown> | null = null;
+  /** @internal */ liveNext: GreenThread<unknown> | null = null;
 
   /** @internal use spawn() */
   constructor(fn: ((...args: never[]) => T | PromiseLike<T>) | null, args: unknown[]) {
     this.fn = fn as ((...args: unknown[]) => T | PromiseLike<T>) | null;
     this.args = args;
+    this.entry = fn;
+  }
+
+  /** Names the thread for the introspection tools; returns it, for `spawn(fn).named('x')`. */
+  named(name: string): this {
+    if (typeof name !== 'string') throw new TypeError(`a green thread's name must be a string, got ${typeof name}`);
+    this.name = name;
+    return this;
+  }
+
+  /** @internal what a thread waiting for this one shows in `.threads` */
+  describeWait(): string {
+    return `GreenThread.wait (thread ${this.id}${this.name !== null ? ` '${this.name}'` : ''})`;
   }
 
   /** @internal Runs the function, with this thread as the current one. */
@@ -88,6 +110,14 @@ export class GreenThread<T = unknown> implements Parkable {
       value = undefined;
       hub.dropPending(this);
     }
+    if (hub.turnSlot !== null && hub.turnSlot[1] !== 0) {
+      const blocked = hub.takeBlocked(this);
+      if (blocked !== NO_THROW) {
+        outcome = Outcome.Threw;
+        err = blocked;
+        value = undefined;
+      }
+    }
     if (outcome === Outcome.Threw && err instanceof GreenletExit) {
       outcome = Outcome.Returned;
       value = undefined;
@@ -98,6 +128,7 @@ export class GreenThread<T = unknown> implements Parkable {
     this.error = err;
     this.waiter = null;
     hub.threads--;
+    unlinkLive(this as GreenThread<unknown>);
     if (this.startTimer !== null) {
       this.startTimer.cancel();
       this.startTimer = null;
@@ -119,7 +150,7 @@ export class GreenThread<T = unknown> implements Parkable {
     // hand-off from this thread, which runs in the next generation.
     hub.threadEnded(this);
     if (outcome === Outcome.Threw && err !== this.killError) {
-      if (this.printErrors) reportError(`green thread ${this.id}`, err);
+      if (this.printErrors || hub.debugExceptions) reportError(`green thread ${this.id}`, err);
       else if (!this.observed) setImmediate(() => {
         if (!this.observed) reportError(`green thread ${this.id} (its error was never waited for)`, err);
       });
@@ -148,7 +179,7 @@ export class GreenThread<T = unknown> implements Parkable {
     const w = hub.park<unknown>(() => {
       const i = list.indexOf(w as Waiter<unknown>);
       if (i >= 0) list.splice(i, 1);
-    });
+    }, this);
     if (!(w instanceof Waiter)) return w;
     list.push(w);
     return w.promise.then(() => {
@@ -239,6 +270,7 @@ export class GreenThread<T = unknown> implements Parkable {
     this.args = null;
     this.started = true;
     hub.threads++;
+    linkLive(this as GreenThread<unknown>);
     try {
       this.finish(Outcome.Returned, await fn(...args), undefined);
     } catch (err) {
@@ -275,6 +307,34 @@ function threadThrew(err: unknown): void {
   (hub.storage.getStore() as GreenThread<unknown>).settled(true, err);
 }
 
+// ---- the live threads (for evy/tools) ----
+// An intrusive list: linking and unlinking are a few stores, no hashing.
+
+let liveHead: GreenThread<unknown> | null = null;
+
+function linkLive(gt: GreenThread<unknown>): void {
+  gt.liveNext = liveHead;
+  if (liveHead !== null) liveHead.livePrev = gt;
+  liveHead = gt;
+  if (hub.threadStacks) gt.spawnStack = new Error('spawned');
+}
+
+function unlinkLive(gt: GreenThread<unknown>): void {
+  const { livePrev, liveNext } = gt;
+  if (livePrev !== null) livePrev.liveNext = liveNext;
+  else if (liveHead === gt) liveHead = liveNext;
+  else return; // not in the list (the main thread)
+  if (liveNext !== null) liveNext.livePrev = livePrev;
+  gt.livePrev = gt.liveNext = null;
+}
+
+/** @internal Every spawned green thread that has not finished, oldest first. */
+export function liveThreads(): GreenThread<unknown>[] {
+  const out: GreenThread<unknown>[] = [];
+  for (let gt = liveHead; gt !== null; gt = gt.liveNext) out.push(gt);
+  return out.reverse();
+}
+
 // The main green thread: everything that runs outside a spawned one.
 const main = new GreenThread<void>(null, []);
 main.started = true;
@@ -296,6 +356,7 @@ export function spawnThread<T>(fn: (...a: never[]) => T | PromiseLike<T>, args: 
   const gt = new GreenThread<Awaited<T>>(fn as unknown as (...a: never[]) => Awaited<T>, args);
   gt.printErrors = printErrors;
   hub.threads++;
+  linkLive(gt as GreenThread<unknown>);
   hub.schedule(gt);
   return gt;
 }
@@ -322,6 +383,7 @@ function spawnLater<A extends unknown[], T>(
   checkFn(fn, local ? 'spawnAfterLocal' : 'spawnAfter');
   const gt = new GreenThread<Awaited<T>>(fn as unknown as (...a: never[]) => Awaited<T>, args);
   hub.threads++;
+  linkLive(gt as GreenThread<unknown>);
   const owner = local ? hub.current() : null;
   gt.startTimer = hub.addTimer(seconds, () => {
     gt.startTimer = null;
@@ -379,7 +441,7 @@ export function kill(gt: GreenThread<unknown>, error?: unknown): void {
 export function sleep(seconds = 0): Promise<void> {
   checkSeconds(seconds, 'sleep');
   if (seconds < 0) throw new RangeError(`sleep: seconds must not be negative, got ${seconds}`);
-  const w = hub.park<void>();
+  const w = hub.park<void>(null, 'sleep');
   if (!(w instanceof Waiter)) return w;
   // A throw into the waiter cancels w.timer: no undo closure needed.
   if (seconds === 0) hub.yieldTo(w);
@@ -411,7 +473,7 @@ export async function waitall<T extends readonly GreenThread<unknown>[]>(
  * (the promise itself runs on; its eventual result is dropped).
  */
 export function wait<T>(promise: PromiseLike<T> | T): Promise<T> {
-  const w = hub.park<T>();
+  const w = hub.park<T>(null, 'wait(promise)');
   if (!(w instanceof Waiter)) {
     // A pending kill or Timeout throws here at once: the promise is left to
     // itself, so its rejection must not become an unhandled one (which ends

@@ -25,6 +25,22 @@ export interface Parkable {
   start(): void;
 }
 
+/**
+ * What a parked thread waits for, for the introspection tools (`.threads`): a
+ * constant label ('Queue.get', 'sleep'), or the object it waits on, which
+ * describes the wait when asked (a socket names its fd and peer). Set at park,
+ * read only when someone looks: nothing is formatted on the hot path.
+ * @internal
+ */
+export type WaitLabel = string | { describeWait(w: Waiter<unknown>): string };
+
+/**
+ * The time a Waiter records as its park, in ms: read at each hub step and
+ * callback rather than at each park, which would put a clock read (some tens of
+ * ns) on every switch. A park is dated to within the macrotask it happens in.
+ */
+let parkClock = Date.now();
+
 /** Marks "no pending throw" (undefined is a legal thing to throw). */
 export const NO_THROW: unique symbol = Symbol('evy.noThrow');
 
@@ -72,11 +88,19 @@ export class Waiter<T> {
    * a throw waits for the thread's next suspension point.
    */
   revoke: ((value: unknown) => void) | null = null;
+  /** What it waits for (see WaitLabel); null: unnamed. */
+  what: WaitLabel | null;
+  /** When it parked, in ms of Date.now() (which, unlike `performance`, loads no module), as of the hub's last step or callback (see parkClock). */
+  readonly since: number;
+  /** Where it parked, when hub.threadStacks is on (formatted only when read). */
+  stack: Error | null = null;
   readonly promise: Promise<T>;
 
-  constructor(gt: Parkable, undo: (() => void) | null) {
+  constructor(gt: Parkable, undo: (() => void) | null, what: WaitLabel | null = null) {
     this.gt = gt;
     this.undo = undo;
+    this.what = what;
+    this.since = parkClock;
     const prev = gt.waiter;
     this.prev = prev !== null && prev.state !== SETTLED ? prev : null;
     // One shared executor instead of a closure per waiter (a million parked
@@ -190,6 +214,18 @@ const RESOLVED = Promise.resolve();
 export class Hub {
   /** When true, timers and listeners record the stack that created them. */
   captureStacks = false;
+  /** When true, green threads record where they were spawned and where they park (evy/tools). */
+  threadStacks = false;
+  /** When true, every error a green thread ends with is printed, even one somebody waits for (debug.hubExceptions). */
+  debugExceptions = false;
+  /** @internal Called at each switch into a green thread (debug.spew); null: off. */
+  switchHook: ((gt: Parkable, w: Waiter<unknown> | null) => void) | null = null;
+  /** @internal Slot 0 gets the id of the thread given the turn (the blocking watchdog reads it); null: off. */
+  turnSlot: Int32Array | null = null;
+  /** @internal Makes the error thrown into a thread that blocked the loop (slot 1 names it); null: none is thrown. */
+  blockedError: (() => unknown) | null = null;
+  /** @internal The last thread the watchdog caught blocking (for the name in its reports). */
+  lastBlocked: Parkable | null = null;
   /** @internal */ readonly storage = als;
   /** @internal the main green thread: what getCurrent() returns outside any green thread */
   main!: Parkable;
@@ -335,6 +371,7 @@ export class Hub {
    * What the callback wakes runs next, before the rest of the run queue.
    */
   beginCallback(): void {
+    parkClock = Date.now();
     if (!this.inStep) this.turn = null;
     this.budget = TURN_BUDGET;
     this.callbacks++;
@@ -412,6 +449,7 @@ export class Hub {
 
   /** Runs entries while nobody holds the turn. */
   private readonly step = (): void => {
+    parkClock = Date.now();
     this.stepQueued = false;
     if (this.inStep) return;
     this.inStep = true;
@@ -498,6 +536,8 @@ export class Hub {
     if (e instanceof Waiter) {
       this.budget--;
       this.turn = e.gt;
+      if (this.turnSlot !== null) this.turnSlot[0] = e.gt.id;
+      if (this.switchHook !== null && e.state !== SETTLED) this.switchHook(e.gt, e);
       if (e.state === WOKEN || e.state === PARKED) {
         // woken with a value, or a yield (sleep(0)) coming round
         const v = e.value;
@@ -515,6 +555,8 @@ export class Hub {
     } else if (!e.dead) {
       this.budget--;
       this.turn = e;
+      if (this.turnSlot !== null) this.turnSlot[0] = e.id;
+      if (this.switchHook !== null) this.switchHook(e, null);
       e.start();
       // start() ran the thread up to its first await: a park or an end there gave the turn back.
     }
@@ -526,11 +568,33 @@ export class Hub {
    * @internal Parks the current green thread. Throws at once (as a rejected
    * promise) when a deferred throw is waiting for this suspension point.
    */
-  park<T>(undo: (() => void) | null = null): Waiter<T> | Promise<never> {
+  park<T>(undo: (() => void) | null = null, what: WaitLabel | null = null): Waiter<T> | Promise<never> {
     const gt = als.getStore() ?? this.main;
     if (gt.pendingThrow !== NO_THROW) return this.takePending(gt);
+    if (this.turnSlot !== null && this.turnSlot[1] !== 0) {
+      const err = this.takeBlocked(gt);
+      if (err !== NO_THROW) return Promise.reject(err);
+    }
     if (gt === this.turn) this.endTurn(gt);
-    return new Waiter<T>(gt, undo);
+    const w = new Waiter<T>(gt, undo, what);
+    if (this.threadStacks) w.stack = new Error('parked');
+    return w;
+  }
+
+  /** @internal The error for a thread the watchdog caught blocking the loop (once), or NO_THROW. */
+  takeBlocked(gt: Parkable): unknown {
+    const slot = this.turnSlot;
+    if (slot === null) return NO_THROW;
+    const id = slot[1];
+    if (id === 0 || (id !== gt.id && !(id === -1 && gt === this.main))) return NO_THROW;
+    slot[1] = 0;
+    this.lastBlocked = gt;
+    return this.blockedError === null ? NO_THROW : this.blockedError();
+  }
+
+  /** @internal The thread whose turn it is (null between turns), for the introspection tools. */
+  turnHolder(): Parkable | null {
+    return this.turn;
   }
 
   /** @internal A suspension point that does not block: delivers a deferred throw, if any. */

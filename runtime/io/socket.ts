@@ -517,7 +517,7 @@ export class GreenSocket<A extends Address = Address> {
 
   /** Parks the current thread on this socket, with the socket timeout. An interruption calls unlink(). */
   private park<T>(what: string, reader = true): Waiter<T> | Promise<never> {
-    const w = hub.park<T>(null);
+    const w = hub.park<T>(null, this);
     if (!(w instanceof Waiter)) return w;
     w.list = this;
     if (reader) this.waitSyscall = what; // a writer's call is in its PendingWrite
@@ -1027,6 +1027,23 @@ export class GreenSocket<A extends Address = Address> {
   getpeername(): A {
     this.checkOpen('getpeername');
     return binding.name(this, true) as A;
+  }
+
+  /** @internal What a thread parked on this socket waits for, as `.threads` shows it. */
+  describeWait(w: Waiter<unknown>): string {
+    let call = this.waitSyscall;
+    if (this.waiting !== w) call = this.writes?.find((p) => p.waiter === w)?.syscall ?? 'send';
+    if (this.state === State.Closed) return `${call} on a closed socket`;
+    const fmt = (a: Address): string => (typeof a === 'string' ? a || '(unnamed)' : `${a[0]}:${a[1]}`);
+    let where: string;
+    try {
+      where = `fd ${binding.fileno(this)}`;
+      if (this.state === State.Listening) where += ` ${fmt(binding.name(this, false))}`;
+      else where += ` peer ${fmt(binding.name(this, true))}`;
+    } catch {
+      where = 'socket';
+    }
+    return `${call} on ${where}`;
   }
 
   private peerAddress(): A {

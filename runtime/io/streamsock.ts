@@ -143,7 +143,7 @@ export class StreamGreen {
       undo();
       const hook = this.onInterrupt;
       if (hook !== null) hook();
-    });
+    }, what);
     if (!(w instanceof Waiter)) return w;
     armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
     return w;
@@ -518,7 +518,7 @@ class ServerGreen {
       const i = this.acceptors.indexOf(w as Waiter<unknown>);
       if (i >= 0) this.acceptors.splice(i, 1);
       this.syncErrorListener();
-    });
+    }, 'accept');
     if (!(w instanceof Waiter)) return w;
     this.acceptors.push(w as Waiter<unknown>);
     this.syncErrorListener();

@@ -367,7 +367,7 @@ export class BoundedSemaphore extends Semaphore {
 /** Python's Event: a flag; wait() blocks until it is set. */
 export class Event {
   private flag = false;
-  private readonly waiters = new WaitList<boolean>();
+  private readonly waiters = new WaitList<boolean>('threading.Event.wait');
 
   /** The flag is set. */
   isSet(): boolean {

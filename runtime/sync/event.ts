@@ -17,7 +17,7 @@ class Thrown {
 export class Event<T = unknown> {
   private result: T | typeof NOT_SENT = NOT_SENT;
   private exception: unknown = NOT_SENT;
-  private readonly waiters = new WaitList<T | Thrown | undefined>();
+  private readonly waiters = new WaitList<T | Thrown | undefined>('Event.wait');
 
   /** True once send() or sendException() was called (and not reset since). */
   ready(): boolean {

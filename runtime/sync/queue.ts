@@ -37,8 +37,8 @@ const newFull = (): Full => new Full('put() timed out: the queue stayed full');
 /** A FIFO queue without task tracking. maxsize null/0/absent: unbounded. */
 export class LightQueue<T> {
   private max: number;
-  private readonly getters = new WaitList<T>();
-  private readonly putters = new WaitList<void>();
+  private readonly getters = new WaitList<T>('Queue.get');
+  private readonly putters = new WaitList<void>('Queue.put');
   // FIFO storage: an array with a moving head, compacted as it drains.
   private items: T[] = [];
   private head = 0;
@@ -190,7 +190,7 @@ export class LightQueue<T> {
 /** A FIFO queue that counts unfinished tasks: taskDone() and join(). */
 export class Queue<T> extends LightQueue<T> {
   private unfinished = 0;
-  private readonly joiners = new WaitList<void>();
+  private readonly joiners = new WaitList<void>('Queue.join');
 
   protected override onPut(): void {
     this.unfinished++;

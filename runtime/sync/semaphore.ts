@@ -22,7 +22,7 @@ function checkCount(n: unknown, what: string): number {
  */
 export class Semaphore {
   protected counter: number;
-  private readonly waiters = new WaitList<boolean>();
+  private readonly waiters = new WaitList<boolean>('Semaphore.acquire');
 
   constructor(value = 1) {
     this.counter = checkCount(value, 'Semaphore value');

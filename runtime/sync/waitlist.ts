@@ -24,13 +24,16 @@ export class WaitList<V> {
   private tail: Waiter<unknown> | null = null;
   length = 0;
 
+  /** @param label what a thread parked here waits for, as `.threads` shows it ('Queue.get'). */
+  constructor(readonly label = 'wait') {}
+
   /**
    * Parks the current green thread at the end of the list. `data` rides along
    * (a putter's item). After `timeout` seconds it leaves the list and `onTimeout`
    * decides the outcome.
    */
   wait(timeout: number | null, onTimeout: OnTimeout<V> | null, data?: unknown): Promise<V> {
-    const w = hub.park<V>();
+    const w = hub.park<V>(null, this.label);
     if (!(w instanceof Waiter)) return w;
     const u = w as Waiter<unknown>;
     u.list = this;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The cost of the inspection tools on the echo benchmark (bench/echo.sh's
+# server and load, 64-byte ping-pong, 100 and 1000 connections, 3 s, 3 rounds
+# taking turns): evy's echo server as is, with a backdoor listening, with a
+# backdoor and a client connected and idle, and with blocking detection at
+# 0.1 s. Prints the medians and their ratios to evy's.
+set -u
+cd "$(dirname "$0")/.."
+anchors=${EVY_ANCHORS:-../shared/anchors}
+if [ ! -f "$anchors/echoload.c" ]; then echo "echo_tools.sh: no $anchors/echoload.c; set EVY_ANCHORS" >&2; exit 1; fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+gcc -O2 -o "$tmp/echoload" "$anchors/echoload.c" || exit 1
+ulimit -n 65536 2>/dev/null
+. bench/lib.sh
+rounds=${EVY_ROUNDS:-3}
+run() { # name [evy run options...]: one round, both connection counts, on a fresh server
+  local name=$1; shift
+  local port; port=$(free_port)
+  start_server "$port" "$tmp/$name.err" node bin/evy run "$@" bench/echo_server.ts "$port"
+  local idle=
+  if [ "$name" = evy_backdoor_client ]; then
+    local bd; bd=$(sed -nE 's/.*backdoor listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$tmp/$name.err")
+    # a client attached and idle, as an operator's prompt left open
+    node -e "const s=require('net').connect($bd,'127.0.0.1',()=>s.write('\u0000evy-backdoor 1 {}\n'));s.on('data',()=>{})" &
+    idle=$!
+    sleep 0.3
+  fi
+  for c in 100 1000; do
+    local r; r=$(taskset -c 1 "$tmp/echoload" "$port" "$c" 3 64)
+    printf 'echo_%s_c%s\t%s\n' "$name" "$c" "$(echo "$r" | awk '{print $1}')" >>"$tmp/raw"
+  done
+  [ -n "$idle" ] && { kill "$idle"; wait "$idle" 2>/dev/null; }
+  stop_server
+}
+: >"$tmp/raw"
+for _ in $(seq "$rounds"); do
+  run evy
+  run evy_backdoor --backdoor 0
+  run evy_backdoor_client --backdoor 0
+  run evy_blockwarn --block-warn 0.1
+done
+out="$tmp/out"
+for name in evy evy_backdoor evy_backdoor_client evy_blockwarn; do
+  for c in 100 1000; do
+    v=$(awk -F'\t' -v k="echo_${name}_c$c" '$1==k {print $2}' "$tmp/raw" | median)
+    [ -n "$v" ] && printf 'echo_%s_c%s\t%s\ttrips/s\n' "$name" "$c" "$v"
+  done
+done | tee "$out"
+val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
+ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.3f\n", n, a / b }'; }
+echo
+for c in 100 1000; do
+  ratio "evy_backdoor/evy c$c" "echo_evy_backdoor_c$c" "echo_evy_c$c"
+  ratio "evy_backdoor_client/evy c$c" "echo_evy_backdoor_client_c$c" "echo_evy_c$c"
+  ratio "evy_blockwarn/evy c$c" "echo_evy_blockwarn_c$c" "echo_evy_c$c"
+done

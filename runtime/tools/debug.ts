@@ -1,0 +1,166 @@
+// evy/tools/debug: Evy's debugging switches. spew() traces every switch into a
+// green thread; the hub listings print what the hub holds (with the stacks
+// that made it, once asked to record them); hubExceptions and tpoolExceptions
+// say whether errors are printed; hubBlockingDetection starts the native
+// watchdog that reports code that blocks the loop, with its stack, while it blocks.
+import { getHub, type Parkable, type Waiter } from '../hub/hub';
+import type { GreenThread } from '../green/greenthread';
+import { callSite, formatHubListeners as listListeners, formatHubTimers as listTimers } from './introspect';
+import { startWatchdog, stopWatchdog, watchdogRunning } from './watchdog';
+
+export { BlockingDetected, onBlockReport, type BlockReport } from './watchdog';
+
+const hub = getHub();
+
+// ---- spew ----
+
+let spewStacksBefore = false;
+
+function label(gt: Parkable): string {
+  const t = gt as GreenThread<unknown>;
+  if (gt === hub.main) return 'thread main';
+  const name = t.name ?? (t.entry?.name || null);
+  return `thread ${gt.id}${name !== null ? ` '${name}'` : ''}`;
+}
+
+function whatOf(w: Waiter<unknown>): string {
+  const what = w.what;
+  return what === null ? 'an evy operation' : typeof what === 'string' ? what : what.describeWait(w);
+}
+
+function showValue(v: unknown): string {
+  const { inspect } = require('node:util') as typeof import('node:util'); // eslint-disable-line @typescript-eslint/no-require-imports
+  return inspect(v, { depth: 2, breakLength: Infinity, maxStringLength: 80 });
+}
+
+/**
+ * Traces every switch into a green thread, one line each on stdout: which
+ * thread resumes, after which operation, where it parked (file:line:col), and,
+ * with `showValues`, the value it resumes with. `traceNames` keeps only the
+ * switches whose park (or spawn) site is in a file whose path contains one of
+ * the names. Turns on stack recording for threads while it runs.
+ * @param traceNames file or module names to keep (null: every switch).
+ * @param showValues print the value each resumption brings.
+ * @example
+ * spew(['server.ts']); await serveABit(); unspew();
+ */
+export function spew(traceNames: string[] | null = null, showValues = false): void {
+  if (traceNames !== null && (!Array.isArray(traceNames) || traceNames.some((n) => typeof n !== 'string'))) {
+    throw new TypeError('spew: traceNames must be an array of strings or null');
+  }
+  if (hub.switchHook === null) spewStacksBefore = hub.threadStacks;
+  hub.threadStacks = true;
+  const keep = (site: string | null): boolean => traceNames === null || (site !== null && traceNames.some((n) => site.includes(n)));
+  hub.switchHook = (gt, w) => {
+    let line: string;
+    if (w === null) {
+      const site = callSite((gt as GreenThread<unknown>).spawnStack ?? null);
+      if (!keep(site)) return;
+      line = `spew: ${label(gt)} starts${site !== null ? ` (spawned at ${site})` : ''}`;
+    } else {
+      const site = callSite(w.stack);
+      if (!keep(site)) return;
+      line = `spew: ${label(gt)} resumes after ${whatOf(w)}${site !== null ? ` at ${site}` : ''}`;
+      if (showValues) line += w.state === 3 ? ` <- throw ${showValue(w.value)}` : ` <- ${showValue(w.value)}`;
+    }
+    process.stdout.write(`${line}\n`);
+  };
+}
+
+/** Stops spew(). */
+export function unspew(): void {
+  if (hub.switchHook === null) return;
+  hub.switchHook = null;
+  hub.threadStacks = spewStacksBefore;
+}
+
+// ---- hub listings ----
+
+let listenerStacks = false;
+let timerStacks = false;
+
+/** Every fd listener of the hub, one a line (with the stack that added it, under hubListenerStacks(true)). */
+export function formatHubListeners(): string {
+  return listListeners();
+}
+
+/** Every pending timer of the hub, one a line (with the stack that made it, under hubTimerStacks(true)). */
+export function formatHubTimers(): string {
+  return listTimers();
+}
+
+/** Records, from now on, the stack of each fd listener as it is added. */
+export function hubListenerStacks(on: boolean): void {
+  listenerStacks = Boolean(on);
+  hub.captureStacks = listenerStacks || timerStacks;
+}
+
+/** Records, from now on, the stack of each timer as it is made. */
+export function hubTimerStacks(on: boolean): void {
+  timerStacks = Boolean(on);
+  hub.captureStacks = listenerStacks || timerStacks;
+}
+
+/**
+ * Prints every error a green thread ends with, as it ends, even one that
+ * somebody waits for: to see how green threads terminate (off by default;
+ * errors in timer callbacks and fd listeners, spawnN's and unobserved ones are
+ * printed either way).
+ */
+export function hubExceptions(on: boolean): void {
+  hub.debugExceptions = Boolean(on);
+}
+
+let tpoolPrint = false;
+
+/** Whether errors raised in thread-pool tasks are printed where they happen (off by default; evy/tpool reads it). */
+export function tpoolExceptions(on: boolean): void {
+  tpoolPrint = Boolean(on);
+}
+
+/** @internal What tpoolExceptions() set (for evy/tpool). */
+export function tpoolExceptionsOn(): boolean {
+  return tpoolPrint;
+}
+
+// ---- blocking detection ----
+
+/**
+ * Starts (or stops) the blocking watchdog: a native thread that notices when
+ * the loop has not turned for `resolution` seconds and reports, while the
+ * block goes on, how long it has lasted, the green thread that holds the
+ * loop, and its JS stack (source-mapped for .ts); again every `resolution`
+ * seconds while it goes on, and once more when it ends, with the total.
+ * Reports go to stderr and to onBlockReport() listeners.
+ * @param on start or stop.
+ * @param resolution seconds (default 1); at least 0.001.
+ * @throws {RangeError} `resolution` is not a positive number.
+ * @example
+ * hubBlockingDetection(true, 0.1);
+ */
+export function hubBlockingDetection(on: boolean, resolution = 1, opts: BlockingDetectionOptions = {}): void {
+  if (!on) {
+    stopWatchdog();
+    return;
+  }
+  if (typeof resolution !== 'number' || !Number.isFinite(resolution) || resolution < 0.001) {
+    throw new RangeError(`hubBlockingDetection: resolution must be a number of seconds ≥ 0.001, got ${String(resolution)}`);
+  }
+  startWatchdog(resolution, opts.quiet === true, opts.raise ?? true);
+}
+
+/** Whether hubBlockingDetection is on (its watchdog thread runs). */
+export function hubBlockingDetectionOn(): boolean {
+  return watchdogRunning();
+}
+
+export interface BlockingDetectionOptions {
+  /**
+   * Throw a BlockingDetected into the green thread that blocked, once it
+   * returns or next parks, as Evy raises in it (default true; `evy run
+   * --block-warn` only reports).
+   */
+  raise?: boolean;
+  /** No stderr: onBlockReport() listeners only. */
+  quiet?: boolean;
+}
