@@ -49,20 +49,18 @@ export class TpoolError extends Error {
 
 // ---- settings ------------------------------------------------------------------
 
-let printExceptions = false;
-
 /**
  * Also print every error a worker throws (with its stack) to stderr, as Evy's
  * `tpool_exceptions` does; the error is thrown in the caller either way.
  * `evy/tools/debug`'s `tpoolExceptions` sets the same flag.
  */
 export function setTpoolExceptions(on: boolean): void {
-  printExceptions = on;
+  getHub().debugTpoolExceptions = Boolean(on);
 }
 
 /** Whether worker errors are printed (see setTpoolExceptions). */
 export function tpoolExceptions(): boolean {
-  return printExceptions;
+  return getHub().debugTpoolExceptions;
 }
 
 let numThreads: number | null = null;
@@ -162,7 +160,7 @@ function green<T>(p: Promise<T>, interrupt: () => void): Promise<T> {
 }
 
 function report(err: TpoolError, what: string): void {
-  if (printExceptions) process.stderr.write(`evy.tpool: ${what} raised:\n${err.workerStack ?? err.message}\n`);
+  if (getHub().debugTpoolExceptions) process.stderr.write(`evy.tpool: ${what} raised:\n${err.workerStack ?? err.message}\n`);
 }
 
 /**

@@ -218,6 +218,8 @@ export class Hub {
   threadStacks = false;
   /** When true, every error a green thread ends with is printed, even one somebody waits for (debug.hubExceptions). */
   debugExceptions = false;
+  /** @internal Print errors thrown in evy/tpool tasks where they happen (evy/tpool's setTpoolExceptions, evy/tools/debug's tpoolExceptions). */
+  debugTpoolExceptions = false;
   /** @internal Called at each switch into a green thread (debug.spew); null: off. */
   switchHook: ((gt: Parkable, w: Waiter<unknown> | null) => void) | null = null;
   /** @internal Slot 0 gets the id of the thread given the turn (the blocking watchdog reads it); null: off. */

@@ -74,6 +74,7 @@ export interface Backdoor {
   close(): Promise<void>;
 }
 
+/** How backdoor() may bind. */
 export interface BackdoorOptions {
   /** Allow a non-loopback address (with a warning): anyone who can connect runs code here. */
   allowRemote?: boolean;

@@ -111,16 +111,9 @@ export function hubExceptions(on: boolean): void {
   hub.debugExceptions = Boolean(on);
 }
 
-let tpoolPrint = false;
-
-/** Whether errors raised in thread-pool tasks are printed where they happen (off by default; evy/tpool reads it). */
+/** Whether errors raised in thread-pool tasks are printed where they happen (off by default): evy/tpool's setTpoolExceptions, as Evy's debug.tpool_exceptions. */
 export function tpoolExceptions(on: boolean): void {
-  tpoolPrint = Boolean(on);
-}
-
-/** @internal What tpoolExceptions() set (for evy/tpool). */
-export function tpoolExceptionsOn(): boolean {
-  return tpoolPrint;
+  getHub().debugTpoolExceptions = Boolean(on);
 }
 
 // ---- blocking detection ----
@@ -154,6 +147,7 @@ export function hubBlockingDetectionOn(): boolean {
   return watchdogRunning();
 }
 
+/** What hubBlockingDetection() does when a block is seen, beyond reporting it. */
 export interface BlockingDetectionOptions {
   /**
    * Throw a BlockingDetected into the green thread that blocked, once it

@@ -59,7 +59,12 @@ test('execSync is reported while it blocks, and its caller once it returns', () 
   assert.is(r.code, 0, r.err);
   const [during, after] = r.err.split('EXEC OVER\n');
   assert.match(during, /evy: the loop has been blocked for 0\.\d{3} s, in the main green thread \(no JS stack yet: it is in native code/);
-  assert.match(during + after, /blocked for \d\.\d{3} s in all, in the main green thread, at:\n[\s\S]*at execSync[\s\S]*at runTool \(.*\.ts:3:\d+\)/);
+  // V8 runs the stack interrupt at its next check after execSync returns:
+  // nearly always while runTool is still on the stack, but it may be later,
+  // when no JS frame of the script is left (then the end report has no stack).
+  const end = /blocked for \d\.\d{3} s in all, in the main green thread(, at:\n[\s\S]*)?$/m.exec(during + after);
+  assert.ok(end !== null, r.err);
+  if (end[1] !== undefined) assert.match(end[1], /at execSync[\s\S]*at runTool \(.*\.ts:3:\d+\)/, r.err);
 });
 
 test('a busy server that yields gets no report; the callbacks get the reports of a real block', async () => {

@@ -10,6 +10,7 @@ import { getHub, sleep, spawn } from 'evy';
 import * as os from 'evy/patched/os';
 import * as debug from 'evy/tools/debug';
 import { assertClean, captureStderr } from '../helpers';
+import { setTpoolExceptions, tpoolExceptions as tpoolPrinting } from 'evy/tpool';
 
 const hub = getHub();
 const root = resolve(__dirname, '..', '..');
@@ -119,9 +120,9 @@ test('hubExceptions(true) prints the error a thread ends with even when it is wa
   debug.hubExceptions(false);
   assert.match(printed, /error in green thread \d+:\nError: seen by hubExceptions/);
   debug.tpoolExceptions(true);
-  assert.is(debug.tpoolExceptionsOn(), true);
-  debug.tpoolExceptions(false);
-  assert.is(debug.tpoolExceptionsOn(), false);
+  assert.is(tpoolPrinting(), true, "evy/tpool's flag is debug's");
+  setTpoolExceptions(false);
+  assert.is(tpoolPrinting(), false);
   await assertClean();
 });
 
