@@ -32,6 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #define STACK_MAX 8192
 #define PENDING_MAX 64
@@ -234,6 +237,9 @@ static void on_ping(uv_async_t *h) {
 
 static void watch_thread(void *arg) {
   evy_watch *w = arg;
+#ifdef __linux__
+  prctl(PR_SET_NAME, "evy-watchdog", 0, 0, 0); /* so tools (and tests) can tell it from V8's threads */
+#endif
   uint64_t period = w->resolution / 8;
   if (period < 1000000) period = 1000000; /* 1 ms */
   uv_mutex_lock(&w->mu);
