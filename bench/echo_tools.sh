@@ -47,8 +47,7 @@ for name in evy evy_backdoor evy_backdoor_client evy_blockwarn; do
     [ -n "$v" ] && printf 'echo_%s_c%s\t%s\ttrips/s\n' "$name" "$c" "$v"
   done
 done | tee "$out"
-val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
-ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.3f\n", n, a / b }'; }
+RATIO_DIGITS=3
 echo
 for c in 100 1000; do
   ratio "evy_backdoor/evy c$c" "echo_evy_backdoor_c$c" "echo_evy_c$c"

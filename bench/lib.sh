@@ -24,6 +24,12 @@ stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; }
 # The median of the numbers on stdin, one per line (nothing for no input).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 
+# The figure named $1 in the tab-separated results file $out.
+val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
+# Prints "$1 = a/b" for figures $2 and $3 of $out (nothing when one is missing);
+# RATIO_DIGITS decimals (2 unless set).
+ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" -v d="${RATIO_DIGITS:-2}" 'BEGIN { if (a && b) printf "%s = %.*f\n", n, d, a / b }'; }
+
 # A self-signed certificate for localhost / 127.0.0.1 in DIR (key.pem, cert.pem).
 localhost_cert() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \

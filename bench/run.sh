@@ -4,6 +4,7 @@
 #   bench/run.sh          (about a minute; NODE=/path/to/node picks the Node that runs evy)
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 bench/setup.sh
 PY=/usr/bin/python3
 NODE=${NODE:-node}
@@ -17,8 +18,6 @@ trap 'rm -f "$out"' EXIT
   for k in evy-threads evy-timers; do "$NODE" bin/evy run bench/memory.ts "$k"; done
   "$NODE" --import tsx bench/memory.ts node-async
 } | tee "$out"
-val() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out"; }
-ratio() { awk -v a="$(val "$2")" -v b="$(val "$3")" -v n="$1" 'BEGIN { if (a && b) printf "%s = %.2f\n", n, a / b }'; }
 echo
 ratio "evy/eventlet switch" switch_evy switch_eventlet
 ratio "evy/gevent switch" switch_evy switch_gevent

@@ -18,10 +18,17 @@ namespace {
 
 const int kMaxFrames = 24;
 
+// The addon is built once (prebuilds/) and loaded by every supported Node, so
+// the V8 symbols used here must exist in all of them: String::Utf8Value's
+// constructor gained a parameter in Node 24's V8, and Utf8Length/WriteUtf8
+// are in 20, 22 and 24 alike.
 std::string Utf8(v8::Isolate* isolate, v8::Local<v8::String> s) {
   if (s.IsEmpty()) return std::string();
-  v8::String::Utf8Value u(isolate, s);
-  return *u != nullptr ? std::string(*u, u.length()) : std::string();
+  int n = s->Utf8Length(isolate);
+  if (n <= 0) return std::string();
+  std::string out(static_cast<size_t>(n), '\0');
+  s->WriteUtf8(isolate, &out[0], n, nullptr, v8::String::NO_NULL_TERMINATION);
+  return out;
 }
 
 void OnInterrupt(v8::Isolate* isolate, void* data) {

@@ -23,7 +23,7 @@ export const FS_WAITS: readonly string[] = [
   'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'writeFile',
 ];
 /** What fs/promises has besides: an async iterator with its own signal, and numbers. */
-export const FS_OTHERS: readonly string[] = ['constants', 'watch'];
+export const FS_OTHERS: readonly string[] = ['constants', 'glob', 'watch']; // glob: Node 22+, an async iterator, as watch
 
 function ignore(): void {}
 

@@ -73,7 +73,7 @@ test('the whole fixture tree: per-module lines, greened failures with output, th
 
 test('a tree of another Node version gets a warning naming both versions', () => {
   const r = evyTest(['--node-tree', tree, 'test-net-echo']);
-  assert.match(r.out, /Node v1\.2\.3's tests on Node v20/);
+  assert.match(r.out, new RegExp(`Node v1\\.2\\.3's tests on Node ${process.version.replace(/\./g, '\\.')}`));
   assert.match(r.out, new RegExp(`^warning: the tree is Node v1\\.2\\.3, the running Node is ${process.version.replace(/\./g, '\\.')}: `, 'm'));
   assert.match(r.out, new RegExp(`a checkout of nodejs/node at tag ${process.version.replace(/\./g, '\\.')} matches`));
   assert.is(r.code, 0);

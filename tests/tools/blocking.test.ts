@@ -116,6 +116,7 @@ test('a busy server that yields gets no report; the callbacks get the reports of
   hubBlockingDetection(false);
   off();
   assert.not.ok(watchdogRunning());
+  for (let i = 0; i < 200 && watchdogThreads() > 0; i++) await sleep(0.01); // it is joined as its handles close
   assert.is(watchdogThreads(), 0, 'the watchdog thread is gone');
   await assertClean();
 });
