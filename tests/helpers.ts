@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { getHub, GreenSocket, listen, sleep, withTimeout, type Address } from 'evy';
 import { AF_INET } from 'evy/patched/socket';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -120,4 +120,20 @@ export function releaseHangingAddress(): void {
   if (hole === null) return;
   for (const s of [hole.srv, ...hole.fill]) s.close();
   hole = null;
+}
+
+/**
+ * A temporary directory for one suite, removed by the `after` hook given
+ * (uvu's test.after), and `file(name, text)`, which writes a file there and
+ * returns its path.
+ */
+export function scratchDir(prefix: string, after: (fn: () => void) => void): { dir: string; file: (name: string, text: string) => string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  return { dir, file };
 }

@@ -6,18 +6,9 @@ import { getEventListeners } from 'node:events';
 import { Event, Timeout, sleep, spawn } from 'evy';
 import { awaitAbortable, combineSignal, followSignal, ownSignal, type Link } from '../../dist/patched/abortable';
 import { assertClean, rejection } from '../helpers';
+import { deferred } from '../stdlib/lib/util';
 
 test.after.each(assertClean);
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** A link with no caller's signal. */
 const own = (): Link => followSignal(undefined);

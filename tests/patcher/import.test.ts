@@ -2,21 +2,13 @@
 // (monkeyPatch is never called in this process: see monkey.test.ts.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { importPatched, isMonkeyPatched } from 'evy';
 import * as greenDns from 'evy/patched/dns';
-import { rejection } from '../helpers';
+import { rejection, scratchDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'evy-import-'));
-test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { dir, file } = scratchDir('evy-import-', test.after);
 
 file('helper.cjs', 'module.exports = { made: Symbol("copy") };\n');
 file(

@@ -6,23 +6,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kill, monkeyPatch, sleep, spawn, Timeout, withTimeout } from 'evy';
 import { GREEN_DIRECT_ONLY, GREEN_REPLACES } from 'evy/patcher';
-import { rejection } from '../helpers';
+import { rejection, scratchDir } from '../helpers';
 
 const root = join(__dirname, '..', '..');
 const evy = join(root, 'bin', 'evy');
-const dir = mkdtempSync(join(tmpdir(), 'evy-lazy-'));
-test.after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { dir, file } = scratchDir('evy-lazy-', test.after);
 
 /** Runs node (or evy) with `args`; its stdout's last line, parsed as JSON. */
 function run(args: string[]): unknown {
