@@ -7,7 +7,6 @@ import { importPatched, isMonkeyPatched } from 'evy';
 import * as greenDns from 'evy/patched/dns';
 import { rejection, scratchDir } from '../helpers';
 
-
 const { dir, file } = scratchDir('evy-import-', test.after);
 
 file('helper.cjs', 'module.exports = { made: Symbol("copy") };\n');
