@@ -144,6 +144,11 @@ class Failure {
   then(resolve: (v: never) => void, reject: (e: unknown) => void): void {
     Promise.reject(this.err).then(undefined, rethrowAtCaller).then(resolve, reject);
   }
+
+  /** As debug.spew shows a resumption with it: the throw it is. */
+  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, opts: object, inspect: (v: unknown, o: object) => string): string {
+    return `throw ${inspect(this.err, opts)}`;
+  }
 }
 
 /**
