@@ -117,9 +117,9 @@ export function madeInCallback<E extends Error>(err: E): E {
 /**
  * An error made in a hub callback gets the stack of where it lands: in a
  * Failure's reaction or accept()'s and connect()'s own frames, the green
- * thread's awaiting functions (V8 follows the promise chain to them); at a call that finds an error
- * already there, that call's stack. `above`: frames to leave out, from the top.
- * Only failures pay for it.
+ * thread's awaiting functions (V8 follows the promise chain to them); at a
+ * call that finds an error already there, that call's stack. `above`: frames
+ * to leave out, from the top. Only failures pay for it.
  */
 function atCaller(err: unknown, above?: Function): unknown {
   if (typeof err === 'object' && err !== null && callbackErrors.delete(err)) Error.captureStackTrace(err, above);
