@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Promises made and promise reactions run per round trip by evy's echo server
 # (bench/echo_server.ts under bench/echo.sh's load: 64-byte ping-pong, 100
-# connections, 2 s after a 1 s warm-up). Unlike CPU time these are exact
-# counts, untouched by whatever else runs on the machine: with Node 20's
+# connections, 2 s after a 1 s warm-up). Unlike CPU time these are counts,
+# which what else runs on the machine hardly moves (only their per-batch part,
+# a few hundredths, follows the batch size): with Node 20's
 # AsyncLocalStorage every promise and every reaction calls a promise hook,
 # so they are much of evy's user CPU per round trip. EVY_BEFORE=/path/to/another
 # checkout (built) counts that checkout's server too.
