@@ -116,23 +116,52 @@ export function madeInCallback<E extends Error>(err: E): E {
 
 /**
  * An error made in a hub callback gets the stack of where it lands: in a
- * waited() frame, the green thread's own awaiting functions (V8 follows the
- * await chain from a resumed async function); at a call that finds an error
- * already there, that call's stack. `above`: frames to leave out, from the top.
- * Only failures pay for it.
+ * Failure's reaction or accept()'s and connect()'s own frames, the green
+ * thread's awaiting functions (V8 follows the promise chain to them); at a
+ * call that finds an error already there, that call's stack. `above`: frames
+ * to leave out, from the top. Only failures pay for it.
  */
 function atCaller(err: unknown, above?: Function): unknown {
   if (typeof err === 'object' && err !== null && callbackErrors.delete(err)) Error.captureStackTrace(err, above);
   return err;
 }
 
-/** A parked call's promise, with the caller's stack on a failure (atCaller): one more await when it succeeds. */
-async function waited<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    throw atCaller(err, waited);
+function rethrowAtCaller(err: unknown): never {
+  throw atCaller(err, rethrowAtCaller);
+}
+
+/**
+ * A socket's failure (a reset, a close under the call, its timeout) as the
+ * value a parked call is woken with: the call's own promise, which the green
+ * thread awaits directly, adopts it and rejects, and on the way the error gets
+ * the stack of the awaiting functions (atCaller, in a reaction V8 can follow
+ * to them). A call that succeeds thus costs one promise, the waiter's, and
+ * one resumption: no wrapper promise to fix a stack that failures alone need.
+ */
+class Failure {
+  constructor(private readonly err: unknown) {}
+
+  then(resolve: (v: never) => void, reject: (e: unknown) => void): void {
+    Promise.reject(this.err).then(undefined, rethrowAtCaller).then(resolve, reject);
   }
+
+  /** As debug.spew shows a resumption with it: the throw it is. */
+  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, opts: object, inspect: (v: unknown, o: object) => string): string {
+    return `throw ${inspect(this.err, opts)}`;
+  }
+}
+
+/**
+ * accept() and connect() await their waiter in a function of their own, which
+ * gives a failure the caller's stack there: they are thrown into as usual.
+ */
+function wrapsWait(syscall: string): boolean {
+  return syscall === 'accept' || syscall === 'connect';
+}
+
+/** Ends a parked socket call with `err` (see Failure); false when it was no longer parked. */
+function fail(w: Waiter<unknown>, err: unknown): boolean {
+  return hub.wake(w, new Failure(err));
 }
 
 /** @internal EBADF for a call on a closed socket. */
@@ -352,7 +381,7 @@ export class GreenSocket<A extends Address = Address> {
       if (r !== null) {
         this.waiting = null;
         this.settleIdle();
-        if (this.error !== null) hub.throwInto(r, this.error);
+        if (this.error !== null) fail(r, this.error);
         else hub.wake(r, this.readInto !== null ? 0 : EMPTY);
       }
       return;
@@ -393,7 +422,7 @@ export class GreenSocket<A extends Address = Address> {
       else {
         this.waiting = null;
         this.settleIdle();
-        hub.throwInto(r, err);
+        fail(r, err);
       }
       return;
     }
@@ -473,7 +502,7 @@ export class GreenSocket<A extends Address = Address> {
       return;
     }
     if (w.waiter === null) return;
-    if (status < 0) hub.throwInto(w.waiter as Waiter<unknown>, madeInCallback(systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write')));
+    if (status < 0) fail(w.waiter as Waiter<unknown>, madeInCallback(systemError(status, this.type === SOCK_DGRAM ? 'sendto' : 'write')));
     else hub.wake(w.waiter, w.length < 0 ? undefined : w.length);
   }
 
@@ -522,8 +551,21 @@ export class GreenSocket<A extends Address = Address> {
     w.list = this;
     if (reader) this.waitSyscall = what; // a writer's call is in its PendingWrite
     this.pinSelf();
-    armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
+    if (this.timeoutSecs !== null) {
+      if (wrapsWait(what)) armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
+      else this.armTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
+    }
     return w;
+  }
+
+  /** armSocketTimeout() for a call whose promise is the waiter's own: the SocketTimeout goes in as a Failure. */
+  private armTimeout(w: Waiter<unknown>, what: string, seconds: number): void {
+    w.timer = hub.addTimer(seconds, () => {
+      w.timer = null;
+      if (!w.parked) return;
+      this.unlink(w);
+      fail(w, madeInCallback(new SocketTimeout(what, seconds)));
+    }, null, null);
   }
 
   private checkOpen(syscall: string): void {
@@ -607,7 +649,7 @@ export class GreenSocket<A extends Address = Address> {
     return this.acceptWaited(w.promise);
   }
 
-  /** accept()'s parked promise: the connection and its peer (waited()'s rule for a failure). */
+  /** accept()'s parked promise: the connection and its peer (with the caller's stack on a failure: atCaller). */
   private async acceptWaited(p: Promise<GreenSocket<A>>): Promise<[GreenSocket<A>, A]> {
     try {
       const conn = await p;
@@ -764,7 +806,7 @@ export class GreenSocket<A extends Address = Address> {
     this.readWant = bufsize;
     this.readInto = null;
     this.startReading();
-    return waited(w.promise);
+    return w.promise;
   }
 
   /** Reads into `buf` (up to `nbytes`); resolves the count, 0 at EOF. */
@@ -792,7 +834,7 @@ export class GreenSocket<A extends Address = Address> {
     this.readMode = ReadMode.Into;
     this.readInto = target;
     this.startReading();
-    return waited(w.promise);
+    return w.promise;
   }
 
   /**
@@ -840,7 +882,7 @@ export class GreenSocket<A extends Address = Address> {
     this.readWant = want;
     this.readInto = into;
     this.startReading();
-    return waited(w.promise);
+    return w.promise;
   }
 
   /**
@@ -900,7 +942,7 @@ export class GreenSocket<A extends Address = Address> {
     const w = this.park<number | undefined>(syscall, false);
     if (!(w instanceof Waiter)) return w;
     record.waiter = w;
-    return waited(w.promise);
+    return w.promise;
   }
 
   /**
@@ -972,9 +1014,13 @@ export class GreenSocket<A extends Address = Address> {
     this.buffered = 0;
     const w = this.waiting;
     this.waiting = null;
-    if (w !== null) hub.throwInto(w, madeInCallback(closedUnderError(this.waitSyscall)));
+    if (w !== null) {
+      const err = madeInCallback(closedUnderError(this.waitSyscall));
+      if (wrapsWait(this.waitSyscall)) hub.throwInto(w, err);
+      else fail(w, err);
+    }
     if (this.writes !== null) {
-      for (const p of this.writes) if (p.waiter !== null) hub.throwInto(p.waiter as Waiter<unknown>, madeInCallback(closedUnderError(p.syscall)));
+      for (const p of this.writes) if (p.waiter !== null) fail(p.waiter as Waiter<unknown>, madeInCallback(closedUnderError(p.syscall)));
     }
     if (watchers.size !== 0) notifyWatchers(this);
     // Queued writes complete (cancelled) through onWrite; until then the socket stays pinned.

@@ -686,6 +686,31 @@ test('kill while parked in recv: GreenletExit, and the next recv gets the data',
   closeAll(c, s, srv);
 });
 
+test('a recv closed under by another thread, then killed before it resumes: EBADF with its own stack first, the kill at its next suspension point', async () => {
+  const [c, s, srv] = await pair();
+  let first: unknown = null;
+  async function readUntilClosed(): Promise<void> {
+    try {
+      await s.recv();
+    } catch (err) {
+      first = err;
+    }
+    await sleep(0); // where the kill lands
+    throw new Error('the kill did not come');
+  }
+  const gt = go(readUntilClosed);
+  await settle();
+  assert.not.ok(gt.dead, 'parked in recv');
+  s.close();
+  kill(gt); // s.close() already handed the reader its error
+  assert.is(await finish(gt), undefined, 'a GreenletExit is a clean exit');
+  assert.is((first as NodeJS.ErrnoException).code, 'EBADF', String(first));
+  assert.match((first as Error).message, /^recv: the socket was closed while this green thread waited on it/);
+  assert.match((first as Error).stack!, /at async readUntilClosed \(.*socket\.test\.ts/, (first as Error).stack);
+  assert.not.match((first as Error).stack!, /closeHandle|Failure/, 'not only evy\'s internals');
+  closeAll(c, srv);
+});
+
 test('kill while parked in recvInto: GreenletExit, and the buffer it had is left alone', async () => {
   const [c, s, srv] = await pair();
   const old = Buffer.alloc(8, 0xee);
