@@ -32,14 +32,24 @@ export function safetyNet(suite: Test, opts: SafetyOptions): SafetyNet {
   const opened: GreenSocket[] = [];
   const threads: GreenThread<unknown>[] = [];
   let failing = false;
+  // What the failing test threw: when the mop-up then throws too, uvu ends the
+  // suite without printing either, so the mop-up prints it first.
+  let thrown: { name: string; err: unknown } | null = null;
   suite.after.each(async () => {
-    const alive = threads.splice(0).filter((gt) => !gt.dead);
-    for (const gt of alive) gt.kill();
-    for (const s of opened.splice(0)) s.close();
-    await settle();
-    if (alive.length > 0 && !failing) throw new Error(`the test left ${alive.length} green thread(s) running`);
+    try {
+      const alive = threads.splice(0).filter((gt) => !gt.dead);
+      for (const gt of alive) gt.kill();
+      for (const s of opened.splice(0)) s.close();
+      await settle();
+      if (alive.length > 0 && !failing) throw new Error(`the test left ${alive.length} green thread(s) running`);
+      await assertClean();
+    } catch (err) {
+      if (thrown !== null) console.error(`✘ ${thrown.name}\n`, thrown.err, '\nand then the clean-up failed:\n', err);
+      throw err;
+    } finally {
+      thrown = null;
+    }
   });
-  suite.after.each(assertClean);
   return {
     test(name, fn) {
       if (opts.only !== undefined && !name.includes(opts.only)) return;
@@ -50,8 +60,8 @@ export function safetyNet(suite: Test, opts: SafetyOptions): SafetyNet {
         try {
           await fn();
         } catch (err) {
-          if (err === limit) throw new Error(`the test did not finish within ${opts.limit} s`);
-          throw err;
+          thrown = { name, err: err === limit ? new Error(`the test did not finish within ${opts.limit} s`) : err };
+          throw thrown.err;
         } finally {
           limit.cancel();
         }
