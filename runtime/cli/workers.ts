@@ -43,7 +43,7 @@ const READY_WITHOUT_LISTEN = 5000;
 /** a crash within this long (ms) of being ready is a fast one: the back-off grows */
 const FAST_CRASH = 5000;
 /** this many fast crashes in a row of one worker: the supervisor gives up */
-const MAX_FAST_CRASHES = 10;
+const MAX_FAST_CRASHES = 5;
 const BACKOFF_FIRST = 100;
 const BACKOFF_MAX = 10_000;
 
@@ -244,8 +244,9 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
       for (const p of failed) if (p !== null && p !== w) drain(p);
     } else if (slots[i] === w) {
       slots[i] = null;
-      if (!w.ready) return giveUp(`${name(w)} ${how} before it was ready: it cannot start (its output is above, prefixed [w${w.index}])`);
-      if (signal === null && code === 0) log(`${name(w)} ended (code 0): not restarted`);
+      const clean = signal === null && code === 0;
+      if (!w.ready && !clean) return giveUp(`${name(w)} ${how} before it was ready: it cannot start (its output is above, prefixed [w${w.index}])`);
+      if (clean) log(`${name(w)} ended (code 0): not restarted`);
       else {
         fastCrashes[i] = performance.now() - w.readyAt < FAST_CRASH ? fastCrashes[i] + 1 : 1;
         if (fastCrashes[i] >= MAX_FAST_CRASHES) return giveUp(`w${w.index} crashed ${fastCrashes[i]} times in a row, each within ${FAST_CRASH / 1000} s of starting`);
