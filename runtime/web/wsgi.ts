@@ -157,7 +157,12 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
   } finally {
     srv.stopping = true;
     sock.close();
-    for (const c of srv.connections) if (c.quiet() || !graceful) c.sock.close();
+    // Idle keep-alive connections close now; a new one whose first request
+    // may be on its way (a worker drained under load) gets a moment for it.
+    for (const c of srv.connections) {
+      if (!graceful || (c.quiet() && srv.idle.has(c))) c.sock.close();
+      else if (c.quiet()) c.deadline = Math.min(c.deadline, performance.now() + FIRST_REQUEST_AT_STOP);
+    }
     if (!graceful) for (const gt of threads) gt.kill();
     try {
       for (const gt of [...threads]) {
@@ -172,6 +177,9 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
     }
   }
 }
+
+/** ms a stopping server waits for the first request of a connection it accepted before the stop */
+const FIRST_REQUEST_AT_STOP = 1000;
 
 function runConnection(c: Connection): Promise<void> {
   return c.run();
