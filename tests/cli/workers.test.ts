@@ -271,6 +271,23 @@ test('SIGHUP under continuous load: new workers take over and no request is drop
   }
 });
 
+test('the supervisor killed with SIGKILL: its workers notice, drain and exit by themselves', async () => {
+  const port = reservePort();
+  const sup = new Supervisor(['--workers', '2', 'app.ts', String(port)]);
+  try {
+    await sup.line(/^evy workers: all 2 ready$/);
+    const pids = sup.pids();
+    assert.is(pids.length, 2);
+    sup.child.kill('SIGKILL');
+    await sup.exit;
+    const deadline = Date.now() + WAIT;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assertGone(pids);
+  } finally {
+    sup.kill();
+  }
+});
+
 test('a worker that cannot start (a syntax error): a clear error, no restarts, exit 1', async () => {
   const sup = new Supervisor(['--workers', '2', 'broken.ts']);
   try {
