@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { evy, sandbox } from './sandbox';
+import { alive, evy, sandbox } from './sandbox';
 
 const box = sandbox('evy-workers-');
 test.after(() => box.remove());
@@ -112,15 +112,6 @@ class Supervisor {
   /** Kills the supervisor if a test failed half-way (its pid only). */
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
