@@ -365,16 +365,26 @@ export function workerSide(): void {
     }
     tell({ evy: 'listening', address });
   };
-  const drain = (): void => {
+  const signals = ['SIGTERM', 'SIGINT'] as const;
+  const onSignal = (sig: NodeJS.Signals): void => drain(sig);
+  const onDisconnect = (): void => drain('SIGTERM');
+  function drain(sig: NodeJS.Signals): void {
     if (draining) return;
     draining = true;
+    for (const s of listening) if (s.closed) listening.delete(s);
+    if (listening.size === 0 && process.listenerCount(sig) === 1) {
+      // Nothing to drain and no handler of the script's: the signal does what it does without evy.
+      for (const s of signals) process.off(s, onSignal);
+      process.off('disconnect', onDisconnect);
+      process.kill(process.pid, sig);
+      return;
+    }
     for (const s of listening) s.close();
     listening.clear();
     tell({ evy: 'draining' });
-  };
-  process.on('SIGTERM', drain);
-  process.on('SIGINT', drain);
-  process.on('disconnect', drain);
+  }
+  for (const s of signals) process.on(s, onSignal);
+  process.on('disconnect', onDisconnect);
   // The channel must not keep a finished script alive.
   (process.channel as { unref?(): void } | undefined)?.unref?.();
 }

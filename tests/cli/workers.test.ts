@@ -44,6 +44,7 @@ listen(['127.0.0.1', Number(process.argv[2])]);
 console.error('crashy fails after listening');
 process.exit(3);
 `);
+box.script('ticker.ts', "setInterval(() => {}, 1000);\nconsole.log('up');\n");
 box.script('plain.ts', 'console.log(`worker ${process.env.EVY_WORKER} of ${process.env.EVY_WORKERS}`);\n');
 
 /** A port for the workers, held (bound, not listening, SO_REUSEPORT) until the suite ends: nobody else takes it. */
@@ -322,6 +323,19 @@ test('--workers auto: one per core; output prefixed with the index; workers that
     for (let i = 1; i <= n; i++) assert.ok(sup.lines.includes(`[w${i}] worker ${i} of ${n}`), `worker ${i}'s line`);
     assert.ok(sup.lines.includes('evy workers: every worker ended'));
     assert.not.match(sup.lines.join('\n'), /restarting/);
+  } finally {
+    sup.kill();
+  }
+});
+
+test('SIGTERM to a worker with no listener to drain and no handler: it ends at once, not after the grace', async () => {
+  const sup = new Supervisor(['--workers', '1', '--grace', '600', 'ticker.ts']);
+  try {
+    await sup.line(/^\[w1\] up$/);
+    sup.child.kill('SIGTERM');
+    assert.equal(await sup.exit, { code: 0, signal: null });
+    assert.ok(sup.lines.some((l) => /^evy workers: w1 \(pid \d+\) was killed by SIGTERM$/.test(l)), sup.lines.join('\n'));
+    assert.not.match(sup.lines.join('\n'), /grace period/);
   } finally {
     sup.kill();
   }
