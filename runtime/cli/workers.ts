@@ -293,10 +293,10 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
     log(`reloaded: ${n} new workers ready, the old ones finishing their requests`);
   }
 
-  let signalled = 0;
   function stop(signal?: NodeJS.Signals): void {
-    if (signal !== undefined && ++signalled > 1) {
-      log(`${signal} again: killing the workers now`);
+    if (signal === 'SIGINT' && stopping) {
+      // Ctrl-C twice: no more waiting.
+      log('SIGINT again: killing the workers now');
       for (const w of all()) w.child.kill('SIGKILL');
       return;
     }

@@ -18,7 +18,8 @@ test.after(() => box.remove());
 const WAIT = 60_000; // the longest any one step may take (a loaded machine)
 
 // The WSGI app the tests run, unchanged for --workers: every response says
-// which worker made it. /slow is in flight until the worker is told to stop.
+// which worker made it. /slow is in flight until the worker is told to stop,
+// /stuck for 30 s whatever happens.
 box.script('app.ts', `
 import { listen, sleep, Event } from 'evy';
 import { server, type StartResponse } from 'evy/web/wsgi';
@@ -30,6 +31,10 @@ async function app(env: Record<string, unknown>, start: StartResponse): Promise<
     console.log('slow request started');
     await stopping.wait();
     await sleep(0.2); // still busy a little after the stop began
+  }
+  if (env.PATH_INFO === '/stuck') {
+    console.log('stuck request started');
+    await sleep(30);
   }
   start('200 OK', [['Content-Type', 'text/plain']]);
   return [\`\${process.env.EVY_WORKER} \${process.pid}\`];
@@ -190,6 +195,26 @@ test('SIGTERM: in-flight requests complete, then the workers and the supervisor 
       () => assert.unreachable('nothing listens any more'),
       (err: NodeJS.ErrnoException) => assert.is(err.code, 'ECONNREFUSED'),
     );
+    assertGone(sup.pids());
+  } finally {
+    sup.kill();
+  }
+});
+
+test('SIGINT twice (Ctrl-C twice): the second one does not wait for in-flight requests', async () => {
+  const port = reservePort();
+  const sup = new Supervisor(['--workers', '1', 'app.ts', String(port)]);
+  try {
+    await sup.line(/^evy workers: all 1 ready$/);
+    const stuck = get(port, '/stuck').then(() => 'answered', (err: Error) => err.message);
+    await sup.line(/^\[w1\] stuck request started$/);
+    sup.child.kill('SIGINT');
+    await sup.line(/^evy workers: SIGINT: stopping/);
+    sup.child.kill('SIGINT');
+    await sup.line(/^evy workers: SIGINT again: killing the workers now$/);
+    assert.equal(await sup.exit, { code: 0, signal: null });
+    assert.ok(sup.lines.some((l) => /^evy workers: w1 \(pid \d+\) was killed by SIGKILL$/.test(l)));
+    assert.is.not(await stuck, 'answered');
     assertGone(sup.pids());
   } finally {
     sup.kill();
