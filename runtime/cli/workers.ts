@@ -190,6 +190,7 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
     });
     child.on('error', (err) => {
       log(`w${index}: could not start ${process.execPath}: ${err.message}`);
+      if (child.pid === undefined && !w.exited) exited(w, 1, null); // no process: no 'exit' either
     });
     child.on('exit', (code, signal) => exited(w, code, signal));
     const t = setTimeout(() => {
