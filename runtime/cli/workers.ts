@@ -239,10 +239,14 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
       log(`${name(w)} ${signal === null && code === 0 ? 'stopped' : how}`);
     } else if (pending !== null && pending[i] === w) {
       // A reload's new worker died: the old workers serve on.
-      log(`${name(w)} ${how} before it was ready: the reload is abandoned, the running workers stay`);
+      log(`${name(w)} ${how}${w.ready ? '' : ' before it was ready'}: the reload is abandoned, the running workers stay`);
       const failed = pending;
       pending = null;
-      for (const p of failed) if (p !== null && p !== w) drain(p);
+      for (const p of failed) {
+        if (p === null || p === w) continue;
+        old.add(p);
+        drain(p);
+      }
     } else if (slots[i] === w) {
       slots[i] = null;
       const clean = signal === null && code === 0;

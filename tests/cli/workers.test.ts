@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { GreenSocket } from 'evy';
 import { AF_INET, SO_REUSEPORT, SOL_SOCKET } from 'evy/patched/socket';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -299,6 +300,28 @@ test('the supervisor killed with SIGKILL: its workers notice, drain and exit by 
     await sup.exit;
     const deadline = Date.now() + WAIT;
     while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assertGone(pids);
+  } finally {
+    sup.kill();
+  }
+});
+
+test('SIGHUP with the script now broken: the reload is abandoned and the old workers serve on', async () => {
+  const port = reservePort();
+  const app = box.script('reloadable.ts', readFileSync(`${box.dir}/app.ts`, 'utf8'));
+  const sup = new Supervisor(['--workers', '2', 'reloadable.ts', String(port)]);
+  try {
+    await sup.line(/^evy workers: all 2 ready$/);
+    const pids = sup.pids();
+    writeFileSync(app, 'const x: number = ;\n');
+    const before = sup.lines.length;
+    sup.child.kill('SIGHUP');
+    await sup.line(/^evy workers: w[12] \(pid \d+\) exited with code 1 before it was ready: the reload is abandoned, the running workers stay$/, before);
+    const [status, body] = await get(port);
+    assert.is(status, 200);
+    assert.ok(pids.includes(Number(body.split(' ')[1])), 'an old worker answered');
+    assert.not.match(sup.lines.join('\n'), /cannot start|restarting/);
+    assert.equal(await sup.stop(), { code: 0, signal: null });
     assertGone(pids);
   } finally {
     sup.kill();
