@@ -91,7 +91,11 @@ export function parseWorkersCommand(rest: string[], nodeFlagsWithValue: Readonly
   const value = (a: string, name: string): string | undefined => (a.startsWith(`${name}=`) ? a.slice(name.length + 1) : rest[++i]);
   for (; i < rest.length && rest[i].startsWith('-'); i++) {
     const a = rest[i];
-    if (a === '--help' || a === '-h' || a === '--') return null;
+    if (a === '--help' || a === '-h') return null;
+    if (a === '--') {
+      i++;
+      break;
+    }
     if (a === '--workers' || a.startsWith('--workers=')) {
       seen = true;
       workers = value(a, '--workers');

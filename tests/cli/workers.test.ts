@@ -403,6 +403,10 @@ test('bad --workers and --grace values: a clear error naming the option', () => 
     assert.is(r.code, 1, args.join(' '));
     assert.match(r.err.trim(), re);
   }
+  // `--` ends evy's options.
+  const dashes = box.run(['run', '--workers', '1', '--', 'plain.ts']);
+  assert.is(dashes.code, 0);
+  assert.match(dashes.out, /^\[w1\] worker 1 of 1$/m);
   // After the script, --workers is the script's own argument.
   const own = box.script('argv.mjs', 'console.log(JSON.stringify(process.argv.slice(2)));');
   const r = box.run(['run', own, '--workers', '2']);
