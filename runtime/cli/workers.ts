@@ -29,9 +29,9 @@ export interface WorkersOptions {
   evyArgs?: string[];
 }
 
-/** The supervisor's message types, over the IPC channel (worker → supervisor). */
+/** What a worker tells its supervisor over the IPC channel: it listens (the first time: it is ready). */
 interface WorkerMessage {
-  evy: 'listening' | 'draining';
+  evy: 'listening';
   address?: string;
 }
 
@@ -390,7 +390,6 @@ export function workerSide(): void {
     }
     for (const s of listening) s.close();
     listening.clear();
-    tell({ evy: 'draining' });
   }
   for (const s of signals) process.on(s, onSignal);
   process.on('disconnect', onDisconnect);
