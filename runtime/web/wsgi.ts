@@ -51,7 +51,8 @@ function keepaliveSeconds(v: boolean | number | undefined): number {
  * connection, until the socket is closed or the server's thread is killed
  * (with StopServe: a clean return). Open connections are then closed: idle
  * ones at once, busy ones after their current response (or at once if the
- * server was killed with anything but StopServe). The listener is closed.
+ * server was killed with anything but StopServe); one still waiting for its
+ * first request gets a second for it. The listener is closed.
  * @throws {TypeError} `sock` is not a GreenSocket, `app` not a function, an option of the wrong type.
  * @throws {RangeError} an option out of its range.
  * @example await server(listen(['127.0.0.1', 8080]), (env, start) => { start('200 OK', []); return ['hi\n']; });
