@@ -66,6 +66,13 @@ test.after(() => {
   for (const s of reserved) s.close();
 });
 
+/** The supervisors not yet ended: killed if the runner stops this file half-way (its timeout's SIGTERM). */
+const running = new Set<Supervisor>();
+process.on('SIGTERM', () => {
+  for (const s of running) s.kill();
+  process.exit(1);
+});
+
 /** A supervisor, its output as lines ([wI] lines and `evy workers:` lines), and a wait for one. */
 class Supervisor {
   readonly child: ChildProcess;
@@ -75,6 +82,8 @@ class Supervisor {
 
   constructor(args: string[]) {
     this.child = spawn(process.execPath, [evy, 'run', ...args], { cwd: box.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(this);
+    this.child.on('exit', () => running.delete(this));
     for (const s of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: s, crlfDelay: Infinity }).on('line', (l) => {
         this.lines.push(l);
