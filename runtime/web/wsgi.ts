@@ -51,7 +51,8 @@ function keepaliveSeconds(v: boolean | number | undefined): number {
  * connection, until the socket is closed or the server's thread is killed
  * (with StopServe: a clean return). Open connections are then closed: idle
  * ones at once, busy ones after their current response (or at once if the
- * server was killed with anything but StopServe). The listener is closed.
+ * server was killed with anything but StopServe); one still waiting for its
+ * first request gets a second for it. The listener is closed.
  * @throws {TypeError} `sock` is not a GreenSocket, `app` not a function, an option of the wrong type.
  * @throws {RangeError} an option out of its range.
  * @example await server(listen(['127.0.0.1', 8080]), (env, start) => { start('200 OK', []); return ['hi\n']; });
@@ -157,7 +158,12 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
   } finally {
     srv.stopping = true;
     sock.close();
-    for (const c of srv.connections) if (c.quiet() || !graceful) c.sock.close();
+    // Idle keep-alive connections close now; a new one whose first request
+    // may be on its way (a worker drained under load) gets a moment for it.
+    for (const c of srv.connections) {
+      if (!graceful || (c.quiet() && srv.idle.has(c))) c.sock.close();
+      else if (c.quiet()) c.deadline = Math.min(c.deadline, performance.now() + FIRST_REQUEST_AT_STOP);
+    }
     if (!graceful) for (const gt of threads) gt.kill();
     try {
       for (const gt of [...threads]) {
@@ -172,6 +178,9 @@ export async function server(sock: GreenSocket, app: WsgiApp, opts: ServerOption
     }
   }
 }
+
+/** ms a stopping server waits for the first request of a connection it accepted before the stop */
+const FIRST_REQUEST_AT_STOP = 1000;
 
 function runConnection(c: Connection): Promise<void> {
   return c.run();

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evy, root, sandbox } from './sandbox';
+import { alive, evy, root, sandbox } from './sandbox';
 
 // The evy command line itself (runtime/cli/main.ts): what it does before a
 // script runs, Node flags, and how it ends with its script.
@@ -51,15 +51,6 @@ test('Node flags before the script go to Node; evy\'s own options still work; th
   assert.is(bad.code, 9);
   assert.match(bad.err, /bad option: --no-such-node-flag/);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Waits (up to 20 s) until `pred` holds, checking every 50 ms. */
 async function until(pred: () => boolean, what: string): Promise<void> {

@@ -32,3 +32,13 @@ export function sandbox(prefix: string): Sandbox {
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** Whether process `pid` still exists (signal 0: nothing is sent). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -900,6 +900,30 @@ test('closing the listener: idle connections close, a busy one finishes its resp
   busy.close();
 });
 
+test('closing the listener: a connection accepted before it gets its first request answered, with Connection: close', async () => {
+  let served = 0;
+  const srv = serveApp((_env, start) => {
+    served++;
+    start('200 OK', [['Content-Length', '2']]);
+    return ['ok'];
+  });
+  const fds = socketFds();
+  const c = await open(srv.port);
+  await withTimeout(5, async () => {
+    while (socketFds() < fds + 2) await sleep(0.005); // ours, and the one the server accepted
+  });
+  await settle(); // its thread runs and waits for the request head
+  srv.sock.close();
+  await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  const r = await c.response();
+  assert.is(r.body.toString(), 'ok');
+  assert.is(r.headers.connection, 'close');
+  assert.ok(await c.closed());
+  await withTimeout(5, () => srv.gt.wait());
+  assert.is(served, 1);
+  c.close();
+});
+
 test('StopServe, kill and Timeout stop the server and close the listener', async () => {
   // StopServe: a clean return
   let srv = serveApp(hello);

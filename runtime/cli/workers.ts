@@ -1,0 +1,431 @@
+// `evy run --workers N script.ts`: a supervisor that runs N processes of the
+// script (pre-fork, as gunicorn and Spawning do). The workers share the
+// listening sockets through SO_REUSEPORT, which evy's listen() sets for an
+// explicit port: each worker binds its own socket on the same address and the
+// kernel spreads the connections over their accept queues. The supervisor
+// restarts a crashed worker (with back-off), stops when a worker cannot start,
+// drains them on SIGTERM/SIGINT and replaces them on SIGHUP, new workers
+// listening before the old ones stop accepting. Each worker's output lines go
+// out prefixed with `[wI] `, and the worker finds its index in EVY_WORKER.
+//
+// The worker side (workerSide(), in each worker before its script) tells the
+// supervisor over the IPC channel when the script listens, and on SIGTERM (or
+// SIGINT, or the supervisor gone) closes every listening green socket: a
+// server on one (evy/web/wsgi's server(), serve()) then stops accepting,
+// finishes its in-flight requests and returns, so the script ends by itself.
+import type { ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { ScriptError } from './run';
+
+/** What `evy run --workers` was asked to do. */
+export interface WorkersOptions {
+  /** how many workers (processes of the script) */
+  workers: number;
+  /** seconds a stopping worker has to finish its in-flight requests before it is killed (default 30) */
+  grace?: number;
+  /** Node flags for each worker (before evy's own) */
+  nodeArgs?: string[];
+  /** evy run's flags for each worker (`--no-patch`, `--patch LIST`, `--block-warn S`) */
+  evyArgs?: string[];
+}
+
+/** What a worker tells its supervisor over the IPC channel: it listens (the first time: it is ready). */
+interface WorkerMessage {
+  evy: 'listening';
+  address?: string;
+}
+
+/** The env marker of a worker's IPC channel to its supervisor (removed at once: not inherited). */
+const CHANNEL_ENV = 'EVY_WORKER_CHANNEL';
+const DEFAULT_GRACE = 30;
+/** a worker that never listens counts as started once it has lived this long (ms) */
+const READY_WITHOUT_LISTEN = 5000;
+/** a crash within this long (ms) of being ready is a fast one: the back-off grows */
+const FAST_CRASH = 5000;
+/** this many fast crashes in a row of one worker: the supervisor gives up */
+const MAX_FAST_CRASHES = 5;
+const BACKOFF_FIRST = 100;
+const BACKOFF_MAX = 10_000;
+
+function fail(what: string): never {
+  throw new ScriptError(`evy run --workers: ${what}`);
+}
+
+/** `--workers` value: a whole number ≥ 1, or `auto` (one per core). */
+export function parseWorkers(v: string | undefined): number {
+  if (v === 'auto') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const os = require('node:os') as typeof import('node:os');
+    return os.availableParallelism();
+  }
+  if (v === undefined || !/^\d+$/.test(v) || Number(v) < 1) fail(`expected a whole number ≥ 1 or 'auto', got ${v === undefined ? 'nothing' : `'${v}'`}`);
+  return Number(v);
+}
+
+function parseGrace(v: string | undefined): number {
+  const n = Number(v);
+  if (v === undefined || v === '' || !Number.isFinite(n) || n < 0) fail(`--grace: expected a number of seconds ≥ 0, got ${v === undefined ? 'nothing' : `'${v}'`}`);
+  return n;
+}
+
+/** What follows `evy run` when --workers comes before the script. */
+export interface WorkersCommand extends WorkersOptions {
+  script: string;
+  args: string[];
+}
+
+/**
+ * Reads `evy run`'s arguments (`argv.slice(3)`): null when no `--workers`
+ * comes before the script (a plain run; a `--workers` after the script is the
+ * script's). `nodeFlagsWithValue` are the Node flags whose value is the next
+ * argument (main.ts's list). Help goes to commander: null too.
+ * @throws {ScriptError} a bad --workers or --grace value, a missing script, --backdoor.
+ */
+export function parseWorkersCommand(rest: string[], nodeFlagsWithValue: ReadonlySet<string>): WorkersCommand | null {
+  let workers: string | undefined;
+  let seen = false;
+  let grace: number | undefined;
+  const nodeArgs: string[] = [];
+  const evyArgs: string[] = [];
+  let i = 0;
+  const value = (a: string, name: string): string | undefined => (a.startsWith(`${name}=`) ? a.slice(name.length + 1) : rest[++i]);
+  for (; i < rest.length && rest[i].startsWith('-'); i++) {
+    const a = rest[i];
+    if (a === '--help' || a === '-h') return null;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a === '--workers' || a.startsWith('--workers=')) {
+      seen = true;
+      workers = value(a, '--workers');
+    } else if (a === '--grace' || a.startsWith('--grace=')) grace = parseGrace(value(a, '--grace'));
+    else if (/^--backdoor(-allow-remote)?(=|$)/.test(a)) fail('--backdoor listens in one process: it does not go with --workers');
+    else if (a === '--no-patch') evyArgs.push(a);
+    else if (a === '--patch' || a === '--block-warn') evyArgs.push(a, rest[++i] ?? '');
+    else if (a.startsWith('--patch=') || a.startsWith('--block-warn=')) evyArgs.push(a);
+    else {
+      nodeArgs.push(a);
+      if (nodeFlagsWithValue.has(a) && i + 1 < rest.length) nodeArgs.push(rest[++i]);
+    }
+  }
+  if (!seen) return null;
+  const n = parseWorkers(workers);
+  if (i >= rest.length) fail('no script to run');
+  return { workers: n, grace, nodeArgs, evyArgs, script: rest[i], args: rest.slice(i + 1) };
+}
+
+/** One process of the script. */
+interface Worker {
+  index: number;
+  child: ChildProcess;
+  pid: number;
+  ready: boolean;
+  /** when it became ready (performance.now()) */
+  readyAt: number;
+  /** listening on (the first address it listened on), for the log */
+  address: string | null;
+  /** SIGTERM sent: it is finishing its in-flight requests */
+  draining: boolean;
+  exited: boolean;
+  timers: NodeJS.Timeout[];
+}
+
+/**
+ * Runs the supervisor: N workers of `script`, until SIGTERM/SIGINT (a
+ * graceful stop), every worker ending by itself, or a worker that cannot start.
+ * Resolves with the exit code: 0 after a stop, 1 when it gave up.
+ * @throws {ScriptError} a bad option (no script file, workers < 1).
+ * @example await runWorkers('app.ts', ['8080'], { workers: 2 });
+ */
+export function runWorkers(script: string, args: string[], opts: WorkersOptions): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createInterface } = require('node:readline') as typeof import('node:readline');
+  if (!Number.isInteger(opts.workers) || opts.workers < 1) fail(`expected a whole number ≥ 1, got ${opts.workers}`);
+  const n = opts.workers;
+  const grace = opts.grace ?? DEFAULT_GRACE;
+  const bin = path.join(__dirname, '..', '..', 'bin', 'evy');
+  const command = [...(opts.nodeArgs ?? []), bin, 'run', ...(opts.evyArgs ?? []), script, ...args];
+  const log = (line: string): void => {
+    process.stderr.write(`evy workers: ${line}\n`);
+  };
+  const name = (w: Worker): string => `w${w.index} (pid ${w.pid})`;
+
+  /** the serving workers, by index - 1 */
+  const slots: (Worker | null)[] = new Array<Worker | null>(n).fill(null);
+  /** a reload's new workers, by index - 1, until all are ready */
+  let pending: (Worker | null)[] | null = null;
+  /** old workers finishing their requests */
+  const old = new Set<Worker>();
+  const fastCrashes = new Array<number>(n).fill(0);
+  const restarts: (NodeJS.Timeout | null)[] = new Array<NodeJS.Timeout | null>(n).fill(null);
+  /** set once a worker listened: from then on a worker is ready when it listens, not by living long */
+  let listens = false;
+  let started = false;
+  let stopping = false;
+  let exitCode = 0;
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => {
+    done = resolve;
+  });
+
+  const all = (): Worker[] => [...slots, ...(pending ?? []), ...old].filter((w): w is Worker => w !== null && !w.exited);
+
+  function pipeLines(from: NodeJS.ReadableStream, to: NodeJS.WritableStream, prefix: string): void {
+    const rl = createInterface({ input: from, crlfDelay: Infinity });
+    rl.on('line', (line) => to.write(`${prefix}${line}\n`));
+  }
+
+  function start(index: number): Worker {
+    const child = spawn(process.execPath, command, {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, EVY_WORKER: String(index), EVY_WORKERS: String(n), [CHANNEL_ENV]: '1' },
+    });
+    const w: Worker = { index, child, pid: child.pid ?? -1, ready: false, readyAt: 0, address: null, draining: false, exited: false, timers: [] };
+    pipeLines(child.stdout!, process.stdout, `[w${index}] `);
+    pipeLines(child.stderr!, process.stderr, `[w${index}] `);
+    child.on('message', (m: WorkerMessage) => {
+      if (m?.evy !== 'listening' || w.address !== null) return;
+      w.address = m.address ?? '';
+      listens = true;
+      becameReady(w);
+    });
+    child.on('error', (err) => {
+      log(`w${index}: could not start ${process.execPath}: ${err.message}`);
+      if (child.pid === undefined && !w.exited) exited(w, 1, null); // no process: no 'exit' either
+    });
+    child.on('exit', (code, signal) => exited(w, code, signal));
+    const t = setTimeout(() => {
+      if (!listens) becameReady(w);
+    }, READY_WITHOUT_LISTEN);
+    w.timers.push(t);
+    return w;
+  }
+
+  function becameReady(w: Worker): void {
+    if (w.ready || w.exited) return;
+    w.ready = true;
+    w.readyAt = performance.now();
+    log(`${name(w)} ready${w.address ? `, listening on ${w.address}` : ''}`);
+    if (pending !== null) {
+      if (pending.every((p) => p?.ready)) finishReload();
+    } else if (!started && slots.every((s) => s?.ready)) {
+      started = true;
+      log(`all ${n} ready`);
+    }
+  }
+
+  function drain(w: Worker): void {
+    if (w.draining || w.exited) return;
+    w.draining = true;
+    w.child.kill('SIGTERM');
+    const t = setTimeout(() => {
+      log(`${name(w)} still running after the ${grace} s grace period: killed`);
+      w.child.kill('SIGKILL');
+    }, grace * 1000);
+    w.timers.push(t);
+  }
+
+  function giveUp(why: string): void {
+    log(`${why}; stopping`);
+    exitCode = 1;
+    stop();
+  }
+
+  function exited(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    w.exited = true;
+    for (const t of w.timers) clearTimeout(t);
+    const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+    const i = w.index - 1;
+    if (old.delete(w) || stopping || w.draining) {
+      log(`${name(w)} ${signal === null && code === 0 ? 'stopped' : how}`);
+    } else if (pending !== null && pending[i] === w) {
+      // A reload's new worker died: the old workers serve on.
+      log(`${name(w)} ${how}${w.ready ? '' : ' before it was ready'}: the reload is abandoned, the running workers stay`);
+      const failed = pending;
+      pending = null;
+      for (const p of failed) {
+        if (p === null || p === w) continue;
+        old.add(p);
+        drain(p);
+      }
+    } else if (slots[i] === w) {
+      slots[i] = null;
+      const clean = signal === null && code === 0;
+      if (!w.ready && !clean) return giveUp(`${name(w)} ${how} before it was ready: it cannot start (its output is above, prefixed [w${w.index}])`);
+      if (clean) log(`${name(w)} ended (code 0): not restarted`);
+      else {
+        fastCrashes[i] = performance.now() - w.readyAt < FAST_CRASH ? fastCrashes[i] + 1 : 1;
+        if (fastCrashes[i] >= MAX_FAST_CRASHES) return giveUp(`w${w.index} crashed ${fastCrashes[i]} times in a row, each within ${FAST_CRASH / 1000} s of starting`);
+        const delay = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (fastCrashes[i] - 1));
+        log(`${name(w)} ${how}: restarting in ${delay / 1000} s`);
+        restarts[i] = setTimeout(() => {
+          restarts[i] = null;
+          if (!stopping) slots[i] = start(w.index);
+        }, delay);
+      }
+    }
+    if (all().length === 0 && !restarts.some((t) => t !== null)) {
+      if (!stopping) log('every worker ended');
+      else log('stopped');
+      removeSignals();
+      done(exitCode);
+    }
+  }
+
+  function reload(): void {
+    if (stopping) return;
+    if (pending !== null) return log('SIGHUP: a reload is already under way');
+    log(`SIGHUP: starting ${n} new workers; the old ones stop once these are ready`);
+    pending = Array.from({ length: n }, (_, i) => start(i + 1));
+  }
+
+  function finishReload(): void {
+    const fresh = pending!;
+    pending = null;
+    for (let i = 0; i < n; i++) {
+      const w = slots[i];
+      if (w !== null) {
+        old.add(w);
+        drain(w);
+      }
+      if (restarts[i] !== null) {
+        clearTimeout(restarts[i]!);
+        restarts[i] = null;
+      }
+      slots[i] = fresh[i];
+      fastCrashes[i] = 0;
+    }
+    started = true;
+    log(`reloaded: ${n} new workers ready, the old ones finishing their requests`);
+  }
+
+  function stop(signal?: NodeJS.Signals): void {
+    if (signal === 'SIGINT' && stopping) {
+      // Ctrl-C twice: no more waiting.
+      log('SIGINT again: killing the workers now');
+      for (const w of all()) w.child.kill('SIGKILL');
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    if (signal !== undefined) log(`${signal}: stopping; the workers finish their requests (grace ${grace} s)`);
+    for (let i = 0; i < n; i++) {
+      if (restarts[i] !== null) {
+        clearTimeout(restarts[i]!);
+        restarts[i] = null;
+      }
+    }
+    const left = all();
+    for (const w of left) drain(w);
+    if (left.length === 0) {
+      log('stopped');
+      removeSignals();
+      done(exitCode);
+    }
+  }
+
+  const onStop = (sig: NodeJS.Signals): void => stop(sig);
+  const onHup = (): void => reload();
+  function removeSignals(): void {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+  }
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  log(`starting ${n} worker${n === 1 ? '' : 's'} of ${script} (supervisor pid ${process.pid})`);
+  for (let i = 0; i < n; i++) slots[i] = start(i + 1);
+  return finished;
+}
+
+/**
+ * In a worker, before its script: reports each listening green socket to the
+ * supervisor and, on SIGTERM or SIGINT or when the supervisor is gone, closes
+ * them all (a graceful drain: servers stop accepting and finish what they
+ * have). Does nothing outside a supervised worker.
+ */
+export function workerSide(): void {
+  if (process.env[CHANNEL_ENV] === undefined || typeof process.send !== 'function') return;
+  delete process.env[CHANNEL_ENV]; // the script's own children are no workers
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { GreenSocket } = require('../io/socket') as typeof import('../io/socket');
+  const listening = new Set<InstanceType<typeof GreenSocket>>();
+  const tell = (m: WorkerMessage): void => {
+    if (process.connected) process.send!(m);
+  };
+  let draining = false;
+  const proto = GreenSocket.prototype;
+  const listen = proto.listen;
+  proto.listen = function (this: InstanceType<typeof GreenSocket>, backlog?: number): void {
+    listen.call(this, backlog);
+    if (draining) return void this.close();
+    for (const s of listening) if (s.closed) listening.delete(s);
+    listening.add(this);
+    let address = '';
+    try {
+      const a = this.getsockname();
+      address = typeof a === 'string' ? a : `${a[0].includes(':') ? `[${a[0]}]` : a[0]}:${a[1]}`;
+    } catch {
+      // unnamed: the supervisor logs no address
+    }
+    tell({ evy: 'listening', address });
+  };
+  const signals = ['SIGTERM', 'SIGINT'] as const;
+  const onSignal = (sig: NodeJS.Signals): void => drain(sig);
+  const onDisconnect = (): void => drain('SIGTERM');
+  function drain(sig: NodeJS.Signals): void {
+    if (draining) return;
+    draining = true;
+    for (const s of listening) if (s.closed) listening.delete(s);
+    if (listening.size === 0 && process.listenerCount(sig) === 1) {
+      // Nothing to drain and no handler of the script's: the signal does what it does without evy.
+      for (const s of signals) process.off(s, onSignal);
+      process.off('disconnect', onDisconnect);
+      process.kill(process.pid, sig);
+      return;
+    }
+    for (const s of listening) s.close();
+    listening.clear();
+  }
+  for (const s of signals) process.on(s, onSignal);
+  process.on('disconnect', onDisconnect);
+  // The channel must not keep a finished script alive.
+  (process.channel as { unref?(): void } | undefined)?.unref?.();
+}
+
+/**
+ * main.ts's hook for `evy run`: in a worker, workerSide() and false (the run
+ * goes on); with --workers before the script, the supervisor and true.
+ * `nodeFlagsWithValue`: the Node flags that take the next argument.
+ */
+export function workersMain(argv: string[], nodeFlagsWithValue: ReadonlySet<string>): boolean {
+  if (process.env[CHANNEL_ENV] !== undefined) {
+    workerSide();
+    return false;
+  }
+  let cmd: WorkersCommand | null;
+  try {
+    cmd = parseWorkersCommand(argv.slice(3), nodeFlagsWithValue);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return true;
+  }
+  if (cmd === null) return false;
+  const abs = path.resolve(cmd.script);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { existsSync } = require('node:fs') as typeof import('node:fs');
+  if (!existsSync(abs)) {
+    process.stderr.write(`evy run: no such script: ${cmd.script}\n`);
+    process.exitCode = 1;
+    return true;
+  }
+  runWorkers(abs, cmd.args, cmd).then((code) => {
+    process.exitCode = code;
+  });
+  return true;
+}
