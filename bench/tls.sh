@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # TLS echo, 64-byte ping-pong, 50 connections, 3 s, 3 rounds: evy's wrapSsl
-# server (node:tls over a green socket) vs node:tls. Server on core 0, the
-# node:tls load generator on core 1. Prints medians and the ratio.
+# server (native TLS on a green socket) vs node:tls; then full handshakes per
+# second (no resumption, 8 clients at a time) against the same two servers.
+# Server on core 0, the node:tls load generators on core 1. Prints medians and
+# the ratios.
 set -u
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -15,6 +17,8 @@ run() { # name cmd...
   start_server "$port" "$tmp/$name.err" "$@" "$port" "$tmp/key.pem" "$tmp/cert.pem"
   local r; r=$(taskset -c 1 node bench/tls_load.mjs "$port" "$conns" 3 | awk '{print $1}')
   printf '%s\t%s\n' "$name" "$r" >>"$tmp/raw"
+  r=$(taskset -c 1 node bench/tls_handshake_load.mjs "$port" 8 3 | awk '{print $1}')
+  printf '%s_hs\t%s\n' "$name" "$r" >>"$tmp/raw"
   stop_server
 }
 : >"$tmp/raw"
@@ -23,7 +27,11 @@ for _ in $(seq "${EVY_ROUNDS:-3}"); do
   run node node bench/peers/node_tls.mjs
 done
 med() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$tmp/raw" | median; }
-e=$(med evy); n=$(med node)
+e=$(med evy); n=$(med node); eh=$(med evy_hs); nh=$(med node_hs)
 printf 'tls_echo_evy_c%s\t%s\ttrips/s\n' "$conns" "$e"
 printf 'tls_echo_node_c%s\t%s\ttrips/s\n' "$conns" "$n"
-awk -v a="$e" -v b="$n" 'BEGIN { if (a && b) printf "\nevy wrapSsl/node:tls = %.2f\n", a / b }'
+printf 'tls_handshake_evy\t%s\thandshakes/s\n' "$eh"
+printf 'tls_handshake_node\t%s\thandshakes/s\n' "$nh"
+echo
+awk -v a="$e" -v b="$n" 'BEGIN { if (a && b) printf "evy wrapSsl/node:tls = %.2f\n", a / b }'
+awk -v a="$eh" -v b="$nh" 'BEGIN { if (a && b) printf "evy wrapSsl/node:tls full handshakes = %.2f\n", a / b }'

@@ -591,12 +591,14 @@ static napi_value tls_info(napi_env env, napi_callback_info info) {
     return v;
   }
   case 7: {
-    /* A client's chain from the server includes the leaf; a server's from a
-     * client does not. */
-    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    /* The verified chain (leaf to root, from the trust store) when there is
+     * one; else what the peer sent: a server's chain includes its leaf, a
+     * client's does not. */
     X509 *peer = SSL_get0_peer_certificate(ssl);
     napi_create_array(env, &v);
     if (!peer) return v;
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+    if (!chain || sk_X509_num(chain) == 0) chain = SSL_get_peer_cert_chain(ssl);
     uint32_t i = 0;
     napi_set_element(env, v, i++, der_of(env, peer));
     int n = chain ? sk_X509_num(chain) : 0;
