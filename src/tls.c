@@ -151,6 +151,16 @@ static void ctx_finalize(napi_env env, void *data, void *hint) {
   free(c);
 }
 
+/* The key's passphrase, from the options; never OpenSSL's terminal prompt. */
+static int passphrase_cb(char *buf, int size, int rwflag, void *u) {
+  const char *p = u;
+  if (!p) return -1;
+  int n = (int)strlen(p);
+  if (n > size) return -1;
+  memcpy(buf, p, (size_t)n);
+  return n;
+}
+
 /* Adds every certificate of a PEM bundle to the context's trust store. */
 static int add_cas(SSL_CTX *ctx, const char *pem, size_t len) {
   BIO *b = BIO_new_mem_buf(pem, (int)len);
@@ -158,7 +168,7 @@ static int add_cas(SSL_CTX *ctx, const char *pem, size_t len) {
   X509_STORE *store = SSL_CTX_get_cert_store(ctx);
   int n = 0;
   X509 *x;
-  while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+  while ((x = PEM_read_bio_X509(b, NULL, passphrase_cb, NULL)) != NULL) {
     X509_STORE_add_cert(store, x);
     X509_free(x);
     n++;
@@ -172,11 +182,11 @@ static int add_cas(SSL_CTX *ctx, const char *pem, size_t len) {
 static int use_chain(SSL_CTX *ctx, const char *pem, size_t len) {
   BIO *b = BIO_new_mem_buf(pem, (int)len);
   if (!b) return -1;
-  X509 *leaf = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL);
+  X509 *leaf = PEM_read_bio_X509_AUX(b, NULL, passphrase_cb, NULL);
   int ok = leaf != NULL && SSL_CTX_use_certificate(ctx, leaf) == 1;
   X509_free(leaf);
   X509 *x;
-  while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+  while (ok && (x = PEM_read_bio_X509(b, NULL, passphrase_cb, NULL)) != NULL) {
     if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
       X509_free(x);
       ok = 0;
@@ -187,12 +197,21 @@ static int use_chain(SSL_CTX *ctx, const char *pem, size_t len) {
   return ok ? 0 : -1;
 }
 
-/* tlsContext(server, key, cert, ca, requestCert, failNoCert, alpn) -> an
- * object holding the SSL_CTX. key/cert/ca: PEM Buffers or undefined; alpn:
- * the protocols in wire format (a server's choice list). */
+/* tlsContext(server, key, cert, ca, requestCert, failNoCert, alpn, passphrase)
+ * -> an object holding the SSL_CTX. key/cert/ca: PEM Buffers or undefined;
+ * alpn: the protocols in wire format (a server's choice list). */
 static napi_value tls_context(napi_env env, napi_callback_info info) {
-  napi_value argv[7], obj;
-  if (get_args(env, info, 7, argv) < 0) return NULL;
+  napi_value argv[8], obj;
+  if (get_args(env, info, 8, argv) < 0) return NULL;
+  char pass[1024];
+  int has_pass = 0;
+  napi_valuetype pt;
+  napi_typeof(env, argv[7], &pt);
+  if (pt == napi_string) {
+    size_t n;
+    napi_get_value_string_utf8(env, argv[7], pass, sizeof pass, &n);
+    has_pass = 1;
+  }
   bool server = false, request_cert = false, fail_no_cert = false;
   napi_get_value_bool(env, argv[0], &server);
   napi_get_value_bool(env, argv[4], &request_cert);
@@ -217,7 +236,7 @@ static napi_value tls_context(napi_env env, napi_callback_info info) {
   if (cert && use_chain(ctx, cert, cert_len) < 0) goto fail;
   if (key) {
     BIO *b = BIO_new_mem_buf(key, (int)key_len);
-    EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, passphrase_cb, has_pass ? pass : NULL) : NULL;
     BIO_free(b);
     int ok = pk != NULL && SSL_CTX_use_PrivateKey(ctx, pk) == 1;
     EVP_PKEY_free(pk);

@@ -266,6 +266,8 @@ export interface WrapSslOptions {
   serverSide?: boolean;
   /** the private key, PEM */
   key?: string | Buffer;
+  /** the key's passphrase, when it is encrypted */
+  passphrase?: string;
   /** the certificate, PEM; intermediates may follow it */
   cert?: string | Buffer;
   /** trusted CAs, PEM (default: Node's bundled roots) */
@@ -326,6 +328,7 @@ export async function wrapSsl(sock: GreenSocket, opts: WrapSslOptions = {}): Pro
     tlsSocket = new tls.TLSSocket(duplex, {
       isServer: true,
       key: opts.key,
+      passphrase: opts.passphrase,
       cert: opts.cert,
       ca: opts.ca,
       requestCert: opts.requestCert ?? false,
@@ -342,6 +345,7 @@ export async function wrapSsl(sock: GreenSocket, opts: WrapSslOptions = {}): Pro
       host,
       ca: opts.ca,
       key: opts.key,
+      passphrase: opts.passphrase,
       cert: opts.cert,
       rejectUnauthorized: opts.rejectUnauthorized ?? true,
       ALPNProtocols: opts.alpnProtocols,
@@ -374,6 +378,7 @@ async function wrapNative(sock: GreenSocket, opts: WrapSslOptions): Promise<Gree
     t = new NativeTls(sock, {
       serverSide,
       key: opts.key,
+      passphrase: opts.passphrase,
       cert: opts.cert,
       ca: opts.ca,
       requestCert: opts.requestCert ?? false,

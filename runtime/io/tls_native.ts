@@ -16,7 +16,7 @@ interface TlsBinding {
   /** [0]: bytes waiting to be sent after the last call; [1]: 1 once the peer's close_notify came */
   readonly tlsState: Int32Array;
   tlsContext(server: boolean, key: Buffer | undefined, cert: Buffer | undefined, ca: Buffer | undefined,
-    requestCert: boolean, failNoCert: boolean, alpn: Buffer | undefined): NativeContext;
+    requestCert: boolean, failNoCert: boolean, alpn: Buffer | undefined, passphrase: string | undefined): NativeContext;
   tlsNew(ctx: NativeContext, owner: object, servername: string | undefined, session: Buffer | undefined, alpn: Buffer | undefined): void;
   tlsHandshake(owner: object, input: Buffer | undefined): number;
   tlsRead(owner: object, input: Buffer | undefined): Buffer;
@@ -58,6 +58,7 @@ const READ_SIZE = 65536;
 export interface NativeTlsOptions {
   serverSide: boolean;
   key?: string | Buffer;
+  passphrase?: string;
   cert?: string | Buffer;
   ca?: string | Buffer | Array<string | Buffer>;
   requestCert: boolean;
@@ -110,7 +111,7 @@ function idOf(v: string | Buffer | Array<string | Buffer> | undefined): string {
 
 function contextFor(o: NativeTlsOptions): NativeContext {
   const failNoCert = o.serverSide && o.requestCert && o.rejectUnauthorized;
-  const cacheKey = [o.serverSide ? 'S' : 'C', o.requestCert ? 1 : 0, failNoCert ? 1 : 0, idOf(o.key), idOf(o.cert), idOf(o.ca),
+  const cacheKey = [o.serverSide ? 'S' : 'C', o.requestCert ? 1 : 0, failNoCert ? 1 : 0, idOf(o.key), idOf(o.passphrase), idOf(o.cert), idOf(o.ca),
     o.serverSide ? (o.alpnProtocols ?? []).join(',') : ''].join('|');
   let ctx = contexts.get(cacheKey);
   if (ctx !== undefined) return ctx;
@@ -123,7 +124,7 @@ function contextFor(o: NativeTlsOptions): NativeContext {
     ca = roots;
   }
   ctx = native.tlsContext(o.serverSide, o.key === undefined ? undefined : pem(o.key), o.cert === undefined ? undefined : pem(o.cert), ca,
-    o.requestCert || !o.serverSide, failNoCert, o.serverSide ? alpnWire(o.alpnProtocols) : undefined);
+    o.requestCert || !o.serverSide, failNoCert, o.serverSide ? alpnWire(o.alpnProtocols) : undefined, o.passphrase);
   if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value as string);
   contexts.set(cacheKey, ctx);
   return ctx;

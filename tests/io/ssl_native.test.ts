@@ -37,7 +37,8 @@ function makeCerts() {
     const server = leaf('server', 'localhost', 'DNS:localhost,IP:127.0.0.1', ['-days', '1']);
     const client = leaf('client', 'evy client', null, ['-days', '1']);
     const expired = leaf('expired', 'localhost', 'DNS:localhost,IP:127.0.0.1', ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z']);
-    return { ca: readFileSync(f('ca.pem')), server, client, expired };
+    ossl('pkey', '-in', f('server.key'), '-aes256', '-passout', 'pass:sesame', '-out', f('enc.key'));
+    return { ca: readFileSync(f('ca.pem')), server, client, expired, encryptedKey: readFileSync(f('enc.key')) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -335,6 +336,22 @@ test('bad input: an unreadable key, an ALPN name too long, a closed socket after
   c.close();
   assert.is((await rejection(c.recv()) as NodeJS.ErrnoException).code, 'EBADF');
   assert.is((await rejection(c.sendall('x')) as NodeJS.ErrnoException).code, 'EBADF');
+  await srv2.wait();
+  l.close();
+});
+
+test('an encrypted key with its passphrase; without it a clear error, no prompt', async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const srv = serveOne(l, { serverSide: true, key: certs.encryptedKey, passphrase: 'sesame', cert: srvCert.cert }, echo);
+  const c = await wrapSsl(await connect(l.getsockname()), { ca, serverHostname: 'localhost' });
+  await c.sendall('k');
+  assert.is(String(await c.recv()), 'k');
+  c.close();
+  await srv.wait();
+  const srv2 = spawn(async () => (await l.accept())[0].close());
+  const raw = await connect(l.getsockname());
+  const err = (await rejection(wrapSsl(raw, { serverSide: true, key: certs.encryptedKey, cert: srvCert.cert }))) as NodeJS.ErrnoException;
+  assert.match(String(err.code), /^ERR_OSSL_/);
   await srv2.wait();
   l.close();
 });
