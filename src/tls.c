@@ -378,15 +378,23 @@ static int feed(napi_env env, evy_tls *t, napi_value input) {
   return 0;
 }
 
-/* tlsHandshake(owner, input) -> 1 when the handshake is done, 0 when it waits
- * for the peer. What it wrote waits in the write BIO (tlsState[0], tlsOut()). */
-static napi_value tls_handshake(napi_env env, napi_callback_info info) {
-  napi_value argv[2], ret;
+/* The session of (owner, input) calls, with input already fed to it. */
+static evy_tls *fed_session(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
   if (get_args(env, info, 2, argv) < 0) return NULL;
   evy_tls *t = unwrap_tls(env, argv[0]);
   if (!t || feed(env, t, argv[1]) < 0) return NULL;
-  evy_tls_env *te = tls_env(env);
   ERR_clear_error();
+  return t;
+}
+
+/* tlsHandshake(owner, input) -> 1 when the handshake is done, 0 when it waits
+ * for the peer. What it wrote waits in the write BIO (tlsState[0], tlsOut()). */
+static napi_value tls_handshake(napi_env env, napi_callback_info info) {
+  napi_value ret;
+  evy_tls *t = fed_session(env, info);
+  if (!t) return NULL;
+  evy_tls_env *te = t->te;
   int r = SSL_do_handshake(t->ssl);
   note_pending(t, te->state);
   if (r != 1) {
@@ -412,14 +420,12 @@ static int scratch_grow(evy_tls_env *te, size_t want) {
  * empty Buffer for none). tlsState[1] is 1 once the peer's close_notify came;
  * tlsState[0] counts what OpenSSL wrote meanwhile (an alert, a key update). */
 static napi_value tls_read(napi_env env, napi_callback_info info) {
-  napi_value argv[2], ret;
-  if (get_args(env, info, 2, argv) < 0) return NULL;
-  evy_tls *t = unwrap_tls(env, argv[0]);
-  if (!t || feed(env, t, argv[1]) < 0) return NULL;
-  evy_tls_env *te = tls_env(env);
+  napi_value ret;
+  evy_tls *t = fed_session(env, info);
+  if (!t) return NULL;
+  evy_tls_env *te = t->te;
   size_t got = 0;
   te->state[ST_EOF] = 0;
-  ERR_clear_error();
   for (;;) {
     if (scratch_grow(te, got + 16384) < 0) return evy_throw_uv(env, UV_ENOMEM, "tls read");
     size_t n = 0;

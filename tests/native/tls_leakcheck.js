@@ -56,13 +56,8 @@ async function main() {
     c.getpeercert(true);
     c.cipher();
     session = c.getSession();
-    const reader = spawn(async () => {
-      let n = 0;
-      while (n < big.length) n += (await c.recv()).length;
-      return n;
-    });
-    await c.sendall(big);
-    if ((await reader.wait()) !== big.length) throw new Error('short bulk echo');
+    const [, got] = await Promise.all([c.sendall(big), spawn(readBytes, c, big.length).wait()]);
+    if (got !== big.length) throw new Error('short bulk echo');
     if (i % 2) c.shutdown();
     c.close();
   }
@@ -101,6 +96,12 @@ async function main() {
   }
   await worker(key, crt);
   console.log(`tls leakcheck: ok (${liveTlsSessions()} SSL objects not yet collected)`);
+}
+
+async function readBytes(c, want) {
+  let n = 0;
+  while (n < want) n += (await c.recv()).length;
+  return n;
 }
 
 // A worker's hub torn down with a TLS server and client connected.
