@@ -54,13 +54,16 @@ test.before.each(() => {
   baseline.ssl = liveTlsSessions();
 });
 test.after.each(async () => {
-  await assertClean();
-  // Sockets close on the loop's next turns (their close callbacks): wait for them, boundedly.
-  for (let i = 0; i < 200 && (socketFds() !== baseline.fds || liveTlsSessions() !== baseline.ssl); i++) await sleep(0.01);
-  const now = { fds: socketFds(), ssl: liveTlsSessions() };
-  if (now.fds !== baseline.fds || now.ssl !== baseline.ssl) console.error('left behind:', { baseline, now }); // uvu hides hook errors
-  assert.is(now.ssl, baseline.ssl, 'every native SSL object is freed');
-  assert.is(now.fds, baseline.fds, 'no socket fd left open');
+  try {
+    await assertClean();
+    // Sockets close on the loop's next turns (their close callbacks): wait for them, boundedly.
+    for (let i = 0; i < 200 && (socketFds() !== baseline.fds || liveTlsSessions() !== baseline.ssl); i++) await sleep(0.01);
+    assert.is(liveTlsSessions(), baseline.ssl, 'every native SSL object is freed');
+    assert.is(socketFds(), baseline.fds, 'no socket fd left open');
+  } catch (err) {
+    console.error('after.each:', err); // uvu reports nothing of a hook's failure
+    throw err;
+  }
 });
 
 /** Accepts one connection, wraps it, hands it to `body`, closes it. Resolves body's result (or its error). */
