@@ -161,12 +161,13 @@ export class NativeTls {
   async handshake(): Promise<void> {
     let input: Buffer | undefined;
     try {
+      // A server has nothing to say before the ClientHello.
+      if (this.opts.serverSide) input = await this.nextFlight();
       for (;;) {
         const done = native.tlsHandshake(this, input);
         if (state[0] > 0) await this.raw.sendall(native.tlsOut(this)!);
         if (done === 1) break;
-        input = await this.raw.recv(READ_SIZE);
-        if (input.length === 0) throw new Error('the peer closed the connection during the TLS handshake');
+        input = await this.nextFlight();
       }
     } catch (err) {
       // An alert OpenSSL wrote for the peer (a protocol error, garbage) goes out first.
@@ -176,6 +177,13 @@ export class NativeTls {
     this.verify();
     // Records that came with the handshake's last flight (a client's first data).
     if (input !== undefined) this.decrypted(native.tlsRead(this, undefined));
+  }
+
+  /** The peer's next handshake bytes. */
+  private async nextFlight(): Promise<Buffer> {
+    const input = await this.raw.recv(READ_SIZE);
+    if (input.length === 0) throw new Error('the peer closed the connection during the TLS handshake');
+    return input;
   }
 
   private verify(): void {
