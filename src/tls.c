@@ -16,6 +16,10 @@
  *   SSL at once (close()); the finalizer frees whatever is left.
  * - Renegotiation is refused (SSL_OP_NO_RENEGOTIATION), as is anything below
  *   TLS 1.2 (Node's default minimum).
+ * - A session keeps its record buffers (about 17 KB each way, from its first
+ *   record on): SSL_MODE_RELEASE_BUFFERS, which frees and reallocates them
+ *   around every record, cost 15-20% of the CPU of a 64-byte echo trip
+ *   (bench/tls_cpu.ts).
  * - Verification never stops a handshake: the peer's chain is checked and the
  *   result kept, and JS decides (rejectUnauthorized), with Node's error codes. */
 #include "evy.h"
@@ -232,7 +236,6 @@ static napi_value tls_context(napi_env env, napi_callback_info info) {
   c->ctx = ctx;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (cert && use_chain(ctx, cert, cert_len) < 0) goto fail;
   if (key) {
     BIO *b = BIO_new_mem_buf(key, (int)key_len);
