@@ -88,6 +88,8 @@ leakcheck: build
 	  --suppressions=tests/native/v8.supp node --expose-gc tests/native/leakcheck.js
 	valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
 	  --suppressions=tests/native/v8.supp node --expose-gc tests/tools/watchdog_leakcheck.js
+	valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+	  --suppressions=tests/native/v8.supp node --expose-gc tests/native/tls_leakcheck.js
 
 clean:
 	rm -rf build dist prebuilds coverage docs/api

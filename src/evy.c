@@ -81,6 +81,7 @@ static void on_teardown(napi_async_cleanup_hook_handle hook, void *arg) {
 static void on_instance_finalize(napi_env env, void *data, void *hint) {
   evy_instance *in = data;
   evy_stream_release(in);
+  evy_tls_release(in);
   free(in);
 }
 
@@ -101,6 +102,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (evy_init_fd(env, exports) != napi_ok) return NULL;
   if (evy_init_stream(env, exports) != napi_ok) return NULL;
   if (evy_init_watchdog(env, exports) != napi_ok) return NULL;
+  if (evy_init_tls(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -37,6 +37,7 @@ typedef struct evy_instance {
   struct evy_env *streams;             /* stream.c's state */
   struct evy_poll *polls;              /* live poll handles */
   struct evy_watch *watchdog;          /* watchdog.c's, while it runs */
+  struct evy_tls_env *tls;             /* tls.c's state */
 } evy_instance;
 
 evy_instance *evy_instance_of(napi_env env);
@@ -48,6 +49,8 @@ napi_status evy_init_poll(napi_env env, napi_value exports);
 napi_status evy_init_fd(napi_env env, napi_value exports);
 napi_status evy_init_stream(napi_env env, napi_value exports);
 napi_status evy_init_watchdog(napi_env env, napi_value exports);
+napi_status evy_init_tls(napi_env env, napi_value exports);
+void evy_tls_release(evy_instance *in);
 void evy_watchdog_teardown(evy_instance *in);
 /* Teardown, part by part: close what is open, deliver nothing more to JS. */
 void evy_poll_teardown(evy_instance *in);
