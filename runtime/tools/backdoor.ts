@@ -346,8 +346,7 @@ class Client {
   gone(): void {
     if (this.closed) return;
     this.closed = true;
-    const gt = this.running;
-    this.running = null;
+    const gt = this.running; // kept: the GreenletExit comes back as the statement's error
     if (gt !== null && !gt.dead) gt.kill(new GreenletExit('the backdoor client disconnected'));
     this.repl.close();
     replClosed();
