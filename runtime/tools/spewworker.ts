@@ -8,7 +8,10 @@
 //
 // Stepping (Debugger.stepInto) works from here too, but it stops in Node's
 // internals at every statement (blackbox patterns did not keep it out of
-// them), so breakpoints on the traced lines are what it uses.
+// them), so breakpoints on the traced lines are what it uses. A session on
+// the main thread itself can do the same (its paused handler runs inside the
+// pause), but as JavaScript in the middle of the code it stopped; here the
+// stopped thread runs nothing of ours.
 import { readFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { SourceMap } from 'node:module';
