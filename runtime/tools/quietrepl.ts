@@ -22,7 +22,7 @@
 // callback; a rejection nobody handles, of a promise rejected while an input's
 // code runs, reaches that input's ReplDomain through `process.domain` (Node
 // files an unhandled rejection under `process.domain` as it happens), which
-// replStarted() turns into an accessor asking `inputDomain` while REPLs are
+// startRepl() turns into an accessor asking `inputDomain` while REPLs are
 // open. The backdoor wraps the timer functions of each context for the rest.
 import { EventEmitter } from 'node:events';
 import type { REPLServer, ReplOptions } from 'node:repl';
