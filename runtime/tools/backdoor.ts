@@ -22,10 +22,13 @@ import { chmodSync } from 'node:fs';
 import * as net from 'node:net';
 import type { REPLEval, REPLServer } from 'node:repl';
 import { Duplex, PassThrough, Writable } from 'node:stream';
+import { inspect, promisify } from 'node:util';
 import * as evy from '../index';
 import { GreenletExit, spawn, type GreenThread } from '../green/greenthread';
+import { getHub } from '../hub/hub';
 import { GreenSocket, type Address } from '../io/socket';
 import { formatHub, formatThreads, formatWhere, killThread } from './introspect';
+import { loadRepl, ReplDomain, replClosed, startRepl } from './quietrepl';
 
 export { threads, type ThreadInfo, type ThreadState } from './introspect';
 
@@ -48,15 +51,6 @@ export type Message =
   | { t: 'out'; d: string }
   | { t: 'prompt'; p: string; error: boolean }
   | { t: 'completion'; id: number; items: string[]; sub: string };
-
-/**
- * node:repl, loaded when the first client comes: it loads node:domain, whose
- * hooks tax every callback of the process (measured: bench/echo_tools.sh), so
- * a backdoor nobody uses costs nothing.
- */
-function loadRepl(): typeof import('node:repl') {
-  return require('node:repl') as typeof import('node:repl'); // eslint-disable-line @typescript-eslint/no-require-imports
-}
 
 /** How long a new client has to send the handshake before it is taken for nc (ms). */
 const HANDSHAKE_WAIT = 250;
@@ -118,13 +112,25 @@ export function hub(): string {
 
 // ---- one client ----
 
+/** The client each backdoor input thread belongs to (where its stray errors are shown). */
+const inputs = new WeakMap<object, Client>();
+
+/** The ReplDomain of the backdoor input whose code runs now, if any: where Node files an unhandled rejection. */
+function inputDomain(): ReplDomain | null {
+  const store = getHub().storage.getStore();
+  return store === undefined ? null : (inputs.get(store)?.domain ?? null);
+}
+
 class Client {
   readonly repl: REPLServer;
+  readonly domain = new ReplDomain();
   /** The green thread running the current statement. */
   running: GreenThread<unknown> | null = null;
   private lastError = false;
   /** Ends the running statement's thread (its eval is over). */
   private finish: (() => void) | null = null;
+  /** While the eval callback hands a result to the REPL (its error comes back through the domain). */
+  private inCallback = false;
   private closed = false;
   /**
    * Lines not yet given to the REPL. One line goes in at a time, once the
@@ -151,22 +157,30 @@ class Client {
     const repl = loadRepl();
     let r: REPLServer;
     try {
-      r = repl.start({
-      input,
-      output,
-      prompt: PROMPT,
-      terminal: false,
-      useColors: colors,
-      useGlobal: false,
-      ignoreUndefined: false,
-      preview: false,
-      });
+      r = startRepl(
+        {
+          input,
+          output,
+          prompt: PROMPT,
+          terminal: false,
+          useColors: colors,
+          useGlobal: false,
+          ignoreUndefined: false,
+          preview: false,
+        },
+        this.domain,
+        inputDomain,
+      );
     } finally {
       muted = false;
     }
     this.repl = r;
-    const ctx = r.context as Record<string, unknown>;
-    Object.assign(ctx, { evy, threads: threadsText, where, kill, hub, help }, locals);
+    const fill = (ctx: Record<string, unknown>): void => {
+      Object.assign(ctx, { evy, threads: threadsText, where, kill, hub, help }, locals);
+      guardTimers(ctx, (err) => this.stray(err));
+    };
+    fill(r.context as Record<string, unknown>);
+    r.on('reset', fill); // .clear makes a new context
     this.defineCommands();
     const evaluate = r.eval;
     const self = this;
@@ -182,11 +196,17 @@ class Client {
               if (self.running === gt) self.running = null;
               self.lastError = err !== null && err !== undefined && !(err instanceof repl.Recoverable);
               if (self.closed) return; // the client is gone: nobody to show it to
-              cb(err, result);
+              self.inCallback = true;
+              try {
+                cb(err, result);
+              } finally {
+                self.inCallback = false;
+              }
             });
           });
         },
       ).named('backdoor input');
+      inputs.set(gt, self);
       self.running = gt as GreenThread<unknown>;
     };
     const display = r.displayPrompt.bind(r);
@@ -206,17 +226,57 @@ class Client {
       this.ready = true;
       this.next();
     };
-    // The REPL reports an error thrown by an input through its domain, not
-    // through the eval callback: that ends the statement too.
-    (r as unknown as { _domain: NodeJS.EventEmitter })._domain.prependListener('error', () => {
+    this.domain.onError = (err) => this.routeError(err);
+    r.on('exit', () => this.gone());
+    if (onPrompt !== null) onPrompt(r.getPrompt(), false);
+  }
+
+  /**
+   * Every error the REPL would print passes here first. The REPL's own: the
+   * statement's (through the eval callback), or one it reports through the
+   * domain while the statement's thread runs (which ends the statement).
+   * Anything else is stray: an unhandled rejection from an input's code, a
+   * throw in a timer callback an input set.
+   */
+  private routeError(err: unknown): boolean {
+    if (this.inCallback) {
+      this.lastError = true;
+      return true;
+    }
+    const store = getHub().storage.getStore();
+    if (this.finish !== null && store !== undefined && store === this.running) {
       this.lastError = true;
       const finish = this.finish;
       this.finish = null;
       this.running = null;
-      finish?.();
-    });
-    r.on('exit', () => this.gone());
-    if (onPrompt !== null) onPrompt(r.getPrompt(), false);
+      finish();
+      return true;
+    }
+    return this.stray(err);
+  }
+
+  /** An error from an input's code, outside its statement: shown to this client, and nothing else happens. */
+  stray(err: unknown): boolean {
+    if (this.closed) {
+      process.stderr.write(`evy backdoor: uncaught, from a disconnected client's code: ${inspect(err)}\n`);
+      return false;
+    }
+    if (this.running === null && this.finish === null && this.ready && this.lines.length === 0) {
+      // at the prompt: the REPL prints it, and a new prompt, as Node does
+      this.lastError = true;
+      if (this.domain.onError === null) return true;
+      const route = this.domain.onError;
+      this.domain.onError = null;
+      try {
+        this.domain.emit('error', err);
+      } finally {
+        this.domain.onError = route;
+      }
+      return false;
+    }
+    // a statement runs: its prompt comes when it ends
+    this.repl.output.write(`Uncaught ${this.repl.writer(err)}\n`);
+    return false;
   }
 
   private defineCommands(): void {
@@ -286,12 +346,37 @@ class Client {
   gone(): void {
     if (this.closed) return;
     this.closed = true;
-    const gt = this.running;
-    this.running = null;
+    const gt = this.running; // kept: the GreenletExit comes back as the statement's error
     if (gt !== null && !gt.dead) gt.kill(new GreenletExit('the backdoor client disconnected'));
     this.repl.close();
+    replClosed();
     this.conn.destroy();
     this.onGone(this);
+  }
+}
+
+/**
+ * The context's timer functions, whose callbacks' errors go to `report`
+ * instead of killing the process: what the REPL's domain did for them.
+ */
+function guardTimers(ctx: Record<string, unknown>, report: (err: unknown) => void): void {
+  for (const name of ['setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask'] as const) {
+    const real = globalThis[name] as (fn: unknown, ...rest: unknown[]) => unknown;
+    const guarded = function (this: unknown, fn: unknown, ...rest: unknown[]): unknown {
+      if (typeof fn !== 'function') return real(fn, ...rest); // Node's own error
+      return real(function (this: unknown, ...args: unknown[]) {
+        try {
+          return (fn as (...a: unknown[]) => unknown).apply(this, args);
+        } catch (err) {
+          report(err);
+          return undefined;
+        }
+      }, ...rest);
+    };
+    const custom = (real as unknown as Record<symbol, unknown>)[promisify.custom];
+    if (custom !== undefined) Object.defineProperty(guarded, promisify.custom, { value: custom });
+    Object.defineProperty(guarded, 'name', { value: name });
+    Object.defineProperty(ctx, name, { value: guarded, writable: true, configurable: true, enumerable: false });
   }
 }
 

@@ -7,6 +7,8 @@ import { getHub, type Parkable, type Waiter } from '../hub/hub';
 import type { GreenThread } from '../green/greenthread';
 import { callSite, formatHubListeners as listListeners, formatHubTimers as listTimers } from './introspect';
 import { startWatchdog, stopWatchdog, watchdogRunning } from './watchdog';
+import type { Worker } from 'node:worker_threads';
+import type { SpewWorkerData } from './spewworker';
 
 export { BlockingDetected, onBlockReport, type BlockReport } from './watchdog';
 
@@ -33,14 +35,61 @@ function showValue(v: unknown): string {
   return inspect(v, { depth: 2, breakLength: Infinity, maxStringLength: 80 });
 }
 
+/** The line tracer's worker while spew() runs, and its flags. */
+let lineTracer: { worker: Worker; flags: Int32Array } | null = null;
+
+/** How long spew() waits for the line tracer to set its breakpoints (ms). */
+const LINE_TRACER_START = 30_000;
+
+function startLineTracer(traceNames: string[] | null, showValues: boolean): void {
+  let Worker: typeof import('node:worker_threads').Worker;
+  try {
+    require('node:inspector'); // eslint-disable-line @typescript-eslint/no-require-imports
+    ({ Worker } = require('node:worker_threads') as typeof import('node:worker_threads')); // eslint-disable-line @typescript-eslint/no-require-imports
+  } catch {
+    return; // a Node without the inspector: switches only
+  }
+  const { join, resolve } = require('node:path') as typeof import('node:path'); // eslint-disable-line @typescript-eslint/no-require-imports
+  const flags = new Int32Array(new SharedArrayBuffer(8));
+  const workerData: SpewWorkerData = { flags, names: traceNames, showValues, evyDir: resolve(__dirname, '..'), fd: 1 };
+  const worker = new Worker(join(__dirname, 'spewworker.js'), { workerData, stdout: false, stderr: false });
+  worker.unref();
+  worker.on('error', (err) => process.stderr.write(`evy spew: the line tracer failed: ${err.message}\n`));
+  lineTracer = { worker, flags };
+  // The worker sets its breakpoints through the main thread's inspector,
+  // which answers it while this thread waits here.
+  Atomics.wait(flags, 0, 0, LINE_TRACER_START);
+}
+
+function stopLineTracer(): void {
+  if (lineTracer === null) return;
+  const { worker, flags } = lineTracer;
+  lineTracer = null;
+  Atomics.store(flags, 1, 1); // no line is printed from now on
+  // Held (the process does not end) until the worker has let go of the main thread's inspector.
+  worker.ref();
+  worker.on('message', (m: unknown) => {
+    if (m === 'disconnected') setImmediate(() => worker.postMessage('bye'));
+  });
+  worker.postMessage('stop');
+}
+
 /**
- * Traces every switch into a green thread, one line each on stdout: which
- * thread resumes, after which operation, where it parked (file:line:col), and,
- * with `showValues`, the value it resumes with. `traceNames` keeps only the
- * switches whose park (or spawn) site is in a file whose path contains one of
- * the names. Turns on stack recording for threads while it runs.
- * @param traceNames file or module names to keep (null: every switch).
- * @param showValues print the value each resumption brings.
+ * Traces what runs, one line each on stdout, as Evy's spew: every source line
+ * executed in the traced files (`spew: file:line: text`, source-mapped for
+ * .ts, with `[name=value ...]` for the names on the line under `showValues`),
+ * and every switch into a green thread: which thread resumes, after which
+ * operation, where it parked (file:line:col), and, with `showValues`, the
+ * value it resumes with. `traceNames` keeps only the files whose path
+ * contains one of the names; without it, every file but Node's own, evy's
+ * and those under node_modules. Lines are traced by a worker thread that
+ * sets a breakpoint on every line through the inspector (the main thread
+ * stops at each; it is slow, for debugging only), in the scripts loaded when
+ * spew() is called and those loaded later, once the worker has seen them.
+ * Turns on stack recording for threads while it runs.
+ * @param traceNames file or module names to keep (null: every application file).
+ * @param showValues print the values on each line, and the value each resumption brings.
+ * @throws {TypeError} traceNames is not an array of strings or null.
  * @example
  * spew(['server.ts']); await serveABit(); unspew();
  */
@@ -65,10 +114,13 @@ export function spew(traceNames: string[] | null = null, showValues = false): vo
     }
     process.stdout.write(`${line}\n`);
   };
+  stopLineTracer();
+  startLineTracer(traceNames === null ? null : [...traceNames], Boolean(showValues));
 }
 
 /** Stops spew(). */
 export function unspew(): void {
+  stopLineTracer();
   if (hub.switchHook === null) return;
   hub.switchHook = null;
   hub.threadStacks = spewStacksBefore;

@@ -3,7 +3,7 @@
 // HTTP while the `evy backdoor` CLI (through a pseudo-terminal) and nc drive it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn as spawnProcess, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -234,6 +234,48 @@ test('two clients at once, each in its own context', async () => {
   await Promise.all([closed(a.sock), closed(b.sock)]);
   await bd.close();
   await assertClean();
+});
+
+test("errors an input leaves behind (a timer's throw, a rejection nobody handles) go to its client; the process lives", async () => {
+  const bd = await backdoor(0);
+  const c = await lineClient(portOf(bd));
+  const other = await lineClient(portOf(bd));
+  let from = c.out.text.length;
+  await c.send("setTimeout(() => { throw new Error('from a timer') }, 10); 0");
+  assert.match(await c.out.until(/Uncaught Error: from a timer\n[\s\S]*evy> $/, from), /^0\nevy> Uncaught Error: from a timer/);
+  from = c.out.text.length;
+  await c.send("Promise.reject(new RangeError('nobody handles it')); 1");
+  assert.match(await c.out.until(/Uncaught RangeError: nobody handles it\n[\s\S]*evy> $/, from), /^1\nevy> Uncaught RangeError/);
+  from = c.out.text.length;
+  await c.send("const kept = Promise.reject(new Error('kept, not awaited'))");
+  await c.out.until(/Uncaught Error: kept, not awaited/, from);
+  from = c.out.text.length;
+  await c.send("queueMicrotask(() => { throw new TypeError('in a microtask') })");
+  await c.out.until(/Uncaught TypeError: in a microtask/, from);
+  // while a statement runs: the stray error is shown, the statement goes on
+  from = c.out.text.length;
+  const t = await c.send("setTimeout(() => { throw new Error('meanwhile') }, 20); await evy.sleep(0.3); 'still here'");
+  assert.match(c.out.text.slice(from), /Uncaught Error: meanwhile\n[\s\S]*'still here'\nevy> $/, t);
+  assert.ok(!other.out.text.includes('Uncaught'), "the other client sees none of it");
+  assert.is((await c.send('clearTimeout(setTimeout(() => {}, 1000)); typeof setTimeout[Symbol.for("nodejs.util.promisify.custom")]')).trim(), "'function'");
+  assert.is((await c.send('.clear')).trim(), 'Clearing context...');
+  assert.is((await c.send('typeof evy.spawn')).trim(), "'function'", 'a new context after .clear has evy again');
+  c.sock.end();
+  other.sock.end();
+  await Promise.all([closed(c.sock), closed(other.sock)]);
+  await bd.close();
+  await assertClean();
+});
+
+test("node:domain's hook and patches stay out of the process; an application's own domain still works", () => {
+  const r = spawnSync(process.execPath, ['--expose-internals', join(__dirname, 'domain_leakcheck.cjs')], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines, [
+    'client attached: hooks before 0 destroy 0, EventEmitter unpatched, process.domain routed',
+    'client gone: as before the backdoor',
+    "the application's domain: EventEmitter patched, caught 'in a domain timer'",
+  ]);
 });
 
 test('a non-loopback address is refused without allowRemote; bad arguments are named', async () => {

@@ -17,6 +17,15 @@ const root = resolve(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'evy-debug-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Writes `lines` to `file`, runs it with `evy run` and returns its stdout's lines (it must exit 0, with nothing on stderr). */
+function evyRun(file: string, lines: string[]): string[] {
+  writeFileSync(file, lines.join('\n'));
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'evy'), 'run', file], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.stderr, '');
+  assert.is(r.status, 0);
+  return r.stdout.trimEnd().split('\n');
+}
+
 test('formatHubTimers lists each pending timer, with the stack that made it under hubTimerStacks', async () => {
   assert.is(debug.formatHubTimers(), 'no pending timers\n');
   const plain = hub.scheduleCallGlobal(30, function withoutStack() {});
@@ -47,35 +56,53 @@ test('formatHubListeners lists each fd listener, with the stack that added it un
   await assertClean();
 });
 
-test('spew traces every switch of a small script, line by line; unspew stops it', () => {
+test('spew traces every line and every switch of a small script, in order, with values; unspew stops it', () => {
   const file = join(dir, 'spewed.ts');
-  writeFileSync(
-    file,
-    [
-      "import { spawn, sleep, Queue } from 'evy';",
-      "import { spew, unspew } from 'evy/tools/debug';",
-      'const q = new Queue<number>();',
-      'spew(null, true);',
-      'spawn(async function producer() {',
-      '  await sleep(0.01);',
-      '  q.putNowait(7);',
-      '});',
-      'const v = await q.get();',
-      'unspew();',
-      'await sleep(0.01);',
-      "console.log('got', v);",
-    ].join('\n'),
-  );
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'evy'), 'run', file], { encoding: 'utf8', timeout: 60_000 });
-  assert.is(r.stderr, '');
-  const lines = r.stdout.trimEnd().split('\n');
+  const lines = evyRun(file, [
+    "import { spawn, sleep, Queue } from 'evy';",
+    "import { spew, unspew } from 'evy/tools/debug';",
+    'const q = new Queue<number>();',
+    'spew(null, true);',
+    'spawn(async function producer() {',
+    '  const n: number = 3 + 4;',
+    '  await sleep(0.01);',
+    '  q.putNowait(n);',
+    '});',
+    'const v = await q.get();',
+    'unspew();',
+    'await sleep(0.01);',
+    "console.log('got', v);",
+  ]);
   const at = (line: number, col: number): string => `${file}:${line}:${col}`;
+  const ln = (line: number, text: string): string => `spew: ${file}:${line}: ${text}`;
   assert.equal(lines, [
+    ln(5, 'spawn(async function producer() {  [spawn=[Function: spawn]]'),
+    ln(10, 'const v = await q.get();  [v=undefined q=Queue]'),
     `spew: thread 2 'producer' starts (spawned at ${at(5, 1)})`,
-    `spew: thread 2 'producer' resumes after sleep at ${at(6, 9)} <- undefined`,
-    `spew: thread main resumes after Queue.get at ${at(9, 19)} <- 7`,
+    ln(6, 'const n: number = 3 + 4;  [n=undefined]'),
+    ln(7, 'await sleep(0.01);  [sleep=[Function: sleep]]'),
+    `spew: thread 2 'producer' resumes after sleep at ${at(7, 9)} <- undefined`,
+    ln(8, 'q.putNowait(n);  [q=Queue n=7]'),
+    ln(9, '});'),
+    `spew: thread main resumes after Queue.get at ${at(10, 19)} <- 7`,
+    ln(11, 'unspew();  [unspew=[Function: unspew]]'),
     'got 7',
   ]);
+});
+
+test("spew's lines keep to the files named", () => {
+  const lib = join(dir, 'spewlib.ts');
+  const main = join(dir, 'spewmain.ts');
+  writeFileSync(lib, ['export function double(x: number): number {', '  return x * 2;', '}'].join('\n'));
+  const lines = evyRun(main, [
+    "import { spew, unspew } from 'evy/tools/debug';",
+    "import { double } from './spewlib.ts';",
+    "spew(['spewlib']);",
+    'const y = double(21);',
+    'unspew();',
+    "console.log('y', y);",
+  ]);
+  assert.equal(lines, [`spew: ${lib}:2: return x * 2;`, 'y 42']);
 });
 
 test("spew's traceNames keeps only the switches parked in the files named", async () => {
