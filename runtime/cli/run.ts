@@ -147,6 +147,10 @@ export async function runScript(script: string, args: string[], opts: RunOptions
   // The ESM hooks live in a loader thread that takes a third of the start-up
   // budget to boot: a CommonJS script gets them only if it may import().
   if (esm || /\bimport\s*\(/.test(source)) registerTsHooks(entryURL, esm);
+  // The hub (and with it the native addon) loads only now, when a script
+  // runs, and before source maps are on: Node would read the maps of its files.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hub = (require('../hub/hub') as { getHub(): Hub }).getHub();
   process.setSourceMapsEnabled(true);
   if (opts.blockWarn !== undefined) {
     // Started here, once the entry is compiled: its compile is start-up, not a block.
@@ -155,9 +159,6 @@ export async function runScript(script: string, args: string[], opts: RunOptions
     hubBlockingDetection(true, opts.blockWarn, { raise: false });
   }
 
-  // The hub (and with it the native addon) loads only now, when a script runs.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const hub = (require('../hub/hub') as { getHub(): Hub }).getHub();
   let mainDone = false;
   process.on('beforeExit', () => {
     if (mainDone) return;
