@@ -6,7 +6,7 @@
 // start-up. One file holds the cache, next to the TypeScript cache
 // (tscompile.ts), keyed by each file's path, size and mtime; V8 itself
 // rejects a cache made by another Node or with other V8 flags, and a file
-// whose cache is missing or rejected makes the run write it again.
+// whose cache is missing or rejected makes the run write it again, at exit.
 // The program's own files, and evy's files loaded after start-up, compile as
 // usual (and get their source maps when those are on).
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -134,15 +134,18 @@ export function startCompileCache(root: string): void {
   stop = () => {
     M.prototype._compile = original;
     if (!stale) return;
-    // The bytecode of every function compiled so far (those start-up ran) goes in.
-    for (const [filename, key, script] of compiled) cache.set(filename, { key, data: script.createCachedData() });
-    writeCache(file, cache);
+    // Written as the process ends, with the bytecode of every function of
+    // these files compiled by then: those start-up ran after this point too.
+    process.once('exit', () => {
+      for (const [filename, key, script] of compiled) cache.set(filename, { key, data: script.createCachedData() });
+      writeCache(file, cache);
+    });
   };
 }
 
 /**
  * Ends startCompileCache(): later files compile as usual; a cache that
- * missed is written now, with what start-up compiled.
+ * missed is written when the process exits.
  * @internal
  */
 export function stopCompileCache(): void {
