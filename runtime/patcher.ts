@@ -238,8 +238,9 @@ function applyGreen(name: string, builtin: Record<string, unknown>): void {
 const stockValues = new WeakMap<object, Map<string, unknown>>();
 
 /**
- * Makes every stock key (and every green addition) of `builtin` a getter that
- * applies the green module on first use: a script that never touches the
+ * Makes every stock key (or only those GREEN_REPLACES or IN_PLACE's `lazy`
+ * name), and every green addition, of `builtin` a getter that applies the
+ * green module (or greens in place) on first use: a script that never touches the
  * module never loads it, and start-up stays short. ESM imports read through
  * the getters too (Node builds a builtin's ESM facade from its properties).
  */
@@ -248,7 +249,7 @@ function patchLazily(name: string, builtin: Record<string, unknown>): void {
   // ones like tls.rootCertificates) keep working exactly as they are.
   for (const [sub, { parent, key }] of Object.entries(SUBMODULES)) if (parent === name) greenOnAccess(builtin, key, sub);
   const descriptors = new Map<string, PropertyDescriptor | undefined>();
-  for (const k of [...(GREEN_REPLACES[name] ?? Object.keys(builtin)), ...(GREEN_ADDITIONS[name] ?? [])]) {
+  for (const k of [...(IN_PLACE[name]?.lazy ?? GREEN_REPLACES[name] ?? Object.keys(builtin)), ...(GREEN_ADDITIONS[name] ?? [])]) {
     const d = Object.getOwnPropertyDescriptor(builtin, k);
     if (d === undefined || ('value' in d && d.configurable === true)) descriptors.set(k, d);
   }
@@ -366,7 +367,7 @@ function settle(): void {
       again = true;
       // A green module already loaded costs nothing to apply: then the
       // builtin's properties stay what they are (data, for mock.method).
-      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id) || id in IN_PLACE) applyGreen(id, builtinObject(id));
+      if (greenModuleLoaded(SUBMODULES[id]?.parent ?? id) || (id in IN_PLACE && IN_PLACE[id].lazy === undefined)) applyGreen(id, builtinObject(id));
       else patchLazily(id, builtinObject(id));
     }
   }
@@ -424,8 +425,7 @@ function installLoadHooks(): void {
   };
   // A program already importing ES modules (not through evy run, whose hooks
   // include these) needs the ESM hooks now: its next import may be a builtin.
-  const list = (process as unknown as { moduleLoadList: string[] }).moduleLoadList;
-  if ((globalThis as Record<symbol, unknown>)[ESM_HOOKS] !== true && list.includes('NativeModule internal/modules/esm/translators')) {
+  if ((globalThis as Record<symbol, unknown>)[ESM_HOOKS] !== true && programUsesEsm()) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { register } = require('node:module') as typeof ModuleType;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -433,6 +433,22 @@ function installLoadHooks(): void {
     register('./cli/greenhooks.mjs', pathToFileURL(__filename));
     (globalThis as Record<symbol, unknown>)[ESM_HOOKS] = true;
   }
+}
+
+/**
+ * Whether the program already uses ES modules. Node 20 loads its ES module
+ * loader only then (after the entry's run_main); Node 22 and later load it at
+ * start-up for every program, and there the sign is an entry that is not
+ * CommonJS (an ES module, -e, --input-type): registering the hooks boots a
+ * loader thread (worker_threads, streams, net), which a CommonJS program
+ * must not pay for.
+ */
+function programUsesEsm(): boolean {
+  const list = (process as unknown as { moduleLoadList: string[] }).moduleLoadList;
+  const esm = list.indexOf('NativeModule internal/modules/esm/translators');
+  if (esm < 0) return false;
+  const atStartup = esm < list.indexOf('NativeModule internal/modules/run_main');
+  return !atStartup || require.main === undefined;
 }
 
 /** The global greenhooks.mts's generated modules call when the program imports a builtin. */

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Hub } from '../hub/hub';
 import { monkeyPatch, type MonkeyPatchOptions } from '../patcher';
+import { stopCompileCache } from './compilecache';
 import { compileTsFile, isModuleFile, TS_EXTENSIONS, tsFormat } from './tscompile';
 import { installTsRequire, registerTsHooks } from './tsrequire';
 
@@ -128,6 +129,13 @@ async function startTools(opts: RunOptions): Promise<void> {
  */
 export async function runScript(script: string, args: string[], opts: RunOptions = {}): Promise<void> {
   const abs = findScript(script);
+  // The hub (and with it the native addon) loads only now, when a script
+  // runs: before monkeyPatch() (node-gyp-build, which binding.ts falls back
+  // to, loads node:os, which must not be greened by a hub half loaded), and
+  // before source maps are on (Node would read the maps of its files).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hub = (require('../hub/hub') as { getHub(): Hub }).getHub();
+  stopCompileCache(); // evy's start path is loaded: what loads from here compiles as usual
   // The world is green before the script's first line (evy run's promise).
   const patch = opts.patch ?? true;
   if (patch !== false) monkeyPatch(patch === true ? {} : patch);
@@ -155,9 +163,6 @@ export async function runScript(script: string, args: string[], opts: RunOptions
     hubBlockingDetection(true, opts.blockWarn, { raise: false });
   }
 
-  // The hub (and with it the native addon) loads only now, when a script runs.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const hub = (require('../hub/hub') as { getHub(): Hub }).getHub();
   let mainDone = false;
   process.on('beforeExit', () => {
     if (mainDone) return;
@@ -168,7 +173,8 @@ export async function runScript(script: string, args: string[], opts: RunOptions
     process.exitCode = 13;
   });
   try {
-    if (esm) await hub.storage.run(hub.main, () => import(entryURL));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    if (esm) await hub.storage.run(hub.main, () => (require('./importentry') as typeof import('./importentry')).importEntry(entryURL));
     else hub.storage.run(hub.main, () => loadMain(abs));
   } finally {
     mainDone = true;

@@ -1,10 +1,10 @@
 // The builtins monkeyPatch greens in place, by changing their own exports
 // object (not by putting a green module's exports onto it): the promise APIs
 // users await most. The patcher greens each when the program first loads it,
-// as it does the others, or at once when Node already has (events always);
-// the global fetch is greened by monkeyPatch() itself (a property swap that
-// loads nothing: undici loads at the first call). The greening functions'
-// modules load only then, and load no Node module of their own.
+// as it does the others; one Node has already loaded (events, always) on the
+// first use of what evy replaces (`lazy`). The global fetch becomes green when
+// the program first reads it. The greening functions' modules (and the hub
+// with them) load only then, and load no Node module of their own.
 //
 // fetch goes with `http` (the HTTP client), fs/promises with `os` (Evy's
 // keyword for file descriptors), events.once and stream/promises with `net`
@@ -17,6 +17,11 @@ export interface InPlaceGreen {
   readonly green: (exports: Record<string, unknown>) => void;
   /** The builtin whose getter hands out this one (`require('fs').promises`), and the getter's name. */
   readonly parent?: { readonly id: string; readonly key: string };
+  /**
+   * When Node has loaded the builtin already: the names whose first use
+   * greens it (lazy accessors, as for the other builtins). Without: at once.
+   */
+  readonly lazy?: readonly string[];
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -27,7 +32,9 @@ export const IN_PLACE: Readonly<Record<string, InPlaceGreen>> = {
     green: (e) => (require('./fs') as typeof import('./fs')).greenFsPromises(e),
     parent: { id: 'fs', key: 'promises' },
   },
-  events: { with: 'net', green: (e) => (require('./events') as typeof import('./events')).greenEvents(e as never) },
+  // Node loads events before any program: greened on the first read of
+  // events.once (EventEmitter.once), the one name evy replaces.
+  events: { with: 'net', green: (e) => (require('./events') as typeof import('./events')).greenEvents(e as never), lazy: ['once'] },
   'stream/promises': { with: 'net', green: (e) => greenStream(e) },
   // stream loads stream/promises as it loads: its `promises` is at hand, and greening it
   // with stream covers require('stream').promises (a getter no hook sees).
@@ -39,10 +46,37 @@ function greenStream(promises: Record<string, unknown>): void {
 }
 
 /**
- * Makes the global fetch green (monkeyPatch with `http`).
+ * Makes the global fetch green (monkeyPatch with `http`) on the program's
+ * first read of it: until then `globalThis.fetch` is an accessor, and
+ * evy/patched/fetch (with the hub) is not loaded. An assignment before any
+ * read puts the assigned value there, as it would on stock. What the first
+ * read finds is what patched/fetch greens: the stock fetch, or a mock put
+ * there before monkeyPatch().
  * @internal
  */
 export function greenFetchGlobal(): void {
-  (require('./fetch') as typeof import('./fetch')).greenGlobalFetch(globalThis as { fetch?: typeof fetch });
+  const g = globalThis as Record<string, unknown>;
+  const d = Object.getOwnPropertyDescriptor(g, 'fetch');
+  if (d === undefined || typeof d.value !== 'function' || d.configurable !== true || d.writable !== true) return;
+  const put = (value: unknown): void => {
+    Object.defineProperty(g, 'fetch', { value, writable: true, enumerable: d.enumerable, configurable: true });
+  };
+  const fetchFile = `${__dirname}/fetch.js`;
+  Object.defineProperty(g, 'fetch', {
+    configurable: true,
+    enumerable: d.enumerable,
+    get(): unknown {
+      // evy/patched/fetch's own first line reads the stock fetch it wraps
+      // (when the program imports it before any read of the global).
+      const cached = require.cache[fetchFile];
+      if (cached !== undefined && !cached.loaded) return d.value;
+      put(d.value);
+      (require('./fetch') as typeof import('./fetch')).greenGlobalFetch(g as { fetch?: typeof fetch });
+      return g.fetch;
+    },
+    set(value: unknown) {
+      put(value);
+    },
+  });
 }
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -47,6 +47,49 @@ console.log(JSON.stringify([
   assert.equal(got, [[false, false, false, false], true, true, true, true, true, true, true, true]);
 });
 
+test("the global fetch and events.once are greened on the program's first read: until then no evy module of theirs is loaded", () => {
+  const got = run(
+    '',
+    `const evyLoaded = () => Object.keys(require.cache).filter((f) => /[\\/]dist[\\/]patched[\\/](fetch|events|abortable)\\.js$/.test(f)).length;
+const before = evyLoaded();
+const d = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+const accessor = typeof d.get === 'function' && d.enumerable === true && d.configurable === true;
+const events = require('events');
+const afterRequire = evyLoaded();
+const once = events.once;
+const afterOnce = evyLoaded();
+const f = globalThis.fetch;
+const settled = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+console.log(JSON.stringify([before, accessor, afterRequire, afterOnce > 0, green(once), once === events.EventEmitter.once, green(f),
+  settled.value === f && settled.writable && settled.enumerable && settled.configurable, fetch === f]));`,
+  );
+  assert.equal(got, [0, true, 0, true, true, true, true, true, true]);
+});
+
+test('a fetch assigned before the first read is what the program gets; one put there before monkeyPatch() is wrapped', () => {
+  const assigned = run(
+    '',
+    `const mock = () => Promise.resolve('mock');
+globalThis.fetch = mock;
+const d = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+console.log(JSON.stringify([fetch === mock, d.value === mock && d.writable, Object.keys(require.cache).some((f) => f.endsWith('fetch.js'))]));`,
+  );
+  assert.equal(assigned, [true, true, false]);
+  const p = join(dir, 'mock-first.cjs');
+  writeFileSync(
+    p,
+    `const mock = function fetch() { return Promise.resolve({ mocked: true }); };
+globalThis.fetch = mock;
+require(${JSON.stringify(root)}).monkeyPatch();
+const direct = require(${JSON.stringify(join(root, 'dist', 'patched', 'fetch.js'))});
+const f = globalThis.fetch;
+f('http://127.0.0.1:1/').then((v) => console.log(JSON.stringify([f !== mock, String(f).includes('awaitAbortable'), v.mocked, typeof direct.fetch])));`,
+  );
+  const r = spawnSync(process.execPath, [p], { encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.trim()), [true, true, true, 'function']);
+});
+
 test('the keywords: http brings fetch, os fs/promises, net events and stream', () => {
   const probe = `console.log(JSON.stringify([green(fetch), green(require('fs/promises').stat), green(require('events').once), green(require('stream/promises').pipeline)]));`;
   assert.equal(run('{ http: true }', probe), [true, false, false, false]);
