@@ -23,7 +23,7 @@ function nothing(): void {}
  * exactly one. Null when that cannot be told for sure (a 'newListener'
  * listener could add others, an emitter without rawListeners).
  */
-function onceOnEmitter(stock: StockOnce, emitter: unknown, name: unknown): { promise: Promise<unknown[]>; undo: Undo } | null {
+function onceOnEmitter(stock: StockOnce, emitter: unknown, name: unknown, options: unknown): { promise: Promise<unknown[]>; undo: Undo } | null {
   const ee = emitter as Partial<EventEmitter> | null;
   if (ee === null || typeof ee !== 'object' || typeof ee.rawListeners !== 'function' || typeof ee.listenerCount !== 'function') return null;
   if (typeof ee.removeListener !== 'function' || ee.listenerCount('newListener') > 0) return null;
@@ -31,7 +31,7 @@ function onceOnEmitter(stock: StockOnce, emitter: unknown, name: unknown): { pro
   const emitterOf = ee as EventEmitter;
   const names = name === 'error' ? [name] : [name, 'error'];
   const before = names.map((n) => emitterOf.listenerCount(n));
-  const promise = stock(emitter, name);
+  const promise = stock(emitter, name, options); // options without a signal: Node 24 still checks they are an object
   const added = names.map((n, i) => (emitterOf.listenerCount(n) === before[i] + 1 ? emitterOf.rawListeners(n).at(-1) : undefined));
   const abort = (): void => {
     names.forEach((n, i) => {
@@ -58,7 +58,7 @@ export function greenEvents(eventsModule: { once: Once }): void {
     const user = options !== null && (typeof options === 'object' || typeof options === 'function') ? (options as { signal?: unknown }).signal : undefined;
     if (!ownSignal(user)) return awaitAbortable(stock(emitter, name, options), null); // refused, or a look-alike: as it is
     if (user === undefined) {
-      const direct = onceOnEmitter(stock, emitter, name);
+      const direct = onceOnEmitter(stock, emitter, name, options);
       if (direct !== null) return awaitAbortable(direct.promise, direct.undo);
     }
     const link = followSignal(user); // the stock once listens to the caller's signal: so does the link

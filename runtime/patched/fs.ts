@@ -19,9 +19,9 @@ type Promises = Record<string, unknown>;
 /** The functions of fs/promises that wait; tests/patched/fs.test.ts checks the builtin has no other. */
 export const FS_WAITS: readonly string[] = [
   'access', 'appendFile', 'chmod', 'chown', 'copyFile', 'cp', 'lchmod', 'lchown', 'link', 'lstat', 'lutimes',
-  'mkdir', 'mkdtemp', 'open', 'opendir', 'readFile', 'readdir', 'readlink', 'realpath', 'rename', 'rm', 'rmdir',
-  'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'writeFile',
-];
+  'mkdir', 'mkdtemp', 'mkdtempDisposable', 'open', 'opendir', 'readFile', 'readdir', 'readlink', 'realpath',
+  'rename', 'rm', 'rmdir', 'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'writeFile',
+]; // mkdtempDisposable: Node 24.4+
 /** What fs/promises has besides: an async iterator with its own signal, and numbers. */
 export const FS_OTHERS: readonly string[] = ['constants', 'glob', 'watch']; // glob: Node 22+, an async iterator, as watch
 
@@ -32,6 +32,7 @@ const LATE: Record<string, (value: unknown) => void> = {
   open: (h) => void (h as fsp.FileHandle).close().catch(ignore),
   opendir: (d) => void (d as fs.Dir).close().catch(ignore),
   mkdtemp: (dir) => fs.rmdir(dir as string, ignore),
+  mkdtempDisposable: (d) => void (d as { remove(): Promise<void> }).remove().catch(ignore), // Node 24.4+
 };
 
 /**

@@ -97,9 +97,12 @@ test('hub_test.TestScheduleCall.test_global', limited(async () => {
 
 test('hub_test.TestScheduleCall.test_ordering', limited(async () => {
   const lst: number[] = [];
-  hub.scheduleCallGlobal(DELAY * 2, (x: number) => lst.push(x), 3);
-  hub.scheduleCallGlobal(DELAY, (x: number) => lst.push(x), 1);
-  hub.scheduleCallGlobal(DELAY, (x: number) => lst.push(x), 2);
+  // Each deadline is the clock at its call plus the delay: 100 ms apart, not
+  // Evy's 1 ms, so that a loaded machine pausing between the calls cannot swap them.
+  const apart = DELAY * 100;
+  hub.scheduleCallGlobal(apart * 2, (x: number) => lst.push(x), 3);
+  hub.scheduleCallGlobal(apart, (x: number) => lst.push(x), 1);
+  hub.scheduleCallGlobal(apart, (x: number) => lst.push(x), 2);
   while (lst.length < 3) await sleep(DELAY);
   assert.equal(lst, [1, 2, 3]);
 }));

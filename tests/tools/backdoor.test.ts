@@ -17,6 +17,9 @@ const root = resolve(__dirname, '..', '..');
 const evyBin = join(root, 'bin', 'evy');
 const dir = mkdtempSync(join(tmpdir(), 'evy-backdoor-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+/** node:repl's prompt for a statement's next line: `... ` on Node 20, `| ` on Node 24 (node:repl draws it). */
+const MORE = Number(process.versions.node.split('.')[0]) >= 24 ? '| ' : '... ';
+const MORE_RE = MORE.replace(/[.|]/g, '\\$&');
 
 /** Collects what a socket (or process) prints; `until` waits for a pattern. */
 class Output {
@@ -59,8 +62,8 @@ async function lineClient(port: number): Promise<{ sock: net.Socket; out: Output
     async send(s: string) {
       const from = out.text.length;
       sock.write(`${s}\n`);
-      const t = await out.until(/(evy|\.\.\.)> ?$|\.\.\. $/, from);
-      return t.replace(/(evy> |\.\.\. )$/, '');
+      const t = await out.until(new RegExp(`(evy> ?|${MORE_RE})$`), from);
+      return t.replace(new RegExp(`(evy> ?|${MORE_RE})$`), '');
     },
   };
 }
@@ -109,7 +112,7 @@ test('line mode (nc): evaluates, awaits green calls, has evy, the locals and _',
   assert.is((await c.send('typeof evy.spawn')).trim(), "'function'");
   assert.is((await c.send('await evy.sleep(0.05); evy.getCurrent() === evy.getHub().main')).trim(), 'false');
   assert.is((await c.send('function f() {')).trim(), '');
-  assert.ok(c.out.text.endsWith('... '), 'a continuation prompt');
+  assert.ok(c.out.text.endsWith(MORE), 'a continuation prompt');
   assert.is((await c.send('return 5 }')).trim(), 'undefined');
   assert.is((await c.send('f()')).trim(), '5');
   assert.match(await c.send('throw new Error("boom")'), /Uncaught Error: boom/);
@@ -211,7 +214,7 @@ test('protocol: Ctrl-C interrupts the running statement, Tab completion is answe
   // Ctrl-C with nothing running drops the half-typed statement
   from = c.out.text.length;
   c.send({ t: 'line', d: 'if (true) {' });
-  await c.out.until(/<prompt "\.\.\. " false>$/, from);
+  await c.out.until(new RegExp(`<prompt "${MORE_RE}" false>$`), from);
   c.send({ t: 'interrupt' });
   await c.out.until(/<prompt "evy> " false>$/, from);
   c.sock.end();
