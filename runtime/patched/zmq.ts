@@ -520,16 +520,8 @@ export class Socket implements Disposable {
    * @throws Again; ZMQError (EFSM: a REQ socket's send out of turn; ENOTSUP: a PULL or SUB socket; ENOTSOCK: closed).
    * @example await push.send('hello');
    */
-  async send(data: Frame, flags = 0): Promise<void> {
-    checkFlags(flags, C.DONTWAIT | C.SNDMORE, 'send');
-    const frame = checkFrame(data, 'send');
-    this.checkSend('send');
-    if (flags & C.SNDMORE) {
-      this.outgoing.push(frame);
-      return;
-    }
-    await this.transmit(this.outgoing.length === 0 ? frame : [...this.outgoing, frame], flags, 'send');
-    this.outgoing = [];
+  send(data: Frame, flags = 0): Promise<void> {
+    return this.transmit(data, null, flags, 'send');
   }
 
   /**
@@ -537,17 +529,8 @@ export class Socket implements Disposable {
    * Waits and fails as send() does.
    * @example await dealer.sendMultipart(['job', Buffer.from([1, 2])]);
    */
-  async sendMultipart(frames: readonly Frame[], flags = 0): Promise<void> {
-    checkFlags(flags, C.DONTWAIT | C.SNDMORE, 'sendMultipart');
-    if (!Array.isArray(frames) || frames.length === 0) throw new TypeError('sendMultipart: frames must be a non-empty array');
-    const checked = frames.map((f) => checkFrame(f, 'sendMultipart'));
-    this.checkSend('sendMultipart');
-    if (flags & C.SNDMORE) {
-      this.outgoing.push(...checked);
-      return;
-    }
-    await this.transmit([...this.outgoing, ...checked], flags, 'sendMultipart');
-    this.outgoing = [];
+  sendMultipart(frames: readonly Frame[], flags = 0): Promise<void> {
+    return this.transmit(null, frames, flags, 'sendMultipart');
   }
 
   /** send() of a string (UTF-8). */
@@ -561,12 +544,27 @@ export class Socket implements Disposable {
     return this.send(JSON.stringify(value), flags);
   }
 
-  private checkSend(what: string): void {
+  /** send (`one` frame) and sendMultipart (`many`): one async function, so one promise per message. */
+  private async transmit(one: unknown, many: readonly unknown[] | null, flags: number, what: string): Promise<void> {
+    checkFlags(flags, C.DONTWAIT | C.SNDMORE, what);
+    let frames: Frame[] | null = null;
+    let frame: Frame | null = null;
+    if (many === null) {
+      frame = checkFrame(one, what);
+    } else {
+      if (!Array.isArray(many) || many.length === 0) throw new TypeError(`${what}: frames must be a non-empty array`);
+      frames = many.map((f) => checkFrame(f, what));
+    }
     this.open(what);
     if (NO_SEND.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot send`);
-  }
-
-  private async transmit(parts: Frame | Frame[], flags: number, what: string): Promise<void> {
+    if (flags & C.SNDMORE) {
+      if (frames !== null) this.outgoing.push(...frames);
+      else this.outgoing.push(frame!);
+      return;
+    }
+    let parts: Frame | Frame[];
+    if (this.outgoing.length === 0) parts = frames ?? frame!;
+    else parts = frames !== null ? [...this.outgoing, ...frames] : [...this.outgoing, frame!];
     const pending = hub.check();
     if (pending !== null) await pending;
     if (++this.streak >= STREAK) {
@@ -594,6 +592,7 @@ export class Socket implements Disposable {
     } catch (err) {
       throw wrap(err, what);
     }
+    this.outgoing = [];
     if (this.turn !== null) this.turn = 'recv';
     this.afterOp();
   }
@@ -609,17 +608,8 @@ export class Socket implements Disposable {
    * @throws Again; ZMQError (EFSM: a REQ socket's recv before its send; ENOTSUP: a PUSH or PUB socket; ENOTSOCK: closed).
    * @example const msg = await pull.recv();
    */
-  async recv(flags = 0): Promise<Buffer> {
-    checkFlags(flags, C.DONTWAIT, 'recv');
-    if (this.partial.length > 0) {
-      this.open('recv');
-      const pending = hub.check();
-      if (pending !== null) await pending;
-      return this.partial.shift()!;
-    }
-    const msg = await this.receive(flags, 'recv');
-    if (msg.length > 1) this.partial = msg.slice(1);
-    return msg[0];
+  recv(flags = 0): Promise<Buffer> {
+    return this.receive(flags, 'recv', false) as Promise<Buffer>;
   }
 
   /**
@@ -627,17 +617,8 @@ export class Socket implements Disposable {
    * is partway through). Waits and fails as recv() does.
    * @example const [identity, , body] = await router.recvMultipart();
    */
-  async recvMultipart(flags = 0): Promise<Buffer[]> {
-    checkFlags(flags, C.DONTWAIT, 'recvMultipart');
-    if (this.partial.length > 0) {
-      this.open('recvMultipart');
-      const pending = hub.check();
-      if (pending !== null) await pending;
-      const rest = this.partial;
-      this.partial = [];
-      return rest;
-    }
-    return this.receive(flags, 'recvMultipart');
+  recvMultipart(flags = 0): Promise<Buffer[]> {
+    return this.receive(flags, 'recvMultipart', true) as Promise<Buffer[]>;
   }
 
   /** recv() decoded as a string (UTF-8 unless `encoding` says otherwise). */
@@ -650,11 +631,20 @@ export class Socket implements Disposable {
     return JSON.parse((await this.recv(flags)).toString()) as T;
   }
 
-  private async receive(flags: number, what: string): Promise<Buffer[]> {
+  /** recv (one frame) and recvMultipart (`whole`): one async function, so one promise per message. */
+  private async receive(flags: number, what: string, whole: boolean): Promise<Buffer | Buffer[]> {
+    checkFlags(flags, C.DONTWAIT, what);
     let zs = this.open(what);
-    if (NO_RECV.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot receive`);
     const pending = hub.check();
     if (pending !== null) await pending;
+    if (this.partial.length > 0) {
+      // the rest of a message recv() took frame by frame
+      if (!whole) return this.partial.shift()!;
+      const rest = this.partial;
+      this.partial = [];
+      return rest;
+    }
+    if (NO_RECV.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot receive`);
     if (++this.streak >= STREAK) {
       this.streak = 0;
       await sleep(0);
@@ -686,7 +676,9 @@ export class Socket implements Disposable {
     }
     if (this.turn !== null) this.turn = 'send';
     this.afterOp();
-    return msg;
+    if (whole || msg.length === 1) return whole ? msg : msg[0];
+    this.partial = msg.slice(1);
+    return msg[0];
   }
 
   // ---- waiting -------------------------------------------------------------------
