@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { Event, Timeout, getHub, sleep, spawn, type GreenThread } from 'evy';
+import { Event, Timeout, getHub, isMonkeyPatched, monkeyPatch, sleep, spawn, type GreenThread } from 'evy';
+import { selectModules } from 'evy/patcher';
 import * as zmq from 'evy/patched/zmq';
 import { assertClean, rejection, settle } from '../helpers';
 
@@ -474,6 +475,14 @@ test('term() waits for the sockets to close; destroy() closes them; a terminated
   assert.ok(x.closed && y.closed && other.closed);
   assert.is(other.socketCount, 0);
   assert.is(zmq.Context.instance(), zmq.Context.instance(), 'one shared context');
+});
+
+test("monkeyPatch({ zmq: true }) and `--patch zmq` choose it; the default set leaves it out (it rests on an optional package)", () => {
+  assert.not.ok(selectModules().includes('zmq'));
+  assert.not.ok(isMonkeyPatched('zmq'));
+  assert.equal(monkeyPatch({ zmq: true }), ['zmq']);
+  assert.ok(isMonkeyPatched('zmq') && isMonkeyPatched('evy/patched/zmq'));
+  assert.ok(selectModules({ all: true, zmq: true }).includes('zmq'));
 });
 
 test('without the zeromq package, importing evy/patched/zmq says what to install', () => {
