@@ -1,5 +1,6 @@
 # Eventlet's green zmq (pyzmq under eventlet.green.zmq), the peer of
 # bench/zmq_evy.ts: the same two figures, both ends greenlets of this one process.
+import os
 import sys
 import time
 
@@ -45,4 +46,7 @@ for _ in range(trips):
     req.recv()
 server.wait()
 print('reqrep\t%d' % round(trips / (time.perf_counter() - t0)))
-ctx.destroy(0)
+sys.stdout.flush()
+# Eventlet's green Context hangs in destroy()/term() here (pyzmq 24,
+# eventlet 0.33.1): the figures are out, so leave at once.
+os._exit(0)
