@@ -6,7 +6,7 @@
 # async API in plain Node (bench/peers/zmq_node.mjs) and, when Debian's
 # python3-zmq and python3-eventlet are installed, pyzmq under Eventlet's green
 # zmq (bench/peers/zmq_eventlet.py). EVY_ROUNDS rounds (3), interleaved; the
-# median of each. Not pinned: each process has libzmq's I/O thread besides
+# median of each, and of the CPU time (every thread) each message or round trip cost. Not pinned: each process has libzmq's I/O thread besides
 # its own, and the two share the machine's cores.
 set -u
 cd "$(dirname "$0")/.."
@@ -30,18 +30,23 @@ for _ in $(seq "$rounds"); do
 done
 names="evy zeromqjs"
 [ $have_eventlet = 1 ] && names="$names eventlet"
-for fig in pushpull reqrep; do
+unit() { case $1 in pushpull) echo msgs/s ;; reqrep) echo round-trips/s ;; *) echo 'us CPU each' ;; esac; }
+for fig in pushpull reqrep pushpull_cpu reqrep_cpu; do
   for n in $names; do
     m=$(awk -F'\t' -v k="zmq_${fig}_$n" '$1==k {print $2}' "$raw" | median)
-    printf 'zmq_%s_%s\t%s\t%s\n' "$fig" "$n" "$m" "$([ $fig = pushpull ] && echo msgs/s || echo round-trips/s)" | tee -a "$out"
+    printf 'zmq_%s_%s\t%s\t%s\n' "$fig" "$n" "$m" "$(unit $fig)" | tee -a "$out"
   done
 done
+# Throughput ratios (above 1: evy faster), then CPU per operation (below 1:
+# evy spends less), which a loaded machine disturbs less than wall time.
 echo
-ratio 'evy/zeromq.js pushpull' zmq_pushpull_evy zmq_pushpull_zeromqjs
-ratio 'evy/zeromq.js reqrep' zmq_reqrep_evy zmq_reqrep_zeromqjs
-if [ $have_eventlet = 1 ]; then
-  ratio 'evy/eventlet pushpull' zmq_pushpull_evy zmq_pushpull_eventlet
-  ratio 'evy/eventlet reqrep' zmq_reqrep_evy zmq_reqrep_eventlet
-else
+peers=zeromqjs
+[ $have_eventlet = 1 ] && peers="$peers eventlet"
+for p in $peers; do
+  label=$([ $p = zeromqjs ] && echo zeromq.js || echo eventlet)
+  for fig in pushpull reqrep; do ratio "evy/$label $fig" "zmq_${fig}_evy" "zmq_${fig}_$p"; done
+  for fig in pushpull reqrep; do ratio "evy/$label $fig CPU per op" "zmq_${fig}_cpu_evy" "zmq_${fig}_cpu_$p"; done
+done
+if [ $have_eventlet = 0 ]; then
   echo "python3-zmq or python3-eventlet is not installed (bench/setup.sh installs them): no eventlet figures"
 fi
