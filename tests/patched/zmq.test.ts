@@ -352,7 +352,7 @@ test('10,000 messages through PUSH/PULL while receivers are killed and Timeouts 
     for (let i = 0; i < N; i++) {
       b.writeUInt32BE(i, 0);
       await push.send(b);
-      if (i % 500 === 0) await sleep(0.002); // let receivers park, so kills find them waiting
+      if (i % 250 === 0) await sleep(0.002); // let receivers park, so kills and Timeouts find them waiting
     }
   });
   {
