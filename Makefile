@@ -64,6 +64,7 @@ bench: build
 	./bin/evy run bench/db_pool.ts
 	bench/https_storm.sh
 	bench/websocket.sh
+	bench/zmq.sh
 
 demo: build
 	./bin/evy run examples/hello.ts

@@ -44,6 +44,8 @@ export interface MonkeyPatchOptions {
   childProcess?: boolean;
   tls?: boolean;
   http?: boolean;
+  /** evy/patched/zmq: only when named (it needs the optional zeromq package), never part of `all`. */
+  zmq?: boolean;
 }
 
 type Keyword = Exclude<keyof MonkeyPatchOptions, 'all'>;
@@ -61,6 +63,7 @@ const KEYWORDS: Record<Keyword, string[]> = {
   childProcess: ['child_process'],
   tls: ['tls'],
   http: ['http'],
+  zmq: ['zmq'],
 };
 
 /** The green modules that replace a Node builtin of the same name. */
@@ -68,6 +71,8 @@ const BUILTIN_GREEN = new Set(['net', 'dns', 'tls', 'timers', 'child_process', '
 /** Green modules with no stock counterpart (import them from evy/patched/...). */
 const STANDALONE_GREEN = new Set(['select', 'threading']);
 const ALL_GREEN = [...BUILTIN_GREEN, ...STANDALONE_GREEN];
+/** Standalone green modules that only their own keyword selects (imported from evy/patched/...). */
+const OPT_IN_GREEN = ['zmq'];
 
 const ALIASES: Record<string, string> = {
   childProcess: 'child_process',
@@ -131,8 +136,9 @@ export function selectModules(opts: MonkeyPatchOptions = {}): string[] {
   if (on.length > 0 && opts.all !== true) chosen = new Set(on.flatMap((k) => KEYWORDS[k]));
   else if (opts.all === false) chosen = new Set();
   else chosen = new Set(ALL_GREEN);
+  for (const k of on) for (const m of KEYWORDS[k]) if (OPT_IN_GREEN.includes(m)) chosen.add(m);
   for (const k of off) for (const m of KEYWORDS[k]) chosen.delete(m);
-  return ALL_GREEN.filter((m) => chosen.has(m));
+  return [...ALL_GREEN, ...OPT_IN_GREEN].filter((m) => chosen.has(m));
 }
 
 /** `--patch net,dns` → monkeyPatch options: keywords or module names, comma-separated. */

@@ -1,0 +1,967 @@
+// evy/patched/zmq: Evy's green ZeroMQ (pyzmq's surface) on the zeromq package
+// (zeromq.js 6, whose prebuilt libzmq ships inside the package).
+//
+// zeromq.js's own waits cannot be taken back: a receive() or send() promise,
+// once it waits, consumes or sends a message whenever the socket gets ready,
+// even if nobody waits for it any more. So evy never lets it wait. Every
+// socket has RCVTIMEO and SNDTIMEO 0 natively, which makes zeromq.js's
+// receive() and send() synchronous (a message is taken or queued during the
+// call, or the promise rejects with EAGAIN), and they are called only when
+// libzmq says the socket is ready (ZMQ_EVENTS). A green thread that must
+// wait parks on the hub, which watches the socket's ZMQ_FD (zeromq.js polls
+// that fd only while one of its own waits is under way, which never
+// happens here). So:
+// - a recv interrupted by a Timeout or kill took nothing: the next recv gets
+//   the message; a recv that took one returns it (a throw arriving on the
+//   way is deferred to the thread's next suspension point, as in Evy);
+// - a send interrupted while waiting (the high-water mark, no peer yet) has
+//   sent nothing;
+// - the high-water mark blocks the green sender only, the hub runs on.
+//
+// ZMQ_FD is edge-triggered: it signals that ZMQ_EVENTS may have changed,
+// and any call on the socket can consume that signal. So after each send or
+// recv, a socket with other waiters looks at ZMQ_EVENTS again and wakes
+// whom it concerns, as Evy's green zmq does.
+import { sleep } from '../green/greenthread';
+import { getHub, Waiter, type Listener } from '../hub/hub';
+import { WaitList } from '../sync/waitlist';
+import * as C from './zmq_constants';
+
+export * from './zmq_constants';
+
+const hub = getHub();
+
+// ---- the zeromq package --------------------------------------------------------------
+
+/** What evy uses of a zeromq.js socket (its protected option accessors included). */
+interface NativeSocket {
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly closed: boolean;
+  readonly lastEndpoint: string | null;
+  receive(): Promise<Buffer[]>;
+  send(parts: Frame | Frame[]): Promise<void>;
+  bindSync(address: string): void;
+  unbindSync(address: string): void;
+  connect(address: string): void;
+  disconnect(address: string): void;
+  close(): void;
+  getInt32Option(option: number): number;
+  setInt32Option(option: number, value: number): void;
+  getInt64Option(option: number): number;
+  setInt64Option(option: number, value: number): void;
+  getUint64Option(option: number): number;
+  setUint64Option(option: number, value: number): void;
+  getStringOption(option: number): string | null;
+  setStringOption(option: number, value: string | Buffer | null): void;
+}
+
+type NativeSocketClass = new (options?: { context?: object }) => NativeSocket;
+
+interface ZeromqModule {
+  Context: new () => object;
+  context: object;
+  Pair: NativeSocketClass;
+  Publisher: NativeSocketClass;
+  Subscriber: NativeSocketClass;
+  Request: NativeSocketClass;
+  Reply: NativeSocketClass;
+  Dealer: NativeSocketClass;
+  Router: NativeSocketClass;
+  Pull: NativeSocketClass;
+  Push: NativeSocketClass;
+  XPublisher: NativeSocketClass;
+  XSubscriber: NativeSocketClass;
+  Stream: NativeSocketClass;
+  version: string;
+}
+
+function loadZeromq(): ZeromqModule {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('zeromq') as ZeromqModule;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && /['"]zeromq['"]/.test(e.message)) {
+      throw new Error(
+        'evy/patched/zmq needs the zeromq package (an optional dependency of evy), which is not installed: run `npm install zeromq`',
+        { cause: err },
+      );
+    }
+    throw new Error(`evy/patched/zmq could not load the zeromq package (${e.message}): reinstall it with \`npm install zeromq\``, { cause: err });
+  }
+}
+
+const zmq = loadZeromq();
+
+/** The version of libzmq in the zeromq package ('4.3.5'). */
+export const zmqVersion: string = zmq.version;
+
+const CLASSES: Record<number, NativeSocketClass> = {
+  [C.PAIR]: zmq.Pair,
+  [C.PUB]: zmq.Publisher,
+  [C.SUB]: zmq.Subscriber,
+  [C.REQ]: zmq.Request,
+  [C.REP]: zmq.Reply,
+  [C.DEALER]: zmq.Dealer,
+  [C.ROUTER]: zmq.Router,
+  [C.PULL]: zmq.Pull,
+  [C.PUSH]: zmq.Push,
+  [C.XPUB]: zmq.XPublisher,
+  [C.XSUB]: zmq.XSubscriber,
+  [C.STREAM]: zmq.Stream,
+};
+
+const TYPE_NAMES: Record<number, string> = {
+  [C.PAIR]: 'PAIR',
+  [C.PUB]: 'PUB',
+  [C.SUB]: 'SUB',
+  [C.REQ]: 'REQ',
+  [C.REP]: 'REP',
+  [C.DEALER]: 'DEALER',
+  [C.ROUTER]: 'ROUTER',
+  [C.PULL]: 'PULL',
+  [C.PUSH]: 'PUSH',
+  [C.XPUB]: 'XPUB',
+  [C.XSUB]: 'XSUB',
+  [C.STREAM]: 'STREAM',
+};
+
+/** Types that cannot send (libzmq says ENOTSUP) or cannot receive. */
+const NO_SEND = new Set([C.PULL, C.SUB]);
+const NO_RECV = new Set([C.PUSH, C.PUB]);
+/**
+ * REQ and REP alternate send and recv: a call out of turn fails with EFSM
+ * at once instead of waiting. evy keeps the turn itself (zeromq.js moves
+ * whole messages, so a send or recv that completes moves it on): asking
+ * libzmq would cost a failed call, with its error object, on every wait.
+ */
+const SEND_FIRST = C.REQ;
+const RECV_FIRST = C.REP;
+
+/**
+ * Consecutive sends or recvs on one socket that complete at once before the
+ * next one yields to the hub (a sleep(0)): libzmq's I/O thread fills the
+ * queue behind Node's back, so a receiving loop would otherwise never let the
+ * event loop run (zeromq.js delays one call in 512 for the same reason).
+ */
+const STREAK = 512;
+
+// ---- errors --------------------------------------------------------------------------
+
+/** A ZeroMQ error: `errno` is libzmq's (`zmq.EAGAIN`, `zmq.EFSM`...), `code` its name. */
+export class ZMQError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  constructor(errno: number, message: string, code = codeOf(errno)) {
+    super(message);
+    this.name = 'ZMQError';
+    this.errno = errno;
+    this.code = code;
+  }
+}
+
+/** The operation would have to wait: DONTWAIT was given, or RCVTIMEO/SNDTIMEO passed (EAGAIN). */
+export class Again extends ZMQError {
+  constructor(message: string) {
+    super(C.EAGAIN, message, 'EAGAIN');
+    this.name = 'Again';
+  }
+}
+
+/** The context was terminated (ETERM). */
+export class ContextTerminated extends ZMQError {
+  constructor(message: string) {
+    super(C.ETERM, message, 'ETERM');
+    this.name = 'ContextTerminated';
+  }
+}
+
+const CODES: Record<number, string> = {
+  [C.EAGAIN]: 'EAGAIN',
+  [C.EINVAL]: 'EINVAL',
+  [C.ENOTSOCK]: 'ENOTSOCK',
+  [C.ENOTSUP]: 'ENOTSUP',
+  [C.EHOSTUNREACH]: 'EHOSTUNREACH',
+  [C.EFSM]: 'EFSM',
+  [C.ENOCOMPATPROTO]: 'ENOCOMPATPROTO',
+  [C.ETERM]: 'ETERM',
+};
+
+function codeOf(errno: number): string {
+  return CODES[errno] ?? `E${errno}`;
+}
+
+/** A zeromq.js error (with errno and code) as a ZMQError saying what failed. */
+function wrap(err: unknown, what: string): unknown {
+  const e = err as { errno?: unknown; code?: unknown; message?: unknown } | null;
+  if (e === null || typeof e !== 'object' || typeof e.errno !== 'number') return err;
+  const msg = `${what}: ${String(e.message)}`;
+  if (e.errno === C.EAGAIN) return new Again(msg);
+  if (e.errno === C.ETERM) return new ContextTerminated(msg);
+  return new ZMQError(e.errno, msg, typeof e.code === 'string' ? e.code : codeOf(e.errno));
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+/** One frame as send() takes it: bytes, or a string (sent as UTF-8). */
+export type Frame = Buffer | Uint8Array | ArrayBuffer | string;
+
+function checkFrame(data: unknown, what: string): Frame {
+  if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data as Frame;
+  throw new TypeError(`${what}: a frame must be a Buffer, a Uint8Array, an ArrayBuffer or a string, got ${data === null ? 'null' : typeof data}`);
+}
+
+function checkFlags(flags: unknown, allowed: number, what: string): number {
+  if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || (flags & ~allowed) !== 0) {
+    throw new TypeError(`${what}: flags must be 0 or a combination of ${allowed & C.SNDMORE ? 'zmq.DONTWAIT and zmq.SNDMORE' : 'zmq.DONTWAIT'}, got ${String(flags)}`);
+  }
+  return flags;
+}
+
+/** Seconds left until `deadline` (hub clock), or null for none. */
+function remaining(deadline: number | null): number | null {
+  return deadline === null ? null : Math.max(0, deadline - hub.clock());
+}
+
+// ---- options -------------------------------------------------------------------------
+
+type OptionKind = 'int' | 'int64' | 'uint64' | 'bytes';
+
+/** How each option is passed to libzmq; 'get'/'set' marks the one-way ones. */
+const OPTIONS: Record<number, { name: string; kind: OptionKind; only?: 'get' | 'set' }> = {
+  [C.AFFINITY]: { name: 'AFFINITY', kind: 'uint64' },
+  [C.ROUTING_ID]: { name: 'ROUTING_ID', kind: 'bytes' },
+  [C.SUBSCRIBE]: { name: 'SUBSCRIBE', kind: 'bytes', only: 'set' },
+  [C.UNSUBSCRIBE]: { name: 'UNSUBSCRIBE', kind: 'bytes', only: 'set' },
+  [C.RATE]: { name: 'RATE', kind: 'int' },
+  [C.RECOVERY_IVL]: { name: 'RECOVERY_IVL', kind: 'int' },
+  [C.SNDBUF]: { name: 'SNDBUF', kind: 'int' },
+  [C.RCVBUF]: { name: 'RCVBUF', kind: 'int' },
+  [C.RCVMORE]: { name: 'RCVMORE', kind: 'int', only: 'get' },
+  [C.FD]: { name: 'FD', kind: 'int', only: 'get' },
+  [C.EVENTS]: { name: 'EVENTS', kind: 'int', only: 'get' },
+  [C.TYPE]: { name: 'TYPE', kind: 'int', only: 'get' },
+  [C.LINGER]: { name: 'LINGER', kind: 'int' },
+  [C.RECONNECT_IVL]: { name: 'RECONNECT_IVL', kind: 'int' },
+  [C.BACKLOG]: { name: 'BACKLOG', kind: 'int' },
+  [C.RECONNECT_IVL_MAX]: { name: 'RECONNECT_IVL_MAX', kind: 'int' },
+  [C.MAXMSGSIZE]: { name: 'MAXMSGSIZE', kind: 'int64' },
+  [C.SNDHWM]: { name: 'SNDHWM', kind: 'int' },
+  [C.RCVHWM]: { name: 'RCVHWM', kind: 'int' },
+  [C.MULTICAST_HOPS]: { name: 'MULTICAST_HOPS', kind: 'int' },
+  [C.RCVTIMEO]: { name: 'RCVTIMEO', kind: 'int' },
+  [C.SNDTIMEO]: { name: 'SNDTIMEO', kind: 'int' },
+  [C.LAST_ENDPOINT]: { name: 'LAST_ENDPOINT', kind: 'bytes', only: 'get' },
+  [C.ROUTER_MANDATORY]: { name: 'ROUTER_MANDATORY', kind: 'int', only: 'set' },
+  [C.TCP_KEEPALIVE]: { name: 'TCP_KEEPALIVE', kind: 'int' },
+  [C.TCP_KEEPALIVE_CNT]: { name: 'TCP_KEEPALIVE_CNT', kind: 'int' },
+  [C.TCP_KEEPALIVE_IDLE]: { name: 'TCP_KEEPALIVE_IDLE', kind: 'int' },
+  [C.TCP_KEEPALIVE_INTVL]: { name: 'TCP_KEEPALIVE_INTVL', kind: 'int' },
+  [C.IMMEDIATE]: { name: 'IMMEDIATE', kind: 'int' },
+  [C.XPUB_VERBOSE]: { name: 'XPUB_VERBOSE', kind: 'int', only: 'set' },
+  [C.IPV6]: { name: 'IPV6', kind: 'int' },
+  [C.PROBE_ROUTER]: { name: 'PROBE_ROUTER', kind: 'int', only: 'set' },
+  [C.REQ_CORRELATE]: { name: 'REQ_CORRELATE', kind: 'int', only: 'set' },
+  [C.REQ_RELAXED]: { name: 'REQ_RELAXED', kind: 'int', only: 'set' },
+  [C.CONFLATE]: { name: 'CONFLATE', kind: 'int', only: 'set' },
+  [C.ROUTER_HANDOVER]: { name: 'ROUTER_HANDOVER', kind: 'int', only: 'set' },
+  [C.HANDSHAKE_IVL]: { name: 'HANDSHAKE_IVL', kind: 'int' },
+  [C.HEARTBEAT_IVL]: { name: 'HEARTBEAT_IVL', kind: 'int' },
+  [C.HEARTBEAT_TTL]: { name: 'HEARTBEAT_TTL', kind: 'int' },
+  [C.HEARTBEAT_TIMEOUT]: { name: 'HEARTBEAT_TIMEOUT', kind: 'int' },
+  [C.CONNECT_TIMEOUT]: { name: 'CONNECT_TIMEOUT', kind: 'int' },
+  [C.TCP_MAXRT]: { name: 'TCP_MAXRT', kind: 'int' },
+};
+
+function optionOf(option: unknown, how: 'get' | 'set'): { name: string; kind: OptionKind } {
+  const o = typeof option === 'number' ? OPTIONS[option] : undefined;
+  if (o === undefined) {
+    throw new TypeError(`${how}sockopt: unknown option ${String(option)} (use the zmq constants: zmq.LINGER, zmq.SUBSCRIBE, zmq.SNDHWM...)`);
+  }
+  if (o.only !== undefined && o.only !== how) {
+    throw new ZMQError(C.EINVAL, `${how}sockopt: zmq.${o.name} can only be ${o.only === 'get' ? 'read' : 'set'}`);
+  }
+  return o;
+}
+
+// ---- sockets -------------------------------------------------------------------------
+
+/** The socket types ctx.socket() takes (`zmq.PUSH`...). */
+export type SocketType = number;
+
+/** A value setsockopt() takes: a number (or boolean) for numeric options, bytes or a string for SUBSCRIBE, ROUTING_ID... */
+export type OptionValue = number | boolean | string | Buffer;
+
+/**
+ * A green ZeroMQ socket, made by `Context.socket(type)`. Every wait (recv,
+ * send at the high-water mark, the Poller) parks only the calling green
+ * thread; a Timeout or kill interrupts it, and nothing is lost: an
+ * interrupted recv took no message, an interrupted send sent none.
+ *
+ * Several green threads may use one socket at once (they queue for it, in
+ * order); libzmq's own rules hold (a REQ socket alternates send and recv).
+ */
+export class Socket implements Disposable {
+  /** `zmq.PUSH`, `zmq.REQ`... */
+  readonly type: SocketType;
+  readonly context: Context;
+  private zs: NativeSocket | null;
+  private readonly fd: number;
+  private listener: Listener | null = null;
+  private readonly readers = new WaitList<void>('zmq recv');
+  private readonly writers = new WaitList<void>('zmq send');
+  /** Pollers waiting on this socket: each looks at its events again. */
+  private readonly watchers = new Set<() => void>();
+  /** The rest of a message recv() returns frame by frame (RCVMORE is 1 while there is some). */
+  private partial: Buffer[] = [];
+  /** Frames sent with SNDMORE, waiting for the message's last one. */
+  private outgoing: Frame[] = [];
+  private rcvtimeo = -1;
+  private sndtimeo = -1;
+  private streak = 0;
+  /** REQ/REP: whose turn it is ('send' or 'recv'); null for the other types, and for a REQ with REQ_RELAXED. */
+  private turn: 'send' | 'recv' | null;
+  /** An unlisten() is queued for the end of this loop turn. */
+  private unlistenQueued = false;
+
+  /** @internal Context.socket() makes sockets. */
+  constructor(context: Context, type: SocketType, native: object) {
+    const Class = CLASSES[type];
+    this.type = type;
+    this.context = context;
+    const zs = new Class({ context: native });
+    // Both zero: zeromq.js's receive() and send() never wait (see the top).
+    zs.setInt32Option(C.RCVTIMEO, 0);
+    zs.setInt32Option(C.SNDTIMEO, 0);
+    this.zs = zs;
+    this.fd = zs.getInt32Option(C.FD);
+    this.turn = type === SEND_FIRST ? 'send' : type === RECV_FIRST ? 'recv' : null;
+  }
+
+  /** Whether close() was called (or the context destroyed). */
+  get closed(): boolean {
+    return this.zs === null;
+  }
+
+  /** The endpoint the socket last bound to ('tcp://127.0.0.1:41234'), with the real port of a `*` bind. */
+  get lastEndpoint(): string | null {
+    return this.open('lastEndpoint').lastEndpoint;
+  }
+
+  private open(what: string): NativeSocket {
+    if (this.zs === null) throw new ZMQError(C.ENOTSOCK, `${what}: the zmq socket is closed`);
+    return this.zs;
+  }
+
+  private typeName(): string {
+    return TYPE_NAMES[this.type];
+  }
+
+  /**
+   * Binds to `address` ('tcp://127.0.0.1:5555', 'tcp://127.0.0.1:*' for a
+   * free port, 'ipc:///tmp/x', 'inproc://name').
+   * @throws ZMQError when libzmq refuses (EADDRINUSE, a bad address...).
+   */
+  bind(address: string): void {
+    if (typeof address !== 'string') throw new TypeError(`bind: address must be a string, got ${typeof address}`);
+    const zs = this.open('bind');
+    try {
+      zs.bindSync(address);
+    } catch (err) {
+      throw wrap(err, `bind ${address}`);
+    }
+  }
+
+  /**
+   * Binds to a free port of `address` ('tcp://127.0.0.1') and returns it.
+   * @example const port = sock.bindToRandomPort('tcp://127.0.0.1');
+   */
+  bindToRandomPort(address: string): number {
+    if (typeof address !== 'string' || !address.startsWith('tcp://')) {
+      throw new TypeError(`bindToRandomPort: address must be a tcp:// address without a port, got ${String(address)}`);
+    }
+    this.bind(`${address}:*`);
+    return Number(/:(\d+)$/.exec(this.lastEndpoint ?? '')?.[1]);
+  }
+
+  /** Stops listening on `address`. */
+  unbind(address: string): void {
+    const zs = this.open('unbind');
+    try {
+      zs.unbindSync(address);
+    } catch (err) {
+      throw wrap(err, `unbind ${address}`);
+    }
+  }
+
+  /** Connects to `address`; libzmq connects (and reconnects) in the background. */
+  connect(address: string): void {
+    if (typeof address !== 'string') throw new TypeError(`connect: address must be a string, got ${typeof address}`);
+    const zs = this.open('connect');
+    try {
+      zs.connect(address);
+    } catch (err) {
+      throw wrap(err, `connect ${address}`);
+    }
+  }
+
+  /** Undoes connect(address). */
+  disconnect(address: string): void {
+    const zs = this.open('disconnect');
+    try {
+      zs.disconnect(address);
+    } catch (err) {
+      throw wrap(err, `disconnect ${address}`);
+    }
+  }
+
+  /**
+   * Sets a socket option (`zmq.LINGER`, `zmq.SNDHWM`, `zmq.SUBSCRIBE`...).
+   * RCVTIMEO and SNDTIMEO (ms, -1 for none) bound evy's waits: past them,
+   * recv and send throw Again.
+   * @throws TypeError for an unknown option or a value of the wrong kind; ZMQError when libzmq refuses it.
+   */
+  setsockopt(option: number, value: OptionValue): void {
+    const o = optionOf(option, 'set');
+    const zs = this.open('setsockopt');
+    const what = `setsockopt(zmq.${o.name})`;
+    if (o.kind === 'bytes') {
+      if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw new TypeError(`${what}: the value must be a string or a Buffer, got ${typeof value}`);
+      // An empty SUBSCRIBE subscribes to everything; zeromq.js passes null for that.
+      const v = value.length === 0 ? null : value;
+      try {
+        zs.setStringOption(option, v);
+      } catch (err) {
+        throw wrap(err, what);
+      }
+      return;
+    }
+    const n = typeof value === 'boolean' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`${what}: the value must be an integer, got ${typeof value === 'number' ? value : typeof value}`);
+    if (option === C.RCVTIMEO || option === C.SNDTIMEO) {
+      if (n < -1) throw new RangeError(`${what}: milliseconds, or -1 for no limit, got ${n}`);
+      if (option === C.RCVTIMEO) this.rcvtimeo = n;
+      else this.sndtimeo = n;
+      return;
+    }
+    if (option === C.REQ_RELAXED && this.type === C.REQ) this.turn = null; // libzmq then allows a new request at any time
+    try {
+      if (o.kind === 'int') zs.setInt32Option(option, n);
+      else if (o.kind === 'int64') zs.setInt64Option(option, n);
+      else zs.setUint64Option(option, n);
+    } catch (err) {
+      throw wrap(err, what);
+    }
+  }
+
+  /**
+   * Reads a socket option. EVENTS (POLLIN | POLLOUT) and RCVMORE are evy's
+   * view, which counts the frames of a message recv() is partway through.
+   * @throws TypeError for an unknown option; ZMQError for a write-only one.
+   */
+  getsockopt(option: number): number | string | null {
+    const o = optionOf(option, 'get');
+    const zs = this.open('getsockopt');
+    switch (option) {
+      case C.RCVTIMEO:
+        return this.rcvtimeo;
+      case C.SNDTIMEO:
+        return this.sndtimeo;
+      case C.RCVMORE:
+        return this.partial.length > 0 ? 1 : 0;
+      case C.EVENTS:
+        return this.events();
+      case C.TYPE:
+        return this.type;
+    }
+    try {
+      if (o.kind === 'bytes') return zs.getStringOption(option);
+      if (o.kind === 'int') return zs.getInt32Option(option);
+      if (o.kind === 'int64') return zs.getInt64Option(option);
+      return zs.getUint64Option(option);
+    } catch (err) {
+      throw wrap(err, `getsockopt(zmq.${o.name})`);
+    }
+  }
+
+  /** SUB/XSUB: receive the messages starting with `topic` ('' or none: every message). */
+  subscribe(topic: string | Buffer = ''): void {
+    this.setsockopt(C.SUBSCRIBE, topic);
+  }
+
+  /** Undoes subscribe(topic). */
+  unsubscribe(topic: string | Buffer = ''): void {
+    this.setsockopt(C.UNSUBSCRIBE, topic);
+  }
+
+  /** POLLIN | POLLOUT as they are now (POLLERR once closed). */
+  events(): number {
+    if (this.zs === null) return C.POLLERR;
+    return (this.partial.length > 0 ? C.POLLIN : 0) | this.nativeEvents(this.zs);
+  }
+
+  private nativeEvents(zs: NativeSocket): number {
+    try {
+      return zs.getInt32Option(C.EVENTS) & (C.POLLIN | C.POLLOUT);
+    } catch {
+      return C.POLLIN | C.POLLOUT; // let the waiters find out what is wrong
+    }
+  }
+
+  // ---- sending -------------------------------------------------------------------
+
+  /**
+   * Sends one frame; with `zmq.SNDMORE`, more frames of the same message
+   * follow (the message goes when its last frame does). Waits (parking this
+   * green thread only) while the socket cannot take it: the high-water mark,
+   * no peer yet. With `zmq.DONTWAIT` (or SNDTIMEO passed) it throws Again
+   * instead. Interrupted while waiting (Timeout, kill), nothing was sent.
+   * @throws Again; ZMQError (EFSM: a REQ socket's send out of turn; ENOTSUP: a PULL or SUB socket; ENOTSOCK: closed).
+   * @example await push.send('hello');
+   */
+  send(data: Frame, flags = 0): Promise<void> {
+    return this.transmit(data, null, flags, 'send');
+  }
+
+  /**
+   * Sends a message of several frames, as one (a ROUTER's [identity, '', body]).
+   * Waits and fails as send() does.
+   * @example await dealer.sendMultipart(['job', Buffer.from([1, 2])]);
+   */
+  sendMultipart(frames: readonly Frame[], flags = 0): Promise<void> {
+    return this.transmit(null, frames, flags, 'sendMultipart');
+  }
+
+  /** send() of a string (UTF-8). */
+  sendString(text: string, flags = 0): Promise<void> {
+    if (typeof text !== 'string') throw new TypeError(`sendString: text must be a string, got ${typeof text}`);
+    return this.send(text, flags);
+  }
+
+  /** send() of `JSON.stringify(value)`. */
+  sendJson(value: unknown, flags = 0): Promise<void> {
+    return this.send(JSON.stringify(value), flags);
+  }
+
+  /** send (`one` frame) and sendMultipart (`many`): one async function, so one promise per message. */
+  private async transmit(one: unknown, many: readonly unknown[] | null, flags: number, what: string): Promise<void> {
+    checkFlags(flags, C.DONTWAIT | C.SNDMORE, what);
+    let frames: Frame[] | null = null;
+    let frame: Frame | null = null;
+    if (many === null) {
+      frame = checkFrame(one, what);
+    } else {
+      if (!Array.isArray(many) || many.length === 0) throw new TypeError(`${what}: frames must be a non-empty array`);
+      frames = many.map((f) => checkFrame(f, what));
+    }
+    this.open(what);
+    if (NO_SEND.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot send`);
+    if (flags & C.SNDMORE) {
+      if (frames !== null) this.outgoing.push(...frames);
+      else this.outgoing.push(frame!);
+      return;
+    }
+    let parts: Frame | Frame[];
+    if (this.outgoing.length === 0) parts = frames ?? frame!;
+    else parts = frames !== null ? [...this.outgoing, ...frames] : [...this.outgoing, frame!];
+    const pending = hub.check();
+    if (pending !== null) await pending;
+    if (++this.streak >= STREAK) {
+      this.streak = 0;
+      await sleep(0);
+    }
+    let zs = this.open(what);
+    if (this.turn === 'recv') throw new ZMQError(C.EFSM, `${what}: a ${this.typeName()} socket must recv before it sends again`);
+    let deadline: number | null = null;
+    while (!zs.writable) {
+      if (flags & C.DONTWAIT || this.sndtimeo === 0) throw new Again(`${what}: the ${this.typeName()} socket cannot take a message now`);
+      if (this.sndtimeo > 0) deadline ??= hub.clock() + this.sndtimeo / 1000;
+      this.streak = 0;
+      this.listen();
+      try {
+        await this.writers.wait(remaining(deadline), this.sendTimedOut);
+      } finally {
+        this.unlisten();
+      }
+      zs = this.open(what);
+    }
+    // Writable: zeromq.js queues the message during this call.
+    try {
+      await zs.send(parts);
+    } catch (err) {
+      throw wrap(err, what);
+    }
+    this.outgoing = [];
+    if (this.turn !== null) this.turn = 'recv';
+    this.afterOp();
+  }
+
+  // ---- receiving -----------------------------------------------------------------
+
+  /**
+   * Receives the next frame (of a multipart message, the next one of it:
+   * `getsockopt(zmq.RCVMORE)` says whether more follow). Waits, parking this
+   * green thread only, until a message is there; with `zmq.DONTWAIT` (or
+   * RCVTIMEO passed) it throws Again instead. Interrupted while waiting, it
+   * took nothing: the next recv gets the message.
+   * @throws Again; ZMQError (EFSM: a REQ socket's recv before its send; ENOTSUP: a PUSH or PUB socket; ENOTSOCK: closed).
+   * @example const msg = await pull.recv();
+   */
+  recv(flags = 0): Promise<Buffer> {
+    return this.receive(flags, 'recv', false) as Promise<Buffer>;
+  }
+
+  /**
+   * Receives a whole message, every frame (or the frames left of one recv()
+   * is partway through). Waits and fails as recv() does.
+   * @example const [identity, , body] = await router.recvMultipart();
+   */
+  recvMultipart(flags = 0): Promise<Buffer[]> {
+    return this.receive(flags, 'recvMultipart', true) as Promise<Buffer[]>;
+  }
+
+  /** recv() decoded as a string (UTF-8 unless `encoding` says otherwise). */
+  async recvString(flags = 0, encoding: BufferEncoding = 'utf8'): Promise<string> {
+    return (await this.recv(flags)).toString(encoding);
+  }
+
+  /** recv() parsed as JSON. */
+  async recvJson<T = unknown>(flags = 0): Promise<T> {
+    return JSON.parse((await this.recv(flags)).toString()) as T;
+  }
+
+  /** recv (one frame) and recvMultipart (`whole`): one async function, so one promise per message. */
+  private async receive(flags: number, what: string, whole: boolean): Promise<Buffer | Buffer[]> {
+    checkFlags(flags, C.DONTWAIT, what);
+    let zs = this.open(what);
+    const pending = hub.check();
+    if (pending !== null) await pending;
+    if (this.partial.length > 0) {
+      // the rest of a message recv() took frame by frame
+      if (!whole) return this.partial.shift()!;
+      const rest = this.partial;
+      this.partial = [];
+      return rest;
+    }
+    if (NO_RECV.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot receive`);
+    if (++this.streak >= STREAK) {
+      this.streak = 0;
+      await sleep(0);
+      zs = this.open(what);
+    }
+    if (this.turn === 'send') {
+      throw new ZMQError(C.EFSM, `${what}: a ${this.typeName()} socket must send ${this.type === C.REQ ? 'its request' : 'its reply'} before it receives again`);
+    }
+    let deadline: number | null = null;
+    while (!zs.readable) {
+      if (flags & C.DONTWAIT || this.rcvtimeo === 0) throw new Again(`${what}: no message is waiting on the ${this.typeName()} socket`);
+      if (this.rcvtimeo > 0) deadline ??= hub.clock() + this.rcvtimeo / 1000;
+      this.streak = 0;
+      this.listen();
+      try {
+        await this.readers.wait(remaining(deadline), this.recvTimedOut);
+      } finally {
+        this.unlisten();
+      }
+      zs = this.open(what);
+    }
+    // Readable: zeromq.js takes the message during this call; the await
+    // only hands it over (a throw meanwhile waits for the next suspension point).
+    let msg: Buffer[];
+    try {
+      msg = await zs.receive();
+    } catch (err) {
+      throw wrap(err, what);
+    }
+    if (this.turn !== null) this.turn = 'send';
+    this.afterOp();
+    if (whole || msg.length === 1) return whole ? msg : msg[0];
+    this.partial = msg.slice(1);
+    return msg[0];
+  }
+
+  // ---- waiting -------------------------------------------------------------------
+
+  private readonly recvTimedOut = { error: (): Again => new Again(`recv: no message within RCVTIMEO (${this.rcvtimeo} ms)`) };
+  private readonly sendTimedOut = { error: (): Again => new Again(`send: the socket took no message within SNDTIMEO (${this.sndtimeo} ms)`) };
+
+  private listen(): void {
+    if (this.listener === null) this.listener = hub.addReader(this.fd, this.onFd);
+  }
+
+  /**
+   * No one waits any more: the hub stops watching the fd (a watched fd keeps
+   * the process alive), at the end of this loop turn, unless someone waits
+   * again by then, which a request-reply loop does at once (opening and
+   * closing a poll per message would cost more than the message).
+   */
+  private unlisten(): void {
+    if (this.listener === null || this.unlistenQueued || this.waiting()) return;
+    this.unlistenQueued = true;
+    setImmediate(this.unlistenNow);
+  }
+
+  private readonly unlistenNow = (): void => {
+    this.unlistenQueued = false;
+    if (this.listener !== null && !this.waiting()) {
+      hub.remove(this.listener);
+      this.listener = null;
+    }
+  };
+
+  private waiting(): boolean {
+    return this.readers.length > 0 || this.writers.length > 0 || this.watchers.size > 0;
+  }
+
+  private readonly onFd = (): void => this.dispatch();
+
+  /** A woken reader or writer was interrupted before it resumed: the next one gets the turn. */
+  private readonly passRead = (): void => void this.readers.wakeOne(undefined, this.passRead);
+  private readonly passWrite = (): void => void this.writers.wakeOne(undefined, this.passWrite);
+
+  /** Wakes whom the socket's events concern: the first reader, the first writer, every poller. */
+  private dispatch(): void {
+    const zs = this.zs;
+    if (zs === null) return;
+    const ev = this.nativeEvents(zs);
+    if (ev & C.POLLIN) this.readers.wakeOne(undefined, this.passRead);
+    if (ev & C.POLLOUT) this.writers.wakeOne(undefined, this.passWrite);
+    for (const w of this.watchers) w();
+  }
+
+  /** After a send or recv: it may have consumed the fd's signal, so others look again. */
+  private afterOp(): void {
+    if (this.waiting()) this.dispatch();
+  }
+
+  /** @internal A Poller's interest in this socket's events (undone by the returned function). */
+  watch(cb: () => void): () => void {
+    this.open('poll');
+    this.watchers.add(cb);
+    this.listen();
+    return () => {
+      this.watchers.delete(cb);
+      this.unlisten();
+    };
+  }
+
+  // ---- closing -------------------------------------------------------------------
+
+  /**
+   * Closes the socket. Green threads waiting on it get a ZMQError (ENOTSOCK).
+   * `linger` (ms) bounds how long unsent messages are kept trying; by
+   * default the socket's LINGER option. Closing twice does nothing.
+   */
+  close(linger?: number): void {
+    const zs = this.zs;
+    if (zs === null) return;
+    if (linger !== undefined) {
+      if (typeof linger !== 'number' || !Number.isInteger(linger) || linger < -1) throw new TypeError(`close: linger must be milliseconds or -1, got ${String(linger)}`);
+      zs.setInt32Option(C.LINGER, linger);
+    }
+    this.zs = null;
+    if (this.listener !== null) {
+      hub.remove(this.listener);
+      this.listener = null;
+    }
+    const closed = (): ZMQError => new ZMQError(C.ENOTSOCK, 'the zmq socket was closed while this green thread waited on it');
+    this.readers.throwAll(closed());
+    this.writers.throwAll(closed());
+    for (const w of [...this.watchers]) w();
+    this.watchers.clear();
+    this.partial = [];
+    this.outgoing = [];
+    zs.close();
+    this.context.forget(this);
+  }
+
+  /** close(), for `using sock = ctx.socket(zmq.PUSH)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// ---- contexts ------------------------------------------------------------------------
+
+let defaultContext: Context | null = null;
+
+/**
+ * A ZeroMQ context: makes sockets and owns them (`Context.instance()` is the
+ * process's shared one).
+ * @example
+ * const ctx = new zmq.Context();
+ * const pull = ctx.socket(zmq.PULL);
+ * const port = pull.bindToRandomPort('tcp://127.0.0.1');
+ */
+export class Context implements Disposable {
+  private readonly native: object;
+  private readonly open = new Set<Socket>();
+  private readonly emptied = new WaitList<void>('zmq Context.term');
+  private terminated = false;
+
+  constructor() {
+    this.native = new zmq.Context();
+  }
+
+  /** The shared context, made on first use. */
+  static instance(): Context {
+    if (defaultContext === null || defaultContext.terminated) defaultContext = new Context();
+    return defaultContext;
+  }
+
+  /** Sockets made here and not closed yet. */
+  get socketCount(): number {
+    return this.open.size;
+  }
+
+  /** Whether term() or destroy() ended it. */
+  get closed(): boolean {
+    return this.terminated;
+  }
+
+  /**
+   * A new socket of `type` (`zmq.PUSH`, `zmq.PULL`, `zmq.REQ`, `zmq.REP`,
+   * `zmq.PUB`, `zmq.SUB`, `zmq.DEALER`, `zmq.ROUTER`, `zmq.PAIR`, `zmq.XPUB`,
+   * `zmq.XSUB`, `zmq.STREAM`).
+   * @throws TypeError for an unknown type; ContextTerminated after term() or destroy().
+   */
+  socket(type: SocketType): Socket {
+    if (typeof type !== 'number' || CLASSES[type] === undefined) {
+      throw new TypeError(`socket: unknown socket type ${String(type)} (zmq.${Object.values(TYPE_NAMES).join(', zmq.')})`);
+    }
+    if (this.terminated) throw new ContextTerminated('socket: the context was terminated');
+    const s = new Socket(this, type, this.native);
+    this.open.add(s);
+    return s;
+  }
+
+  /** @internal A socket of this context closed. */
+  forget(s: Socket): void {
+    this.open.delete(s);
+    if (this.open.size === 0) this.emptied.wakeAll(undefined);
+  }
+
+  /**
+   * Ends the context once every socket of it is closed, waiting (a green
+   * wait: Timeout and kill interrupt it) for those still open, as libzmq's
+   * zmq_ctx_term does. New sockets are refused from the call on.
+   */
+  async term(): Promise<void> {
+    this.terminated = true;
+    while (this.open.size > 0) await this.emptied.wait(null, null);
+  }
+
+  /** Closes every socket of the context (with `linger` ms, if given) and ends it. */
+  destroy(linger?: number): void {
+    this.terminated = true;
+    for (const s of [...this.open]) s.close(linger);
+  }
+
+  /** destroy(), for `using ctx = new zmq.Context()`. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
+
+// ---- the poller ----------------------------------------------------------------------
+
+/**
+ * pyzmq's Poller, green: `register` sockets with the events of interest,
+ * then `poll(timeout)` waits (parking this green thread only) until some are
+ * ready and returns `[socket, events]` pairs.
+ * @example
+ * const poller = new zmq.Poller();
+ * poller.register(a, zmq.POLLIN);
+ * poller.register(b, zmq.POLLIN);
+ * for (const [sock] of await poller.poll(1000)) console.log(await sock.recvString());
+ */
+export class Poller {
+  private readonly items = new Map<Socket, number>();
+
+  /** Watches `socket` for `flags` (POLLIN | POLLOUT by default); flags 0 unregisters, as in pyzmq. */
+  register(socket: Socket, flags: number = C.POLLIN | C.POLLOUT): void {
+    if (!(socket instanceof Socket)) throw new TypeError('Poller.register: socket must be a zmq Socket of evy/patched/zmq');
+    if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || (flags & ~(C.POLLIN | C.POLLOUT | C.POLLERR)) !== 0) {
+      throw new TypeError(`Poller.register: flags must combine zmq.POLLIN, zmq.POLLOUT and zmq.POLLERR, got ${String(flags)}`);
+    }
+    if (flags === 0) this.items.delete(socket);
+    else this.items.set(socket, flags);
+  }
+
+  /** Changes the flags of a registered socket. */
+  modify(socket: Socket, flags: number = C.POLLIN | C.POLLOUT): void {
+    this.register(socket, flags);
+  }
+
+  /** Stops watching `socket`. @throws Error when it was not registered. */
+  unregister(socket: Socket): void {
+    if (!this.items.delete(socket)) throw new Error('Poller.unregister: the socket is not registered');
+  }
+
+  /** The registered sockets and their flags. */
+  get sockets(): Array<[Socket, number]> {
+    return [...this.items];
+  }
+
+  private ready(): Array<[Socket, number]> {
+    const out: Array<[Socket, number]> = [];
+    for (const [s, mask] of this.items) {
+      const ev = s.events() & (mask | C.POLLERR);
+      if (ev !== 0) out.push([s, ev]);
+    }
+    return out;
+  }
+
+  /**
+   * Waits until a registered socket is ready, or `timeout` milliseconds
+   * pass (null or -1: no limit; 0: just look), and returns the ready ones
+   * with their events (empty on timeout). A closed socket reports POLLERR.
+   * An evy operation: Timeout and kill interrupt it and leave nothing watching.
+   */
+  async poll(timeout: number | null = null): Promise<Array<[Socket, number]>> {
+    if (timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < -1)) {
+      throw new RangeError(`Poller.poll: timeout must be milliseconds, -1 or null, got ${String(timeout)}`);
+    }
+    const pending = hub.check();
+    if (pending !== null) await pending;
+    const limit = timeout === null || timeout < 0 ? null : timeout;
+    const deadline = limit === null ? null : hub.clock() + limit / 1000;
+    for (;;) {
+      const now = this.ready();
+      if (now.length > 0 || limit === 0) return now;
+      if (deadline !== null && hub.clock() >= deadline) return now;
+      await this.waitReady(deadline);
+    }
+  }
+
+  private async waitReady(deadline: number | null): Promise<void> {
+    const undo: Array<() => void> = [];
+    const cleanup = (): void => {
+      for (const u of undo.splice(0)) u();
+    };
+    const w = hub.park<void>(cleanup, 'zmq Poller.poll');
+    if (!(w instanceof Waiter)) return w;
+    const wake = (): void => {
+      if (w.parked) hub.wake(w, undefined);
+    };
+    try {
+      for (const [s, mask] of this.items) {
+        undo.push(s.watch(() => {
+          if (s.events() & (mask | C.POLLERR)) wake();
+        }));
+      }
+    } catch (err) {
+      hub.throwInto(w as Waiter<unknown>, err);
+    }
+    if (deadline !== null && w.parked) {
+      const t = hub.addTimer(Math.max(0, deadline - hub.clock()), wake, null, null);
+      undo.push(() => t.cancel());
+    }
+    try {
+      await w.promise;
+    } finally {
+      cleanup();
+    }
+  }
+}
