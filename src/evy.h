@@ -48,6 +48,8 @@ napi_status evy_init_poll(napi_env env, napi_value exports);
 napi_status evy_init_fd(napi_env env, napi_value exports);
 napi_status evy_init_stream(napi_env env, napi_value exports);
 napi_status evy_init_watchdog(napi_env env, napi_value exports);
+/* context.cc: contextGet/contextSet (the CPED) on Node 20; nothing elsewhere. */
+napi_status evy_init_context(napi_env env, napi_value exports);
 void evy_watchdog_teardown(evy_instance *in);
 /* Teardown, part by part: close what is open, deliver nothing more to JS. */
 void evy_poll_teardown(evy_instance *in);

@@ -202,7 +202,54 @@ const TURN_BUDGET = 4096;
 /** What the run queue holds: a thread to start, a waiter to resume, or a due timer. */
 type Entry = Parkable | Waiter<unknown> | Timer;
 
-const als = new AsyncLocalStorage<Parkable>();
+/**
+ * Where the current green thread is kept: what AsyncLocalStorage offers, and
+ * no more (run, exit, getStore), so the hub can use either implementation.
+ * @internal
+ */
+export interface ThreadStore {
+  getStore(): Parkable | undefined;
+  run<A extends unknown[], R>(store: Parkable, fn: (...args: A) => R, ...args: A): R;
+  exit<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): R;
+}
+
+/**
+ * On Node 20 the thread rides in V8's continuation-preserved embedder data
+ * (src/context.cc), which every promise reaction carries and restores:
+ * AsyncLocalStorage there is promise hooks, which give each promise an id pair
+ * and a store (a parked thread has four promises) and run JS for every promise
+ * made and every reaction run, about a third of a switch's CPU time. Node 22
+ * and later may keep their own AsyncLocalStorage in that slot (Node 24 always
+ * does, without hooks), so they use AsyncLocalStorage itself.
+ *
+ * The one difference: on Node 20 a callback that a green thread hands to Node
+ * (a setTimeout, a nextTick, an fs callback) runs outside it, in the main
+ * thread, as a hub timer's callback does; a promise, an await or a `then`
+ * stays in the thread, as everywhere.
+ */
+function threadStore(): ThreadStore {
+  const get = binding.contextGet;
+  const set = binding.contextSet;
+  if (get === undefined || set === undefined || Number(process.versions.node.split('.')[0]) >= 22) {
+    return new AsyncLocalStorage<Parkable>();
+  }
+  const run = <A extends unknown[], R>(store: Parkable | undefined, fn: (...args: A) => R, args: A): R => {
+    const prior = get();
+    set(store);
+    try {
+      return fn(...args);
+    } finally {
+      set(prior);
+    }
+  };
+  return {
+    getStore: get as () => Parkable | undefined,
+    run: (store, fn, ...args) => run(store, fn, args),
+    exit: (fn, ...args) => run(undefined, fn, args),
+  };
+}
+
+const als: ThreadStore = threadStore();
 
 /** For microtasks the hub queues itself (cheaper than queueMicrotask, which makes an AsyncResource each time). */
 const RESOLVED = Promise.resolve();
@@ -228,7 +275,7 @@ export class Hub {
   blockedError: (() => unknown) | null = null;
   /** @internal The last thread the watchdog caught blocking (for the name in its reports). */
   lastBlocked: Parkable | null = null;
-  /** @internal */ readonly storage = als;
+  /** @internal */ readonly storage: ThreadStore = als;
   /** @internal the main green thread: what getCurrent() returns outside any green thread */
   main!: Parkable;
   /** @internal live spawned green threads */ threads = 0;
