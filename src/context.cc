@@ -46,9 +46,27 @@ inline napi_value FromLocal(v8::Local<v8::Value> l) {
   return v;
 }
 
+// The slot is per V8 context, and a reaction keeps the slot of the context
+// its `then` or `await` ran in. Code in a vm context (node:repl, which the
+// backdoor runs) called from a green thread finds the thread in the main
+// context's slot, and its awaits would keep the vm context's, empty: so a read
+// from there copies the thread into the vm context, and a read in a reaction
+// of the vm context, where the main slot is empty, takes it from there. (V8
+// puts back the slot each reaction ran with, so what is copied lasts until
+// the vm context's next reaction at most.)
 napi_value ContextGet(napi_env env, napi_callback_info info) {
-  v8::Local<v8::Context> ctx = v8::Isolate::GetCurrent()->GetCurrentContext();
-  return FromLocal(get_fn(*ctx));
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+  v8::Local<v8::Value> v = get_fn(*ctx);
+  v8::Local<v8::Context> entered = isolate->GetEnteredOrMicrotaskContext();
+  if (!entered.IsEmpty() && entered != ctx) {
+    if (v->IsUndefined()) {
+      v = get_fn(*entered);
+    } else if (get_fn(*entered) != v) {
+      set_fn(*entered, v);
+    }
+  }
+  return FromLocal(v);
 }
 
 napi_value ContextSet(napi_env env, napi_callback_info info) {
