@@ -555,6 +555,9 @@ export class Hub {
         if (seq < this.genSeq && (this.head >= this.genEnd || seq < this.queueSeq[this.head])) {
           const t = timers.peek() as Timer | Waiter<unknown>;
           timers.remove(t);
+          // What fire() does after a timer: a setTimeout for the next one, if
+          // none is armed (a step that is not fireTimers' may pop a sleeper).
+          if (t instanceof Waiter && this.timerHandle === null) this.rearm();
           return t;
         }
       }

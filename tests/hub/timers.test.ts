@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { getHub, sleep, spawn, Timeout } from 'evy';
+import { getHub, sleep, spawn, Timeout, waitall } from 'evy';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { assertClean, captureStderr } from '../helpers';
@@ -84,6 +84,35 @@ test('a sleeper is listed by pendingTimers() with its deadline; a Timeout or a k
     return -1;
   });
   assert.is(await timedOut.wait(), 0, 'timed out: neither the sleep nor the Timeout is left');
+});
+
+test('a sleeper taken from the heap by a step other than the setTimeout\'s leaves the next deadline armed', async () => {
+  // Two sleepers due together: the setTimeout's step runs the first, finds the
+  // second due too but the turn taken, and leaves no setTimeout armed; the
+  // second is then taken when the first thread ends, and the third, later,
+  // needs a setTimeout armed for it then (examples/hello.ts's pool hung so).
+  const order: string[] = [];
+  const one = spawn(async () => {
+    await sleep(0.01);
+    order.push('one');
+  });
+  const two = spawn(async () => {
+    await sleep(0.01);
+    order.push('two');
+  });
+  const late = spawn(async () => {
+    await sleep(0.05);
+    order.push('late');
+  });
+  let guard: NodeJS.Timeout | undefined;
+  const stuck = new Promise((res) => (guard = setTimeout(res, 5000, 'stuck')));
+  try {
+    assert.is(await Promise.race([late.wait().then(() => 'woke'), stuck]), 'woke');
+  } finally {
+    clearTimeout(guard);
+  }
+  await waitall(one, two);
+  assert.equal(order, ['one', 'two', 'late']);
 });
 
 test('a throwing timer callback is reported and the others still run', async () => {
