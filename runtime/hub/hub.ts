@@ -234,15 +234,23 @@ export interface ThreadStore {
  * and later may keep their own AsyncLocalStorage in that slot (Node 24 always
  * does, without hooks), so they use AsyncLocalStorage itself.
  *
- * The one difference: on Node 20 a callback that a green thread hands to Node
- * (a setTimeout, a nextTick, an fs callback) runs outside it, in the main
- * thread, as a hub timer's callback does; a promise, an await or a `then`
- * stays in the thread, as everywhere.
+ * Opt-in (EVY_THREAD_SLOT=embedder), because it differs: a callback that a
+ * green thread hands to Node (a setTimeout, a nextTick, an fs callback) runs
+ * in the main thread, and a callback Node makes from native code while a
+ * thread's code runs (a TLSSocket's, under a push() into it) runs in that
+ * thread, where AsyncLocalStorage gives each its own resource's context:
+ * wrapSsl's handshake failure then kills the reading thread from inside
+ * itself. A promise, an await or a `then` stays in its thread either way.
  */
 function threadStore(): ThreadStore {
   const get = binding.contextGet;
   const set = binding.contextSet;
-  if (get === undefined || set === undefined || Number(process.versions.node.split('.')[0]) >= 22) {
+  if (
+    get === undefined ||
+    set === undefined ||
+    Number(process.versions.node.split('.')[0]) >= 22 ||
+    process.env.EVY_THREAD_SLOT !== 'embedder'
+  ) {
     return new AsyncLocalStorage<Parkable>();
   }
   const run = <A extends unknown[], R>(store: Parkable | undefined, fn: (...args: A) => R, args: A): R => {
