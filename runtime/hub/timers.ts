@@ -8,13 +8,13 @@
 /** What a timer calls when it fires (TimerHeap.add's `cb`). */
 export type TimerCallback = (...args: unknown[]) => void;
 
-/** What the heap holds: anything that keeps its slot (-1 when not in the heap). @internal */
+/** What the heap holds: anything that keeps its slot (-1 when not in the heap). */
 export interface TimedEntry {
   index: number;
 }
 
 /** A scheduled call, from the hub's timer heap; cancel() stops it. */
-export class Timer implements TimedEntry {
+export class Timer {
   /** Absolute deadline, in seconds of `performance.now()`. */
   deadline: number;
   /** @internal */ index = -1;
