@@ -103,6 +103,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (evy_init_stream(env, exports) != napi_ok) return NULL;
   if (evy_init_watchdog(env, exports) != napi_ok) return NULL;
   if (evy_init_tls(env, exports) != napi_ok) return NULL;
+  if (evy_init_context(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -51,6 +51,8 @@ napi_status evy_init_stream(napi_env env, napi_value exports);
 napi_status evy_init_watchdog(napi_env env, napi_value exports);
 napi_status evy_init_tls(napi_env env, napi_value exports);
 void evy_tls_release(evy_instance *in);
+/* context.cc: contextGet/contextSet (the CPED) on Node 20; nothing elsewhere. */
+napi_status evy_init_context(napi_env env, napi_value exports);
 void evy_watchdog_teardown(evy_instance *in);
 /* Teardown, part by part: close what is open, deliver nothing more to JS. */
 void evy_poll_teardown(evy_instance *in);

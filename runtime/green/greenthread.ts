@@ -16,10 +16,29 @@ type Link<T> = { fn: LinkFn<T>; args: unknown[] };
 
 let nextId = 1;
 
-const enum Outcome {
-  Running,
-  Returned,
-  Threw,
+// The flag bits of GreenThread.flags: one small integer instead of a field each.
+const DEAD = 1;
+const STARTED = 2;
+/** dead, and it threw (or was killed with an error): `slot` is the error */
+const THREW = 4;
+const OBSERVED = 8;
+const PRINT_ERRORS = 16;
+
+/**
+ * What most green threads never need, made on first use: a parked thread is
+ * a million times this class's fields, so each one it can do without counts.
+ */
+class Extra {
+  pendingThrow: unknown = NO_THROW;
+  localTimers: Set<Timer> | null = null;
+  exitWaiters: Waiter<unknown>[] | null = null;
+  pool: { threadExited(): void } | null = null;
+  killError: unknown = NO_THROW;
+  startTimer: Timer | null = null;
+  name: string | null = null;
+  spawnStack: Error | null = null;
+  /** One link as is, several in an array: most threads have none or one. */
+  links: Link<unknown> | Link<unknown>[] | null = null;
 }
 
 /**
@@ -29,46 +48,103 @@ const enum Outcome {
 export class GreenThread<T = unknown> implements Parkable {
   /** A number unique in this process, in spawn order. */
   readonly id: number = nextId++;
-  /** The function returned or threw, or the thread was killed. */
-  dead = false;
-  /** The function began to run. */
-  started = false;
+  /** DEAD, STARTED, THREW, OBSERVED, PRINT_ERRORS */
+  private flags = 0;
   /** @internal */ waiter: Waiter<unknown> | null = null;
-  /** @internal */ pendingThrow: unknown = NO_THROW;
-  /** @internal */ localTimers: Set<Timer> | null = null;
-
-  private fn: ((...args: unknown[]) => T | PromiseLike<T>) | null;
-  private args: unknown[] | null;
-  private outcome = Outcome.Running;
-  private result: T | undefined = undefined;
-  private error: unknown = undefined;
-  private exitWaiters: Waiter<unknown>[] | null = null;
-  /** One link as is, several in an array: most threads have none or one. */
-  private links: Link<T> | Link<T>[] | null = null;
-  /** @internal the GreenPool whose slot it holds, told when it ends */
-  pool: { threadExited(): void } | null = null;
-  private observed = false;
-  /** @internal spawnN: errors are printed rather than kept for wait() */
-  printErrors = false;
-  /** @internal the error given to kill(): the killer knows about it, so it is never printed */
-  private killError: unknown = NO_THROW;
-  /** @internal the spawnAfter timer that will start it */
-  startTimer: Timer | null = null;
-  /** A name for the introspection tools (`.threads`); null: the function's name is shown. */
-  name: string | null = null;
   /** @internal the function it runs (kept for its name), null for the main thread */
   readonly entry: ((...args: never[]) => unknown) | null;
-  /** @internal where it was spawned, when hub.threadStacks is on */
-  spawnStack: Error | null = null;
+  /** The arguments until it starts; its result, or its error (THREW), once it is dead. */
+  private slot: unknown;
   /** @internal links of the live-thread list (liveThreads()) */
   livePrev: GreenThread<unknown> | null = null;
   /** @internal */ liveNext: GreenThread<unknown> | null = null;
+  private extra: Extra | null = null;
 
   /** @internal use spawn() */
   constructor(fn: ((...args: never[]) => T | PromiseLike<T>) | null, args: unknown[]) {
-    this.fn = fn as ((...args: unknown[]) => T | PromiseLike<T>) | null;
-    this.args = args;
     this.entry = fn;
+    this.slot = args;
+  }
+
+  private more(): Extra {
+    return (this.extra ??= new Extra());
+  }
+
+  /** One link as is, several in an array: most threads have none or one. */
+  private get links(): Link<T> | Link<T>[] | null {
+    return this.extra === null ? null : (this.extra.links as Link<T> | Link<T>[] | null);
+  }
+  private set links(v: Link<T> | Link<T>[] | null) {
+    if (this.extra !== null || v !== null) this.more().links = v as Link<unknown> | Link<unknown>[] | null;
+  }
+
+  /** The function returned or threw, or the thread was killed. */
+  get dead(): boolean {
+    return (this.flags & DEAD) !== 0;
+  }
+
+  /** The function began to run. */
+  get started(): boolean {
+    return (this.flags & STARTED) !== 0;
+  }
+  set started(v: boolean) {
+    this.flags = v ? this.flags | STARTED : this.flags & ~STARTED;
+  }
+
+  /** @internal spawnN: errors are printed rather than kept for wait() */
+  get printErrors(): boolean {
+    return (this.flags & PRINT_ERRORS) !== 0;
+  }
+  set printErrors(v: boolean) {
+    this.flags = v ? this.flags | PRINT_ERRORS : this.flags & ~PRINT_ERRORS;
+  }
+
+  /** @internal a throw that arrived while it could not be delivered */
+  get pendingThrow(): unknown {
+    return this.extra === null ? NO_THROW : this.extra.pendingThrow;
+  }
+  set pendingThrow(v: unknown) {
+    if (this.extra !== null || v !== NO_THROW) this.more().pendingThrow = v;
+  }
+
+  /** @internal timers that die with it */
+  get localTimers(): Set<Timer> | null {
+    return this.extra === null ? null : this.extra.localTimers;
+  }
+  set localTimers(v: Set<Timer> | null) {
+    if (this.extra !== null || v !== null) this.more().localTimers = v;
+  }
+
+  /** @internal the GreenPool whose slot it holds, told when it ends */
+  get pool(): { threadExited(): void } | null {
+    return this.extra === null ? null : this.extra.pool;
+  }
+  set pool(v: { threadExited(): void } | null) {
+    if (this.extra !== null || v !== null) this.more().pool = v;
+  }
+
+  /** @internal the spawnAfter timer that will start it */
+  get startTimer(): Timer | null {
+    return this.extra === null ? null : this.extra.startTimer;
+  }
+  set startTimer(v: Timer | null) {
+    if (this.extra !== null || v !== null) this.more().startTimer = v;
+  }
+
+  /** A name for the introspection tools (`.threads`); null: the function's name is shown. */
+  get name(): string | null {
+    return this.extra === null ? null : this.extra.name;
+  }
+  set name(v: string | null) {
+    if (this.extra !== null || v !== null) this.more().name = v;
+  }
+
+  /** @internal where it was spawned, when hub.threadStacks is on */
+  get spawnStack(): Error | null {
+    return this.extra === null ? null : this.extra.spawnStack;
+  }
+  set spawnStack(v: Error | null) {
+    if (this.extra !== null || v !== null) this.more().spawnStack = v;
   }
 
   /** Names the thread for the introspection tools; returns it, for `spawn(fn).named('x')`. */
@@ -85,62 +161,59 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** @internal Runs the function, with this thread as the current one. */
   start(): void {
-    if (this.dead || this.started) return;
-    this.started = true;
-    const fn = this.fn!;
-    const args = this.args!;
-    this.fn = null;
-    this.args = null;
-    hub.storage.run(this, runInContext, this as GreenThread<unknown>, fn, args);
+    if ((this.flags & (DEAD | STARTED)) !== 0) return;
+    this.flags |= STARTED;
+    const args = this.slot as unknown[];
+    this.slot = undefined;
+    hub.storage.run(this, runInContext, this as GreenThread<unknown>, this.entry as (...args: unknown[]) => unknown, args);
   }
 
-  /** @internal */
+  /** @internal The function returned `value` or, `failed`, threw it. */
   settled(failed: boolean, value: unknown): void {
-    if (failed) this.finish(Outcome.Threw, undefined, value);
-    else this.finish(Outcome.Returned, value as T, undefined);
+    this.finish(failed, value);
   }
 
-  private finish(outcome: Outcome, value: T | undefined, err: unknown): void {
-    if (this.dead) return;
+  private finish(threw: boolean, value: unknown): void {
+    if ((this.flags & DEAD) !== 0) return;
     // A throw that never found a suspension point still ends the thread:
     // a kill wins over a result it raced with.
-    if (this.pendingThrow !== NO_THROW) {
-      outcome = Outcome.Threw;
-      err = this.pendingThrow;
-      value = undefined;
+    const extra = this.extra;
+    if (extra !== null && extra.pendingThrow !== NO_THROW) {
+      threw = true;
+      value = extra.pendingThrow;
       hub.dropPending(this);
     }
     if (hub.turnSlot !== null && hub.turnSlot[1] !== 0) {
       const blocked = hub.takeBlocked(this);
       if (blocked !== NO_THROW) {
-        outcome = Outcome.Threw;
-        err = blocked;
-        value = undefined;
+        threw = true;
+        value = blocked;
       }
     }
-    if (outcome === Outcome.Threw && err instanceof GreenletExit) {
-      outcome = Outcome.Returned;
+    const err = threw ? value : undefined;
+    if (threw && err instanceof GreenletExit) {
+      threw = false;
       value = undefined;
     }
-    this.dead = true;
-    this.outcome = outcome;
-    this.result = value;
-    this.error = err;
+    this.flags |= threw ? DEAD | THREW : DEAD;
+    this.slot = value;
     this.waiter = null;
     hub.threads--;
     unlinkLive(this as GreenThread<unknown>);
-    if (this.startTimer !== null) {
-      this.startTimer.cancel();
-      this.startTimer = null;
-    }
-    hub.dropLocalTimers(this);
-    const waiters = this.exitWaiters;
-    this.exitWaiters = null;
-    if (waiters !== null) for (const w of waiters) hub.wake(w, undefined, nothingToGiveBack); // a Timeout or kill reaching it first wins
-    const pool = this.pool;
-    if (pool !== null) {
-      this.pool = null;
-      pool.threadExited();
+    if (extra !== null) {
+      if (extra.startTimer !== null) {
+        extra.startTimer.cancel();
+        extra.startTimer = null;
+      }
+      hub.dropLocalTimers(this);
+      const waiters = extra.exitWaiters;
+      extra.exitWaiters = null;
+      if (waiters !== null) for (const w of waiters) hub.wake(w, undefined, nothingToGiveBack); // a Timeout or kill reaching it first wins
+      const pool = extra.pool;
+      if (pool !== null) {
+        extra.pool = null;
+        pool.threadExited();
+      }
     }
     const links = this.links;
     this.links = null;
@@ -149,10 +222,10 @@ export class GreenThread<T = unknown> implements Parkable {
     // Last: what it woke above (its waiters, a pool's next caller) was a
     // hand-off from this thread, which runs in the next generation.
     hub.threadEnded(this);
-    if (outcome === Outcome.Threw && err !== this.killError) {
-      if (this.printErrors || hub.debugExceptions) reportError(`green thread ${this.id}`, err);
-      else if (!this.observed) setImmediate(() => {
-        if (!this.observed) reportError(`green thread ${this.id} (its error was never waited for)`, err);
+    if (threw && err !== (extra === null ? NO_THROW : extra.killError)) {
+      if ((this.flags & PRINT_ERRORS) !== 0 || hub.debugExceptions) reportError(`green thread ${this.id}`, err);
+      else if ((this.flags & OBSERVED) === 0) setImmediate(() => {
+        if ((this.flags & OBSERVED) === 0) reportError(`green thread ${this.id} (its error was never waited for)`, err);
       });
     }
   }
@@ -167,15 +240,15 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** The function's result, or rethrows what it threw. Waits for it to finish. */
   wait(): Promise<T> {
-    this.observed = true;
+    this.flags |= OBSERVED;
     const cur = hub.current();
     if (this.dead) {
       const pending = hub.check();
       if (pending !== null) return pending;
-      return this.outcome === Outcome.Threw ? Promise.reject(this.error) : Promise.resolve(this.result as T);
+      return (this.flags & THREW) !== 0 ? Promise.reject(this.slot) : Promise.resolve(this.slot as T);
     }
     if (cur === this) return Promise.reject(new Error(`green thread ${this.id} cannot wait for itself`));
-    const list = (this.exitWaiters ??= []);
+    const list = (this.more().exitWaiters ??= []);
     const w = hub.park<unknown>(() => {
       const i = list.indexOf(w as Waiter<unknown>);
       if (i >= 0) list.splice(i, 1);
@@ -183,8 +256,8 @@ export class GreenThread<T = unknown> implements Parkable {
     if (!(w instanceof Waiter)) return w;
     list.push(w);
     return w.promise.then(() => {
-      if (this.outcome === Outcome.Threw) throw this.error;
-      return this.result as T;
+      if ((this.flags & THREW) !== 0) throw this.slot;
+      return this.slot as T;
     });
   }
 
@@ -195,9 +268,9 @@ export class GreenThread<T = unknown> implements Parkable {
    */
   kill(error: unknown = new GreenletExit()): void {
     if (this.dead) return;
-    this.killError = error;
+    this.more().killError = error;
     if (!this.started) {
-      this.finish(Outcome.Threw, undefined, error);
+      this.finish(true, error);
       return;
     }
     if (hub.current() === this) throw error;
@@ -212,7 +285,7 @@ export class GreenThread<T = unknown> implements Parkable {
   /** Calls `fn(gt, ...curried)` when the thread exits; at once if it already has. */
   link<C extends unknown[]>(fn: (gt: GreenThread<T>, ...curried: C) => void, ...curried: C): void {
     if (typeof fn !== 'function') throw new TypeError('link needs a function');
-    this.observed = true;
+    this.flags |= OBSERVED;
     this.addLink({ fn: fn as unknown as LinkFn<T>, args: curried });
   }
 
@@ -227,7 +300,7 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** @internal What a dead thread threw (`{ error }`), or null if it returned or is alive. */
   thrown(): { error: unknown } | null {
-    return this.dead && this.outcome === Outcome.Threw ? { error: this.error } : null;
+    return (this.flags & THREW) !== 0 ? { error: this.slot } : null;
   }
 
   /** @internal removes a link added with addLink, by identity */
@@ -252,7 +325,7 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** @internal someone will wait() for it later (GreenPile, imap): an error is not unobserved */
   markObserved(): void {
-    this.observed = true;
+    this.flags |= OBSERVED;
   }
 
   /** Removes a link added with the same function and curried arguments. */
@@ -264,17 +337,16 @@ export class GreenThread<T = unknown> implements Parkable {
 
   /** @internal Runs `fn` inline in the current thread on this object's behalf (GreenPool's full-pool rule). */
   async runInline(): Promise<void> {
-    const fn = this.fn!;
-    const args = this.args!;
-    this.fn = null;
-    this.args = null;
-    this.started = true;
+    const fn = this.entry as (...args: unknown[]) => T | PromiseLike<T>;
+    const args = this.slot as unknown[];
+    this.slot = undefined;
+    this.flags |= STARTED;
     hub.threads++;
     linkLive(this as GreenThread<unknown>);
     try {
-      this.finish(Outcome.Returned, await fn(...args), undefined);
+      this.finish(false, await fn(...args));
     } catch (err) {
-      this.finish(Outcome.Threw, undefined, err);
+      this.finish(true, err);
     }
   }
 }
@@ -445,13 +517,8 @@ export function sleep(seconds = 0): Promise<void> {
   if (!(w instanceof Waiter)) return w;
   // A throw into the waiter cancels w.timer: no undo closure needed.
   if (seconds === 0) hub.yieldTo(w);
-  else w.timer = hub.addTimer(seconds, wakeSleeper, null, null, w);
+  else hub.sleepFor(w as Waiter<unknown>, seconds);
   return w.promise;
-}
-
-function wakeSleeper(w: unknown): void {
-  (w as Waiter<void>).timer = null;
-  hub.wake(w as Waiter<void>, undefined);
 }
 
 /** sleep(0): lets every other runnable green thread run. */

@@ -68,6 +68,9 @@ export interface NativeBinding {
   /** No host: dissolves the association. */
   udpConnect(owner: object, host?: string, port?: number): void;
   setsockopt(fd: number, level: number, option: number, value: number): void;
+  /** The current green thread on Node 20 (src/context.cc); absent where V8 has no such slot. */
+  contextGet?(): unknown;
+  contextSet?(value: unknown): void;
   getsockopt(fd: number, level: number, option: number): number;
 }
 

@@ -52,10 +52,8 @@ const SETTLED = 2;
 const THROWN = 3;
 
 let capturedResolve: (v: unknown) => void;
-let capturedReject: (e: unknown) => void;
-function captureResolvers(res: (v: unknown) => void, rej: (e: unknown) => void): void {
+function captureResolve(res: (v: unknown) => void): void {
   capturedResolve = res;
-  capturedReject = rej;
 }
 
 /**
@@ -67,8 +65,12 @@ function captureResolvers(res: (v: unknown) => void, rej: (e: unknown) => void):
 export class Waiter<T> {
   state = PARKED;
   value: T | undefined = undefined;
-  resolve!: (v: T) => void;
-  reject!: (e: unknown) => void;
+  /**
+   * Its promise's resolve function. Not the reject one: a throw resolves it
+   * with a rejected promise (two microtasks more, on the rare path), and a
+   * parked thread is one closure smaller.
+   */
+  resolve!: (v: T | Promise<never>) => void;
   readonly gt: Parkable;
   /** Undoes the registration (leaves a getter list, clears a timer...) on a throw. */
   undo: (() => void) | null;
@@ -79,6 +81,8 @@ export class Waiter<T> {
   lnext: Waiter<unknown> | null = null;
   data: unknown = undefined;
   timer: Timer | null = null;
+  /** @internal its slot in the hub's timer heap while it sleeps there (sleep(seconds)), else -1 */
+  index = -1;
   /** The list it is parked on: a throw takes it off (no undo closure needed). */
   list: { unlink(w: Waiter<unknown>): void } | null = null;
   /**
@@ -92,8 +96,6 @@ export class Waiter<T> {
   what: WaitLabel | null;
   /** When it parked, in ms of Date.now() (which, unlike `performance`, loads no module), as of the hub's last step or callback (see parkClock). */
   readonly since: number;
-  /** Where it parked, when hub.threadStacks is on (formatted only when read). */
-  stack: Error | null = null;
   readonly promise: Promise<T>;
 
   constructor(gt: Parkable, undo: (() => void) | null, what: WaitLabel | null = null) {
@@ -105,9 +107,8 @@ export class Waiter<T> {
     this.prev = prev !== null && prev.state !== SETTLED ? prev : null;
     // One shared executor instead of a closure per waiter (a million parked
     // threads are a million waiters).
-    this.promise = new Promise<T>(captureResolvers as (res: (v: T) => void, rej: (e: unknown) => void) => void);
-    this.resolve = capturedResolve as (v: T) => void;
-    this.reject = capturedReject;
+    this.promise = new Promise<T>(captureResolve as (res: (v: T) => void) => void);
+    this.resolve = capturedResolve as (v: T | Promise<never>) => void;
     gt.waiter = this as Waiter<unknown>;
   }
 
@@ -115,7 +116,18 @@ export class Waiter<T> {
   get parked(): boolean {
     return this.state === PARKED;
   }
+
+  /** Where it parked, when hub.threadStacks is on (formatted only when read); kept aside, as it is rare. */
+  get stack(): Error | null {
+    return parkStacks.get(this) ?? null;
+  }
+  set stack(err: Error | null) {
+    if (err === null) parkStacks.delete(this);
+    else parkStacks.set(this, err);
+  }
 }
+
+const parkStacks = new WeakMap<object, Error>();
 
 /**
  * Takes a settled waiter out of its thread's chain of concurrent waits (the
@@ -202,7 +214,62 @@ const TURN_BUDGET = 4096;
 /** What the run queue holds: a thread to start, a waiter to resume, or a due timer. */
 type Entry = Parkable | Waiter<unknown> | Timer;
 
-const als = new AsyncLocalStorage<Parkable>();
+/**
+ * Where the current green thread is kept: what AsyncLocalStorage offers, and
+ * no more (run, exit, getStore), so the hub can use either implementation.
+ * @internal
+ */
+export interface ThreadStore {
+  getStore(): Parkable | undefined;
+  run<A extends unknown[], R>(store: Parkable, fn: (...args: A) => R, ...args: A): R;
+  exit<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): R;
+}
+
+/**
+ * On Node 20 the thread rides in V8's continuation-preserved embedder data
+ * (src/context.cc), which every promise reaction carries and restores:
+ * AsyncLocalStorage there is promise hooks, which give each promise an id pair
+ * and a store (a parked thread has four promises) and run JS for every promise
+ * made and every reaction run, about a third of a switch's CPU time. Node 22
+ * and later may keep their own AsyncLocalStorage in that slot (Node 24 always
+ * does, without hooks), so they use AsyncLocalStorage itself.
+ *
+ * Opt-in (EVY_THREAD_SLOT=embedder), because it differs: a callback that a
+ * green thread hands to Node (a setTimeout, a nextTick, an fs callback) runs
+ * in the main thread, and a callback Node makes from native code while a
+ * thread's code runs (a TLSSocket's, under a push() into it) runs in that
+ * thread, where AsyncLocalStorage gives each its own resource's context:
+ * wrapSsl's handshake failure then kills the reading thread from inside
+ * itself. A promise, an await or a `then` stays in its thread either way.
+ */
+function threadStore(): ThreadStore {
+  const get = binding.contextGet;
+  const set = binding.contextSet;
+  if (
+    get === undefined ||
+    set === undefined ||
+    Number(process.versions.node.split('.')[0]) >= 22 ||
+    process.env.EVY_THREAD_SLOT !== 'embedder'
+  ) {
+    return new AsyncLocalStorage<Parkable>();
+  }
+  const run = <A extends unknown[], R>(store: Parkable | undefined, fn: (...args: A) => R, args: A): R => {
+    const prior = get();
+    set(store);
+    try {
+      return fn(...args);
+    } finally {
+      set(prior);
+    }
+  };
+  return {
+    getStore: get as () => Parkable | undefined,
+    run: (store, fn, ...args) => run(store, fn, args),
+    exit: (fn, ...args) => run(undefined, fn, args),
+  };
+}
+
+const als: ThreadStore = threadStore();
 
 /** For microtasks the hub queues itself (cheaper than queueMicrotask, which makes an AsyncResource each time). */
 const RESOLVED = Promise.resolve();
@@ -228,7 +295,7 @@ export class Hub {
   blockedError: (() => unknown) | null = null;
   /** @internal The last thread the watchdog caught blocking (for the name in its reports). */
   lastBlocked: Parkable | null = null;
-  /** @internal */ readonly storage = als;
+  /** @internal */ readonly storage: ThreadStore = als;
   /** @internal the main green thread: what getCurrent() returns outside any green thread */
   main!: Parkable;
   /** @internal live spawned green threads */ threads = 0;
@@ -362,8 +429,7 @@ export class Hub {
   /** Entries, or due timers, wait for the turn. */
   private waiting(): boolean {
     if (this.urgentHead < this.urgentTail || this.head < this.tail) return true;
-    const t = this.timers.peek();
-    return t !== undefined && t.deadline <= this.genNow;
+    return this.timers.peekDeadline() <= this.genNow;
   }
 
   /**
@@ -489,15 +555,19 @@ export class Hub {
         if (this.urgentHead === this.urgentTail) this.urgentHead = this.urgentTail = 0;
         return e;
       }
-      const t = this.timers.peek();
-      if (
-        t !== undefined &&
-        t.deadline <= this.genNow &&
-        t.seq < this.genSeq &&
-        (this.head >= this.genEnd || t.seq < this.queueSeq[this.head])
-      ) {
-        this.timers.remove(t);
-        return t;
+      // A due timer, or a sleeper in the heap, whose turn it is by sequence.
+      const timers = this.timers;
+      const due = timers.peekDeadline();
+      if (due <= this.genNow) {
+        const seq = timers.peekSeq();
+        if (seq < this.genSeq && (this.head >= this.genEnd || seq < this.queueSeq[this.head])) {
+          const t = timers.peek() as Timer | Waiter<unknown>;
+          timers.remove(t);
+          // What fire() does after a timer: a setTimeout for the next one, if
+          // none is armed (a step that is not fireTimers' may pop a sleeper).
+          if (t instanceof Waiter && this.timerHandle === null) this.rearm();
+          return t;
+        }
       }
       if (this.head < this.genEnd) {
         const e = this.queue[this.head]!;
@@ -505,10 +575,10 @@ export class Hub {
         return e;
       }
       // The generation is over: start the next one, if there is anything to run.
-      const now = t !== undefined ? this.clock() : 0;
+      const now = due !== Infinity ? this.clock() : 0;
       if (this.head === this.tail) {
         this.head = this.genEnd = this.tail = 0;
-        if (t === undefined || t.deadline > now) return null;
+        if (due > now) return null;
       }
       if (this.budget <= 0 || this.yielded) {
         // A sleep(0) waits for a turn of the loop; so does everyone past the budget.
@@ -548,7 +618,7 @@ export class Hub {
         const err = e.value;
         e.state = SETTLED;
         e.value = undefined;
-        e.reject(err);
+        e.resolve(Promise.reject(err));
       } else {
         this.turn = null;
       }
@@ -631,6 +701,7 @@ export class Hub {
     w.state = WOKEN;
     w.value = value;
     w.revoke = revoke as ((value: unknown) => void) | null;
+    if (w.index >= 0) this.timers.remove(w);
     if (w.timer !== null) {
       // a deadline (socket timeout...) that no longer applies
       w.timer.cancel();
@@ -692,6 +763,7 @@ export class Hub {
       w.timer.cancel();
       w.timer = null;
     }
+    if (w.index >= 0) this.timers.remove(w);
     const undo = w.undo;
     w.undo = null;
     if (undo !== null) undo();
@@ -753,6 +825,23 @@ export class Hub {
     return t;
   }
 
+  /**
+   * @internal Parks `w` for `seconds` (> 0) in the timer heap itself: when they
+   * are over it resumes as a sleep(0) coming round would, with no Timer made.
+   * A throw into it takes it out (throwInto).
+   */
+  sleepFor(w: Waiter<unknown>, seconds: number): void {
+    const deadline = this.clock() + seconds;
+    this.timers.insert(w, deadline);
+    if (deadline < this.timerDeadline) this.armTimer(deadline);
+  }
+
+  /** @internal When a parked waiter's sleep or timeout is due, in seconds of clock(); null: never. */
+  waiterDeadline(w: Waiter<unknown>): number | null {
+    if (w.index >= 0) return this.timers.deadlineOf(w);
+    return w.timer !== null && w.timer.pending ? w.timer.deadline : null;
+  }
+
   private armTimer(deadline: number): void {
     if (this.aborted) return;
     if (this.timerHandle !== null) clearTimeout(this.timerHandle);
@@ -778,10 +867,10 @@ export class Hub {
 
   /** Arms the setTimeout for the earliest timer not yet due (a due one is the run queue's). */
   private rearm(): void {
-    const next = this.timers.peek();
-    if (next !== undefined && next.deadline < this.timerDeadline) {
-      if (next.deadline <= this.clock()) this.kick();
-      else this.armTimer(next.deadline);
+    const next = this.timers.peekDeadline();
+    if (next < this.timerDeadline) {
+      if (next <= this.clock()) this.kick();
+      else this.armTimer(next);
     }
   }
 
@@ -815,7 +904,8 @@ export class Hub {
 
   /** Pending timers, for the debug tools. */
   pendingTimers(): readonly Timer[] {
-    return this.timers.all();
+    // A sleeper is its own entry: shown as the timer it would once have had.
+    return this.timers.all().map((e) => (e instanceof Timer ? e : new Timer(null, this.timers.deadlineOf(e), wakeSleeper, null, e)));
   }
 
   // ---- fd listeners ----------------------------------------------------------
@@ -1002,6 +1092,9 @@ export interface TrampolineOptions {
   /** what to throw when the timeout expires (default: a Timeout) */
   timeoutError?: unknown;
 }
+
+/** What a sleeping waiter's entry is listed as (pendingTimers). */
+function wakeSleeper(): void {}
 
 function callTimer(cb: TimerCallback, args: unknown[] | null, arg: unknown): void {
   try {

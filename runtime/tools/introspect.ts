@@ -38,9 +38,9 @@ export function threadStacks(on: boolean): void {
 function describe(w: Waiter<unknown>): string {
   const what = w.what;
   let text = what === null ? 'an evy operation' : typeof what === 'string' ? what : what.describeWait(w);
-  const t = w.timer;
-  if (t !== null && t.pending) {
-    const left = Math.max(0, t.deadline - hub.clock());
+  const due = hub.waiterDeadline(w);
+  if (due !== null) {
+    const left = Math.max(0, due - hub.clock());
     text += what === 'sleep' ? ` until +${left.toFixed(3)} s` : ` (timeout in ${left.toFixed(3)} s)`;
   }
   return text;

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
+import * as vm from 'node:vm';
 import {
   cede,
   Event,
@@ -574,6 +575,50 @@ test('getCurrent(): the main green thread outside, the thread itself inside, acr
   hub.scheduleCallGlobal(0, () => (inTimer = getCurrent()));
   await sleep(0.01);
   assert.is(inTimer, main);
+});
+
+test('getCurrent() in vm code a thread runs (node:repl, the backdoor), across its awaits', async () => {
+  const ctx = vm.createContext({ evy: { sleep, getCurrent } });
+  const code = '(async () => { await evy.sleep(0.001); const a = evy.getCurrent(); await null; return [a, evy.getCurrent()]; })()';
+  const gt = spawn(() => vm.runInContext(code, ctx) as Promise<unknown[]>);
+  const [a, b] = await gt.wait();
+  assert.is(a, gt, 'after an evy wait');
+  assert.is(b, gt, 'after a foreign await that follows it');
+  assert.is(getCurrent(), hub.main);
+});
+
+test('getCurrent() in a callback a thread hands to Node: main with EVY_THREAD_SLOT=embedder on Node 20, else the thread (AsyncLocalStorage)', async () => {
+  const seen: unknown[] = [];
+  const gt = spawn(async () => {
+    await new Promise<void>((res) => setTimeout(() => {
+      seen.push(getCurrent());
+      res();
+    }, 1));
+    seen.push(getCurrent());
+  });
+  await gt.wait();
+  const slot = Number(process.versions.node.split('.')[0]) < 22 && binding.contextGet !== undefined && process.env.EVY_THREAD_SLOT === 'embedder';
+  assert.is(seen[0], slot ? hub.main : gt, 'the setTimeout callback');
+  assert.is(seen[1], gt, 'the await after it, in the thread everywhere');
+});
+
+test('a kill delivered to a sleeping thread is no unhandled rejection, not even for a moment', async () => {
+  const events: string[] = [];
+  const onUnhandled = (): number => events.push('unhandledRejection');
+  const onHandled = (): number => events.push('rejectionHandled');
+  process.on('unhandledRejection', onUnhandled);
+  process.on('rejectionHandled', onHandled);
+  try {
+    const threads = [1, 2, 3].map(() => spawn(() => sleep(10)));
+    await sleep(0);
+    for (const t of threads) t.kill(new KillError());
+    for (const t of threads) assert.instance(await rejection(t.wait()), KillError);
+    await new Promise((res) => setTimeout(res, 20));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    process.off('rejectionHandled', onHandled);
+  }
+  assert.equal(events, []);
 });
 
 test('waitall returns the results in argument order and rethrows the first error', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { getHub, sleep, spawn } from 'evy';
+import { getHub, sleep, spawn, Timeout, waitall } from 'evy';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { assertClean, captureStderr } from '../helpers';
@@ -11,11 +11,15 @@ test.after.each(assertClean);
 
 test('scheduleCallGlobal runs callbacks in deadline order, ties in scheduling order', async () => {
   const seen: string[] = [];
-  hub.scheduleCallGlobal(0.03, (x: string) => seen.push(x), 'c');
-  hub.scheduleCallGlobal(0.01, (x: string) => seen.push(x), 'a');
-  hub.scheduleCallGlobal(0.01, (x: string) => seen.push(x), 'b');
+  const c = hub.scheduleCallGlobal(0.03, (x: string) => seen.push(x), 'c');
+  const a = hub.scheduleCallGlobal(0.01, (x: string) => seen.push(x), 'a');
+  const b = hub.scheduleCallGlobal(0.01, (x: string) => seen.push(x), 'b');
   await sleep(0.08);
-  assert.equal(seen, ['a', 'b', 'c']);
+  // By the deadlines they got: a loaded machine may pause this process for
+  // 20 ms between two calls, and then c is due before b.
+  const order = [c, a, b].map((t, i) => ({ t, i, name: 'cab'[i] })).sort((x, y) => x.t.deadline - y.t.deadline || x.i - y.i);
+  assert.equal(seen, order.map((x) => x.name));
+  assert.ok(a.deadline <= b.deadline, 'b was scheduled after a');
 });
 
 test('a cancelled timer never fires and leaves the heap', async () => {
@@ -40,6 +44,75 @@ test('scheduleCallLocal dies with the green thread that scheduled it', async () 
   assert.is(hub.counts().timers, 1, 'the local timer went with its thread');
   await sleep(0.05);
   assert.is(fired, 1);
+});
+
+test('sleepers share the timer heap with timers: (deadline, order) over both, past the heap\'s first growth', async () => {
+  const seen: string[] = [];
+  const threads = [];
+  for (let k = 0; k < 150; k++) {
+    threads.push(
+      spawn(async () => {
+        hub.scheduleCallGlobal(0.02, () => seen.push(`t${k}`));
+        await sleep(0.02);
+        seen.push(`s${k}`);
+      }),
+    );
+  }
+  for (const t of threads) await t.wait();
+  assert.equal(seen, threads.flatMap((_, k) => [`t${k}`, `s${k}`]));
+  assert.is(hub.counts().timers, 0);
+});
+
+test('a sleeper is listed by pendingTimers() with its deadline; a Timeout or a kill takes it out of the heap at once', async () => {
+  const gt = spawn(() => sleep(5));
+  await sleep(0);
+  const listed = hub.pendingTimers();
+  assert.is(listed.length, 1);
+  assert.is((listed[0].cb as () => void).name, 'wakeSleeper');
+  assert.ok(Math.abs(listed[0].deadline - (hub.clock() + 5)) < 1, 'about 5 s from now');
+  gt.kill();
+  assert.is(hub.counts().timers, 0, 'killed');
+  await gt.wait();
+  const timedOut = spawn(async () => {
+    const t = new Timeout(0.01);
+    try {
+      await sleep(5);
+    } catch (err) {
+      if (err !== t) throw err;
+      return hub.counts().timers;
+    }
+    return -1;
+  });
+  assert.is(await timedOut.wait(), 0, 'timed out: neither the sleep nor the Timeout is left');
+});
+
+test('a sleeper taken from the heap by a step other than the setTimeout\'s leaves the next deadline armed', async () => {
+  // Two sleepers due together: the setTimeout's step runs the first, finds the
+  // second due too but the turn taken, and leaves no setTimeout armed; the
+  // second is then taken when the first thread ends, and the third, later,
+  // needs a setTimeout armed for it then (examples/hello.ts's pool hung so).
+  const order: string[] = [];
+  const one = spawn(async () => {
+    await sleep(0.01);
+    order.push('one');
+  });
+  const two = spawn(async () => {
+    await sleep(0.01);
+    order.push('two');
+  });
+  const late = spawn(async () => {
+    await sleep(0.05);
+    order.push('late');
+  });
+  let guard: NodeJS.Timeout | undefined;
+  const stuck = new Promise((res) => (guard = setTimeout(res, 5000, 'stuck')));
+  try {
+    assert.is(await Promise.race([late.wait().then(() => 'woke'), stuck]), 'woke');
+  } finally {
+    clearTimeout(guard);
+  }
+  await waitall(one, two);
+  assert.equal(order, ['one', 'two', 'late']);
 });
 
 test('a throwing timer callback is reported and the others still run', async () => {
