@@ -69,6 +69,8 @@ export interface NativeBinding {
   udpConnect(owner: object, host?: string, port?: number): void;
   setsockopt(fd: number, level: number, option: number, value: number): void;
   getsockopt(fd: number, level: number, option: number): number;
+  /** A close-on-exec duplicate of fd (onto -1), or fd duplicated onto the fd `onto` (dup3). */
+  dupFd(fd: number, onto: number): number;
 }
 
 /** The package root: dist/hub/ is two levels below it. */

@@ -298,6 +298,68 @@ test('SIGHUP under continuous load: new workers take over and no request is drop
   }
 });
 
+test('SIGHUP three times under load, a new connection per request: not one request dropped', async () => {
+  const port = reservePort();
+  const sup = new Supervisor(['--workers', '2', 'app.ts', String(port)]);
+  try {
+    await sup.line(/^evy workers: all 2 ready$/);
+    const answers: string[] = [];
+    const failures: string[] = [];
+    let running = true;
+    let progress = (): void => {};
+    // Eight clients, each one request after another, each on a connection of
+    // its own (no agent: connect, GET, Connection: close). A reload must not
+    // lose one: neither those queued for a stopping worker nor one it took.
+    const client = async (): Promise<void> => {
+      while (running) {
+        try {
+          const [status, body] = await get(port);
+          if (status !== 200) failures.push(`status ${status}`);
+          answers.push(body);
+          progress();
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          failures.push(`${e.code ?? ''} ${e.message}`);
+        }
+      }
+    };
+    const answered = (n: number, pids: number[]): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`fewer than ${n} answers from ${pids.join(', ')}`)), WAIT);
+        progress = () => {
+          if (answers.filter((a) => pids.includes(Number(a.split(' ')[1]))).length >= n) {
+            clearTimeout(t);
+            progress = () => {};
+            resolve();
+          }
+        };
+        progress();
+      });
+    const clients = Array.from({ length: 8 }, client);
+    let pids = sup.pids();
+    const all = [...pids];
+    await answered(50, pids);
+    for (let reload = 1; reload <= 3; reload++) {
+      const before = sup.lines.length;
+      sup.child.kill('SIGHUP');
+      await sup.line(/^evy workers: reloaded: 2 new workers ready, the old ones finishing their requests$/, before);
+      for (const pid of pids) await sup.line(new RegExp(`^evy workers: w\\d \\(pid ${pid}\\) stopped$`), before);
+      pids = sup.pids().filter((p) => !all.includes(p));
+      assert.is(pids.length, 2, `reload ${reload}: two new workers`);
+      all.push(...pids);
+      await answered(50, pids);
+    }
+    running = false;
+    await Promise.all(clients);
+    assert.equal(failures, [], `dropped requests, of ${answers.length + failures.length}`);
+    assert.ok(answers.length >= 200);
+    assert.equal(await sup.stop(), { code: 0, signal: null });
+    assertGone(all);
+  } finally {
+    sup.kill();
+  }
+});
+
 test('the supervisor killed with SIGKILL: its workers notice, drain and exit by themselves', async () => {
   const port = reservePort();
   const sup = new Supervisor(['--workers', '2', 'app.ts', String(port)]);
