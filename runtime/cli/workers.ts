@@ -1,12 +1,19 @@
 // `evy run --workers N script.ts`: a supervisor that runs N processes of the
-// script (pre-fork, as gunicorn and Spawning do). The workers share the
-// listening sockets through SO_REUSEPORT, which evy's listen() sets for an
-// explicit port: each worker binds its own socket on the same address and the
-// kernel spreads the connections over their accept queues. The supervisor
-// restarts a crashed worker (with back-off), stops when a worker cannot start,
-// drains them on SIGTERM/SIGINT and replaces them on SIGHUP, new workers
-// listening before the old ones stop accepting. Each worker's output lines go
-// out prefixed with `[wI] `, and the worker finds its index in EVY_WORKER.
+// script (pre-fork, as gunicorn and Spawning do). The workers share each
+// listening TCP socket: one socket, one accept queue. The first worker starts
+// alone; when it listens on a port asked for explicitly (evy's listen() sets
+// SO_REUSEPORT there, and binds as without --workers), it sends the
+// supervisor a duplicate of the socket over the IPC channel (a raw libuv
+// handle, which Node passes without listening on it). Every worker started
+// after (the others, a restarted one, a reload's) inherits that fd, and its
+// green socket adopts it in bind() instead of binding a socket of its own.
+// So a stopping worker only stops accepting: what is queued stays for the
+// others, and the one connection libuv had accepted ahead is served
+// (GreenSocket.closeListener()), not reset. The supervisor restarts a crashed
+// worker (with back-off), stops when a worker cannot start, drains them on
+// SIGTERM/SIGINT and replaces them on SIGHUP, new workers listening before
+// the old ones stop accepting. Each worker's output lines go out prefixed
+// with `[wI] `, and the worker finds its index in EVY_WORKER.
 //
 // The worker side (workerSide(), in each worker before its script) tells the
 // supervisor over the IPC channel when the script listens, and on SIGTERM (or
@@ -153,6 +160,8 @@ interface Worker {
   readyAt: number;
   /** listening on (the first address it listened on), for the log */
   address: string | null;
+  /** the shared sockets it inherited or listens on, by address */
+  sockets: Set<string>;
   /** SIGTERM sent: it is finishing its in-flight requests */
   draining: boolean;
   exited: boolean;
@@ -208,6 +217,8 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
    * what is queued to the others.
    */
   const shared = new Map<string, NativeTcp>();
+  /** EVY_WORKERS_REUSEPORT=1 (for bench/workers.sh): no sharing, each worker binds its own SO_REUSEPORT socket as before */
+  const ownSockets = process.env.EVY_WORKERS_REUSEPORT === '1';
 
   const all = (): Worker[] => [...slots, ...(pending ?? []), ...old].filter((w): w is Worker => w !== null && !w.exited);
 
@@ -223,15 +234,16 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...fds],
       env: { ...process.env, EVY_WORKER: String(index), EVY_WORKERS: String(n), [CHANNEL_ENV]: '1', [SOCKETS_ENV]: sockets },
     });
-    const w: Worker = { index, child, pid: child.pid ?? -1, ready: false, readyAt: 0, address: null, draining: false, exited: false, timers: [] };
+    const w: Worker = { index, child, pid: child.pid ?? -1, ready: false, readyAt: 0, address: null, sockets: new Set(shared.keys()), draining: false, exited: false, timers: [] };
     pipeLines(child.stdout!, process.stdout, `[w${index}] `);
     pipeLines(child.stderr!, process.stderr, `[w${index}] `);
     child.on('message', (m: WorkerMessage, handle?: NativeTcp) => {
       if (m?.evy !== 'listening') return;
       if (handle !== undefined) {
-        if (m.share === true && m.address !== undefined && !shared.has(m.address) && !stopping) shared.set(m.address, handle);
+        if (m.share === true && m.address !== undefined && !shared.has(m.address) && !stopping && !ownSockets) shared.set(m.address, handle);
         else handle.close();
       }
+      if (m.address !== undefined && shared.has(m.address)) w.sockets.add(m.address);
       if (w.address !== null) return;
       w.address = m.address ?? '';
       listens = true;
@@ -323,6 +335,15 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
         }, delay);
       }
     }
+    if (!restarts.some((t) => t !== null)) {
+      // A port no worker has any more (a reload's script listens elsewhere) is closed: refused, not queued.
+      const live = all();
+      for (const [address, h] of shared) {
+        if (live.some((l) => l.sockets.has(address))) continue;
+        h.close();
+        shared.delete(address);
+      }
+    }
     if (all().length === 0 && !restarts.some((t) => t !== null)) {
       if (!stopping) log('every worker ended');
       else log('stopped');
@@ -373,6 +394,9 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
         restarts[i] = null;
       }
     }
+    // The workers close theirs as they stop: the port then closes with the last of them.
+    for (const h of shared.values()) h.close();
+    shared.clear();
     const left = all();
     for (const w of left) drain(w);
     if (left.length === 0) {
