@@ -855,7 +855,8 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
       FN("write", stream_write),     FN("shutdown", stream_shutdown), FN("close", stream_close_js),
       FN("name", stream_name),       FN("fileno", stream_fileno),   FN("setsockopt", sock_setopt),
       FN("getsockopt", sock_getopt), FN("udpOpen", udp_open),   FN("udpSend", udp_send), FN("udpFrom", udp_from),
-      FN("udpConnect", udp_connect), FN("dupFd", sock_dup),
+      FN("udpConnect", udp_connect),
+      FN("dupFd", sock_dup),
   };
 #undef FN
   st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -69,7 +69,7 @@ export interface NativeBinding {
   udpConnect(owner: object, host?: string, port?: number): void;
   setsockopt(fd: number, level: number, option: number, value: number): void;
   getsockopt(fd: number, level: number, option: number): number;
-  /** A close-on-exec duplicate of fd (onto -1), or fd duplicated onto the fd `onto` (dup3). */
+  /** A close-on-exec duplicate of fd (onto -1), or fd duplicated onto the fd `onto` (dup2). */
   dupFd(fd: number, onto: number): number;
 }
 
