@@ -17,6 +17,8 @@
 #include "evy.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -820,6 +822,23 @@ void evy_stream_release(evy_instance *in) {
   if (e->live == 0) env_free(e);
 }
 
+/* dupFd(fd, onto): a close-on-exec duplicate of fd, onto -1: a new fd; onto an
+ * fd: that fd now refers to fd's socket (dup2), and stays its number. `evy run
+ * --workers` shares one listening socket this way: a worker's green socket
+ * adopts the supervisor's inherited fd before listen(). */
+static napi_value sock_dup(napi_env env, napi_callback_info info) {
+  napi_value argv[2], ret;
+  int32_t fd, onto;
+  if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[0], "fd", &fd) < 0 ||
+      evy_arg_int(env, argv[1], "onto", &onto) < 0)
+    return NULL;
+  int r = onto < 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : onto == fd ? fd : dup2(fd, onto);
+  if (r >= 0 && onto >= 0 && onto != fd && fcntl(r, F_SETFD, FD_CLOEXEC) < 0) r = -1;
+  if (r < 0) return evy_throw_uv(env, uv_translate_sys_error(errno), "dup");
+  napi_create_int32(env, r, &ret);
+  return ret;
+}
+
 napi_status evy_init_stream(napi_env env, napi_value exports) {
   evy_env *e = calloc(1, sizeof *e);
   if (!e) return napi_generic_failure;
@@ -837,6 +856,7 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
       FN("name", stream_name),       FN("fileno", stream_fileno),   FN("setsockopt", sock_setopt),
       FN("getsockopt", sock_getopt), FN("udpOpen", udp_open),   FN("udpSend", udp_send), FN("udpFrom", udp_from),
       FN("udpConnect", udp_connect),
+      FN("dupFd", sock_dup),
   };
 #undef FN
   st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -152,7 +152,7 @@ export function main(argv: string[]): void {
     .option('--backdoor <addr>', 'start a backdoor (evy backdoor connects to it): [HOST:]PORT or a Unix socket path; loopback only')
     .option('--backdoor-allow-remote', 'let --backdoor listen on a non-loopback address (anyone who reaches it runs code)')
     .option('--block-warn <seconds>', 'report code that blocks the loop for longer than this, with its stack', parseSeconds)
-    .option('--workers <n>', 'run n processes of the script (auto: one per core), sharing its listening ports (SO_REUSEPORT); restarted when they crash, drained on SIGTERM/SIGINT, replaced on SIGHUP; EVY_WORKER holds the index')
+    .option('--workers <n>', 'run n processes of the script (auto: one per core), sharing its listening sockets; restarted when they crash, drained on SIGTERM/SIGINT, replaced on SIGHUP; EVY_WORKER holds the index')
     .option('--grace <seconds>', 'with --workers: how long a stopping worker may take to finish its requests (default 30)')
     .addHelpText('after', '\nNode flags before the script go to Node (evy runs in a Node started with them):\n  evy run --inspect app.ts\n  evy run --max-old-space-size=64 -r ./setup.js app.ts')
     .passThroughOptions()

@@ -1,12 +1,19 @@
 // `evy run --workers N script.ts`: a supervisor that runs N processes of the
-// script (pre-fork, as gunicorn and Spawning do). The workers share the
-// listening sockets through SO_REUSEPORT, which evy's listen() sets for an
-// explicit port: each worker binds its own socket on the same address and the
-// kernel spreads the connections over their accept queues. The supervisor
-// restarts a crashed worker (with back-off), stops when a worker cannot start,
-// drains them on SIGTERM/SIGINT and replaces them on SIGHUP, new workers
-// listening before the old ones stop accepting. Each worker's output lines go
-// out prefixed with `[wI] `, and the worker finds its index in EVY_WORKER.
+// script (pre-fork, as gunicorn and Spawning do). The workers share each
+// listening TCP socket: one socket, one accept queue. The first worker starts
+// alone; when it listens on a port asked for explicitly (evy's listen() sets
+// SO_REUSEPORT there, and binds as without --workers), it sends the
+// supervisor a duplicate of the socket over the IPC channel (a raw libuv
+// handle, which Node passes without listening on it). Every worker started
+// after (the others, a restarted one, a reload's) inherits that fd, and its
+// green socket adopts it in bind() instead of binding a socket of its own.
+// So a stopping worker only stops accepting: what is queued stays for the
+// others, and the one connection libuv had accepted ahead is served
+// (GreenSocket.closeListener()), not reset. The supervisor restarts a crashed
+// worker (with back-off), stops when a worker cannot start, drains them on
+// SIGTERM/SIGINT and replaces them on SIGHUP, new workers listening before
+// the old ones stop accepting. Each worker's output lines go out prefixed
+// with `[wI] `, and the worker finds its index in EVY_WORKER.
 //
 // The worker side (workerSide(), in each worker before its script) tells the
 // supervisor over the IPC channel when the script listens, and on SIGTERM (or
@@ -29,14 +36,42 @@ export interface WorkersOptions {
   evyArgs?: string[];
 }
 
-/** What a worker tells its supervisor over the IPC channel: it listens (the first time: it is ready). */
+/**
+ * What a worker tells its supervisor over the IPC channel: it listens (the
+ * first time: it is ready). `share`: the message carries a duplicate of the
+ * listening socket (a TCP port asked for explicitly, not yet shared), for the
+ * workers started after.
+ */
 interface WorkerMessage {
   evy: 'listening';
   address?: string;
+  share?: boolean;
 }
 
 /** The env marker of a worker's IPC channel to its supervisor (removed at once: not inherited). */
 const CHANNEL_ENV = 'EVY_WORKER_CHANNEL';
+/** The shared listening sockets a worker inherits: `address=fd` pairs, space-separated (removed at once). */
+const SOCKETS_ENV = 'EVY_WORKER_SOCKETS';
+/** The first fd a worker inherits shared sockets on (0-2 stdio, 3 the IPC channel). */
+const FIRST_SHARED_FD = 4;
+
+/** A raw libuv TCP handle of Node's, as its IPC channel sends and receives one (`net.Native`). */
+interface NativeTcp {
+  readonly fd: number;
+  open(fd: number): number;
+  close(cb?: () => void): void;
+}
+
+/** Node's TCP handle class: the one kind of handle its IPC channel passes without listening on it. */
+function nativeTcp(): new (type: number) => NativeTcp {
+  const b = (process as unknown as { binding(name: string): { TCP: new (type: number) => NativeTcp } }).binding('tcp_wrap');
+  return b.TCP;
+}
+
+/** `host:port` (`[host]:port` for IPv6), the key of a shared socket and the address in the log. */
+function addressKey(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
 const DEFAULT_GRACE = 30;
 /** a worker that never listens counts as started once it has lived this long (ms) */
 const READY_WITHOUT_LISTEN = 5000;
@@ -125,6 +160,8 @@ interface Worker {
   readyAt: number;
   /** listening on (the first address it listened on), for the log */
   address: string | null;
+  /** the shared sockets it inherited or listens on, by address */
+  sockets: Set<string>;
   /** SIGTERM sent: it is finishing its in-flight requests */
   draining: boolean;
   exited: boolean;
@@ -164,12 +201,24 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
   /** set once a worker listened: from then on a worker is ready when it listens, not by living long */
   let listens = false;
   let started = false;
+  /** the first worker starts alone, the others once it is ready: they inherit the sockets it shared */
+  let restStarted = n === 1;
   let stopping = false;
   let exitCode = 0;
   let done!: (code: number) => void;
   const finished = new Promise<number>((resolve) => {
     done = resolve;
   });
+
+  /**
+   * The listening sockets the workers share, by address: the first worker to
+   * listen on a TCP port sends the supervisor a duplicate, the workers started
+   * after inherit it. One socket, one accept queue: a stopping worker leaves
+   * what is queued to the others.
+   */
+  const shared = new Map<string, NativeTcp>();
+  /** EVY_WORKERS_REUSEPORT=1 (for bench/workers.sh): no sharing, each worker binds its own SO_REUSEPORT socket as before */
+  const ownSockets = process.env.EVY_WORKERS_REUSEPORT === '1';
 
   const all = (): Worker[] => [...slots, ...(pending ?? []), ...old].filter((w): w is Worker => w !== null && !w.exited);
 
@@ -179,15 +228,23 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
   }
 
   function start(index: number): Worker {
+    const fds = [...shared.values()].map((h) => h.fd);
+    const sockets = [...shared.keys()].map((a, i) => `${a}=${FIRST_SHARED_FD + i}`).join(' ');
     const child = spawn(process.execPath, command, {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, EVY_WORKER: String(index), EVY_WORKERS: String(n), [CHANNEL_ENV]: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...fds],
+      env: { ...process.env, EVY_WORKER: String(index), EVY_WORKERS: String(n), [CHANNEL_ENV]: '1', [SOCKETS_ENV]: sockets },
     });
-    const w: Worker = { index, child, pid: child.pid ?? -1, ready: false, readyAt: 0, address: null, draining: false, exited: false, timers: [] };
+    const w: Worker = { index, child, pid: child.pid ?? -1, ready: false, readyAt: 0, address: null, sockets: new Set(shared.keys()), draining: false, exited: false, timers: [] };
     pipeLines(child.stdout!, process.stdout, `[w${index}] `);
     pipeLines(child.stderr!, process.stderr, `[w${index}] `);
-    child.on('message', (m: WorkerMessage) => {
-      if (m?.evy !== 'listening' || w.address !== null) return;
+    child.on('message', (m: WorkerMessage, handle?: NativeTcp) => {
+      if (m?.evy !== 'listening') return;
+      if (handle !== undefined) {
+        if (m.share === true && m.address !== undefined && !shared.has(m.address) && !stopping && !ownSockets) shared.set(m.address, handle);
+        else handle.close();
+      }
+      if (m.address !== undefined && shared.has(m.address)) w.sockets.add(m.address);
+      if (w.address !== null) return;
       w.address = m.address ?? '';
       listens = true;
       becameReady(w);
@@ -211,10 +268,18 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
     log(`${name(w)} ready${w.address ? `, listening on ${w.address}` : ''}`);
     if (pending !== null) {
       if (pending.every((p) => p?.ready)) finishReload();
+    } else if (!restStarted) {
+      startRest();
     } else if (!started && slots.every((s) => s?.ready)) {
       started = true;
       log(`all ${n} ready`);
     }
+  }
+
+  /** The first worker is up (or ended cleanly), its listening sockets shared: the others start, inheriting them. */
+  function startRest(): void {
+    restStarted = true;
+    for (let i = 1; i < n; i++) if (slots[i] === null && !stopping) slots[i] = start(i + 1);
   }
 
   function drain(w: Worker): void {
@@ -255,7 +320,10 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
       slots[i] = null;
       const clean = signal === null && code === 0;
       if (!w.ready && !clean) return giveUp(`${name(w)} ${how} before it was ready: it cannot start (its output is above, prefixed [w${w.index}])`);
-      if (clean) log(`${name(w)} ended (code 0): not restarted`);
+      if (clean) {
+        log(`${name(w)} ended (code 0): not restarted`);
+        if (!restStarted) startRest();
+      }
       else {
         fastCrashes[i] = performance.now() - w.readyAt < FAST_CRASH ? fastCrashes[i] + 1 : 1;
         if (fastCrashes[i] >= MAX_FAST_CRASHES) return giveUp(`w${w.index} crashed ${fastCrashes[i]} times in a row, each within ${FAST_CRASH / 1000} s of starting`);
@@ -267,11 +335,19 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
         }, delay);
       }
     }
+    if (!restarts.some((t) => t !== null)) {
+      // A port no worker has any more (a reload's script listens elsewhere) is closed: refused, not queued.
+      const live = all();
+      for (const [address, h] of shared) {
+        if (live.some((l) => l.sockets.has(address))) continue;
+        h.close();
+        shared.delete(address);
+      }
+    }
     if (all().length === 0 && !restarts.some((t) => t !== null)) {
       if (!stopping) log('every worker ended');
       else log('stopped');
-      removeSignals();
-      done(exitCode);
+      finish();
     }
   }
 
@@ -318,17 +394,25 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
         restarts[i] = null;
       }
     }
+    // The workers close theirs as they stop: the port then closes with the last of them.
+    for (const h of shared.values()) h.close();
+    shared.clear();
     const left = all();
     for (const w of left) drain(w);
     if (left.length === 0) {
       log('stopped');
-      removeSignals();
-      done(exitCode);
+      finish();
     }
   }
 
   const onStop = (sig: NodeJS.Signals): void => stop(sig);
   const onHup = (): void => reload();
+  function finish(): void {
+    removeSignals();
+    for (const h of shared.values()) h.close();
+    shared.clear();
+    done(exitCode);
+  }
   function removeSignals(): void {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
@@ -338,7 +422,7 @@ export function runWorkers(script: string, args: string[], opts: WorkersOptions)
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHup);
   log(`starting ${n} worker${n === 1 ? '' : 's'} of ${script} (supervisor pid ${process.pid})`);
-  for (let i = 0; i < n; i++) slots[i] = start(i + 1);
+  slots[0] = start(1);
   return finished;
 }
 
@@ -352,15 +436,46 @@ export function workerSide(): void {
   if (process.env[CHANNEL_ENV] === undefined || typeof process.send !== 'function') return;
   delete process.env[CHANNEL_ENV]; // the script's own children are no workers
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { GreenSocket } = require('../io/socket') as typeof import('../io/socket');
-  const listening = new Set<InstanceType<typeof GreenSocket>>();
+  const { GreenSocket, SOCK_STREAM, AF_INET, AF_INET6 } = require('../io/socket') as typeof import('../io/socket');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require('../hub/binding') as typeof import('../hub/binding');
+  type Sock = InstanceType<typeof GreenSocket>;
+  const listening = new Set<Sock>();
+  /** the supervisor's shared sockets this worker inherited: address -> fd */
+  const inherited = new Map<string, number>();
+  for (const pair of (process.env[SOCKETS_ENV] ?? '').split(' ')) {
+    const at = pair.lastIndexOf('=');
+    if (at > 0) inherited.set(pair.slice(0, at), Number(pair.slice(at + 1)));
+  }
+  delete process.env[SOCKETS_ENV];
+  /** TCP sockets bound to a port asked for explicitly (not 0): the address to share; adopted ones are already shared */
+  const shareable = new WeakMap<Sock, string>();
+  const adopted = new WeakSet<Sock>();
   const tell = (m: WorkerMessage): void => {
     if (process.connected) process.send!(m);
   };
   let draining = false;
   const proto = GreenSocket.prototype;
+  const bind = proto.bind;
+  proto.bind = function (this: Sock, addr: Parameters<Sock['bind']>[0], opts?: Parameters<Sock['bind']>[1]): void {
+    if (typeof addr !== 'string' && this.type === SOCK_STREAM && (this.family === AF_INET || this.family === AF_INET6) && !this.closed && addr[1] !== 0) {
+      const host = addr[0] === '' ? (this.family === AF_INET6 ? '::' : '0.0.0.0') : addr[0];
+      const key = addressKey(host, addr[1]);
+      const fd = inherited.get(key);
+      if (fd !== undefined) {
+        // The supervisor's socket, already bound and listening: this one becomes it, listen() joins its queue.
+        binding.dupFd(fd, this.fileno());
+        adopted.add(this);
+        return;
+      }
+      bind.call(this, addr, opts);
+      shareable.set(this, key);
+      return;
+    }
+    bind.call(this, addr, opts);
+  };
   const listen = proto.listen;
-  proto.listen = function (this: InstanceType<typeof GreenSocket>, backlog?: number): void {
+  proto.listen = function (this: Sock, backlog?: number): void {
     listen.call(this, backlog);
     if (draining) return void this.close();
     for (const s of listening) if (s.closed) listening.delete(s);
@@ -368,11 +483,16 @@ export function workerSide(): void {
     let address = '';
     try {
       const a = this.getsockname();
-      address = typeof a === 'string' ? a : `${a[0].includes(':') ? `[${a[0]}]` : a[0]}:${a[1]}`;
+      address = typeof a === 'string' ? a : addressKey(a[0], a[1]);
     } catch {
       // unnamed: the supervisor logs no address
     }
-    tell({ evy: 'listening', address });
+    const key = shareable.get(this);
+    if (key === undefined || adopted.has(this) || !process.connected) return tell({ evy: 'listening', address });
+    // A port of its own: a duplicate goes to the supervisor, for the workers started after.
+    const h = new (nativeTcp())(0);
+    h.open(binding.dupFd(this.fileno(), -1));
+    process.send!({ evy: 'listening', address: key, share: true } satisfies WorkerMessage, h as never, () => h.close());
   };
   const signals = ['SIGTERM', 'SIGINT'] as const;
   const onSignal = (sig: NodeJS.Signals): void => drain(sig);
@@ -388,7 +508,9 @@ export function workerSide(): void {
       process.kill(process.pid, sig);
       return;
     }
-    for (const s of listening) s.close();
+    // A shared socket stays open in the supervisor and the other workers: what
+    // is queued is theirs; the connection libuv took ahead is served here.
+    for (const s of listening) s.closeListener();
     listening.clear();
   }
   for (const s of signals) process.on(s, onSignal);

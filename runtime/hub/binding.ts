@@ -72,6 +72,8 @@ export interface NativeBinding {
   contextGet?(): unknown;
   contextSet?(value: unknown): void;
   getsockopt(fd: number, level: number, option: number): number;
+  /** A close-on-exec duplicate of fd (onto -1), or fd duplicated onto the fd `onto` (dup2). */
+  dupFd(fd: number, onto: number): number;
 }
 
 /** The package root: dist/hub/ is two levels below it. */

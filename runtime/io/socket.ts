@@ -239,7 +239,12 @@ const enum Flag {
   ConnectionReady = 4,
   /** close() was called while makefile() files are open: the socket API is closed, the files go on */
   Detached = 8,
+  /** closed by closeListener() with a connection taken ahead: in `heldAhead` for the next accept() */
+  Held = 16,
 }
+
+/** closeListener()'s connections that libuv had accepted ahead, each for its listener's next accept(). */
+const heldAhead = new WeakMap<GreenSocket, GreenSocket>();
 
 const enum State {
   Fresh,
@@ -619,6 +624,17 @@ export class GreenSocket<A extends Address = Address> {
 
   /** Waits for a connection: `[socket, peer address]`. */
   accept(): Promise<[GreenSocket<A>, A]> {
+    if ((this.flags & Flag.Held) !== 0) {
+      this.flags &= ~Flag.Held;
+      const conn = heldAhead.get(this) as GreenSocket<A>;
+      heldAhead.delete(this);
+      try {
+        return Promise.resolve([conn, conn.peerAddress()]);
+      } catch (err) {
+        conn.close();
+        return Promise.reject(err);
+      }
+    }
     try {
       this.checkOpen('accept');
       if (this.type === SOCK_DGRAM) throw systemError(-95, 'accept');
@@ -1002,6 +1018,35 @@ export class GreenSocket<A extends Address = Address> {
       return;
     }
     this.closeHandle();
+  }
+
+  /**
+   * @internal `evy run --workers`: closes a listening socket that other
+   * processes share, keeping the connection libuv accepted ahead of accept():
+   * the thread parked in accept() gets it, else the next accept() (which then
+   * fails as closed), so a connection the kernel gave this process is served,
+   * not reset.
+   */
+  closeListener(): void {
+    if (this.state === State.Listening) {
+      // libuv holds at most one, which JS may not have heard of yet (its event still queued).
+      let conn: GreenSocket<A> | null = null;
+      try {
+        conn = this.acceptNow();
+      } catch {
+        // none taken ahead (EAGAIN), or it failed in the meantime
+      }
+      const a = this.waiting;
+      if (conn !== null && a !== null) {
+        this.waiting = null;
+        this.settleIdle();
+        hub.wake(a, conn);
+      } else if (conn !== null) {
+        heldAhead.set(this, conn);
+        this.flags |= Flag.Held;
+      }
+    }
+    this.close();
   }
 
   /** Closes the native handle: every parked thread gets EBADF. */

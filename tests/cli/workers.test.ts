@@ -135,6 +135,15 @@ function assertGone(pids: number[]): void {
   for (const pid of pids) assert.not.ok(alive(pid), `worker ${pid} is left behind`);
 }
 
+/** How many TCP sockets listen on 127.0.0.1:port (/proc/net/tcp, state 0A). */
+function listeners(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === local && f[3] === '0A';
+  }).length;
+}
+
 /** GET path on port: [status, body], on a fresh connection or through `agent`. */
 function get(port: number, path = '/', agent: http.Agent | false = false): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
@@ -148,6 +157,32 @@ function get(port: number, path = '/', agent: http.Agent | false = false): Promi
     req.setTimeout(WAIT, () => req.destroy(new Error('request timed out')));
     req.on('error', (err: Error) => reject(Object.assign(err, { reused: req.reusedSocket })));
   });
+}
+
+/** What load clients got back (`EVY_WORKER pid` bodies), and a wait for enough of them from given workers. */
+class Answers {
+  readonly bodies: string[] = [];
+  private progress = (): void => {};
+
+  add(body: string): void {
+    this.bodies.push(body);
+    this.progress();
+  }
+
+  /** Resolves once `n` answers came from the workers `pids` (at most WAIT ms). */
+  from(n: number, pids: number[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`fewer than ${n} answers from ${pids.join(', ')}`)), WAIT);
+      this.progress = () => {
+        if (this.bodies.filter((a) => pids.includes(Number(a.split(' ')[1]))).length >= n) {
+          clearTimeout(t);
+          this.progress = () => {};
+          resolve();
+        }
+      };
+      this.progress();
+    });
+  }
 }
 
 test('requests spread over the workers, each knows its EVY_WORKER; kill -9 gets a worker restarted', async () => {
@@ -165,6 +200,7 @@ test('requests spread over the workers, each knows its EVY_WORKER; kill -9 gets 
     assert.equal([...seen.keys()].sort(), ['1', '2'], 'both workers answered');
     assert.equal(new Set(seen.values()).size, 2, 'two processes');
     assert.equal([...seen.values()].sort(), sup.pids().sort(), 'the pids the supervisor reported');
+    assert.is(listeners(port), 1, 'one listening socket, shared: one accept queue');
 
     const victim = seen.get('1')!;
     process.kill(victim, 'SIGKILL');
@@ -175,6 +211,7 @@ test('requests spread over the workers, each knows its EVY_WORKER; kill -9 gets 
     let reached = false;
     for (let i = 0; i < 400 && !reached; i++) reached = (await get(port))[1] === `1 ${fresh}`;
     assert.ok(reached, 'the restarted worker serves');
+    assert.is(listeners(port), 1, 'the restarted worker shares it too');
     assert.not.ok(alive(victim));
 
     assert.equal(await sup.stop(), { code: 0, signal: null });
@@ -238,11 +275,10 @@ test('SIGHUP under continuous load: new workers take over and no request is drop
   try {
     await sup.line(/^evy workers: all 2 ready$/);
     const oldPids = sup.pids();
-    const answers: string[] = [];
+    const answers = new Answers();
     const failures: string[] = [];
     let retried = 0;
     let running = true;
-    let progress = (): void => {};
     // Four keep-alive clients, each one request after another. A request sent
     // on a reused keep-alive connection that the server closed at the same
     // moment gets no byte back: it is sent again, as RFC 9112 9.3.1 says
@@ -255,8 +291,7 @@ test('SIGHUP under continuous load: new workers take over and no request is drop
         try {
           const [status, body] = await get(port, '/', agent);
           if (status !== 200) failures.push(`status ${status}`);
-          answers.push(body);
-          progress();
+          answers.add(body);
         } catch (err) {
           const e = err as NodeJS.ErrnoException & { reused?: boolean };
           if (e.reused === true && (e.code === 'ECONNRESET' || e.message === 'socket hang up')) retried++;
@@ -264,20 +299,8 @@ test('SIGHUP under continuous load: new workers take over and no request is drop
         }
       }
     };
-    const answered = (n: number, pids: number[]): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`fewer than ${n} answers from ${pids.join(', ')}`)), WAIT);
-        progress = () => {
-          if (answers.filter((a) => pids.includes(Number(a.split(' ')[1]))).length >= n) {
-            clearTimeout(t);
-            progress = () => {};
-            resolve();
-          }
-        };
-        progress();
-      });
     const clients = [client(), client(), client(), client()];
-    await answered(50, oldPids);
+    await answers.from(50, oldPids);
     const before = sup.lines.length;
     sup.child.kill('SIGHUP');
     const done = await sup.line(/^evy workers: reloaded: 2 new workers ready, the old ones finishing their requests$/, before);
@@ -285,15 +308,63 @@ test('SIGHUP under continuous load: new workers take over and no request is drop
     const newPids = sup.pids().filter((p) => !oldPids.includes(p));
     assert.is(newPids.length, 2);
     for (const pid of newPids) assert.ok(sup.lines.findIndex((l) => l.includes(`(pid ${pid}) ready`)) < done.at, 'new workers ready before the old ones go');
-    await answered(50, newPids);
+    await answers.from(50, newPids);
     running = false;
     await Promise.all(clients);
     assert.equal(failures, [], `dropped requests (${retried} retried on closed keep-alive connections)`);
-    assert.ok(answers.length >= 100);
+    assert.ok(answers.bodies.length >= 100);
     assert.equal(await sup.stop(), { code: 0, signal: null });
     assertGone(sup.pids());
   } finally {
     for (const a of agents) a.destroy();
+    sup.kill();
+  }
+});
+
+test('SIGHUP three times under load, a new connection per request: not one request dropped', async () => {
+  const port = reservePort();
+  const sup = new Supervisor(['--workers', '2', 'app.ts', String(port)]);
+  try {
+    await sup.line(/^evy workers: all 2 ready$/);
+    const answers = new Answers();
+    const failures: string[] = [];
+    let running = true;
+    // Eight clients, each one request after another, each on a connection of
+    // its own (no agent: connect, GET, Connection: close). A reload must not
+    // lose one: neither those queued for a stopping worker nor one it took.
+    const client = async (): Promise<void> => {
+      while (running) {
+        try {
+          const [status, body] = await get(port);
+          if (status !== 200) failures.push(`status ${status}`);
+          answers.add(body);
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          failures.push(`${e.code ?? ''} ${e.message}`);
+        }
+      }
+    };
+    const clients = Array.from({ length: 8 }, client);
+    let pids = sup.pids();
+    const all = [...pids];
+    await answers.from(50, pids);
+    for (let reload = 1; reload <= 3; reload++) {
+      const before = sup.lines.length;
+      sup.child.kill('SIGHUP');
+      await sup.line(/^evy workers: reloaded: 2 new workers ready, the old ones finishing their requests$/, before);
+      for (const pid of pids) await sup.line(new RegExp(`^evy workers: w\\d \\(pid ${pid}\\) stopped$`), before);
+      pids = sup.pids().filter((p) => !all.includes(p));
+      assert.is(pids.length, 2, `reload ${reload}: two new workers`);
+      all.push(...pids);
+      await answers.from(50, pids);
+    }
+    running = false;
+    await Promise.all(clients);
+    assert.equal(failures, [], `dropped requests, of ${answers.bodies.length + failures.length}`);
+    assert.ok(answers.bodies.length >= 200);
+    assert.equal(await sup.stop(), { code: 0, signal: null });
+    assertGone(all);
+  } finally {
     sup.kill();
   }
 });
