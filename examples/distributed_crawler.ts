@@ -4,7 +4,11 @@
 // here or on other hosts, take URLs from their PULL socket, fetch them with
 // green threads, and push back what they found (status, links) through a
 // second PUSH/PULL pair. When no URL is out any more, the producer publishes
-// `stop` (a PUB/SUB pair) and every fetcher ends.
+// `stop` (a PUB/SUB pair) and every fetcher ends. A subscriber that joins late
+// misses what was published before (ZeroMQ's slow joiner), so the producer
+// also publishes `alive` every second, and a fetcher holding no URL leaves
+// once it has heard nothing for QUIET seconds: one that started after the
+// crawl ended, or whose producer died, does not wait forever.
 //
 //   npx evy run examples/distributed_crawler.ts producer START_URL [HOST] [PORT]
 //   npx evy run examples/distributed_crawler.ts fetcher PRODUCER_HOST [PORT] [FETCHERS]
@@ -13,10 +17,12 @@
 // PORT, PORT+1 and PORT+2 (5557 on; 0: any free ones), and prints the command
 // that starts fetchers against it. A fetcher process runs FETCHERS (5) green
 // threads over one PULL socket.
-import { Queue, spawn } from 'evy';
+import { Queue, sleep, spawn, withTimeout } from 'evy';
 import * as zmq from 'evy/patched/zmq';
 import { getPage } from './page.js';
 
+/** seconds of silence from the producer after which an idle fetcher leaves */
+const QUIET = 10;
 const LINK = /href\s*=\s*["']([^"'#]+)/gi;
 
 /** What a fetcher sends back for each URL. */
@@ -71,6 +77,12 @@ async function producer(start: string, host: string, port: number): Promise<void
   const feeder = spawn(async () => {
     for (;;) await urls.send(await out.get());
   });
+  const beat = spawn(async () => {
+    for (;;) {
+      await control.send('alive');
+      await sleep(1);
+    }
+  });
   const seen = new Set<string>([start]);
   let outstanding = 1;
   out.putNowait(start);
@@ -89,6 +101,7 @@ async function producer(start: string, host: string, port: number): Promise<void
   }
   console.log(`${seen.size} pages`);
   feeder.kill();
+  beat.kill();
   await control.send('stop');
   urls.close(0);
   results.close(0);
@@ -101,13 +114,16 @@ async function fetcher(host: string, port: number, n: number): Promise<void> {
   const results = ctx.socket(zmq.PUSH);
   const control = ctx.socket(zmq.SUB);
   control.subscribe('stop');
+  control.subscribe('alive');
   urls.connect(`tcp://${host}:${port}`);
   results.connect(`tcp://${host}:${port + 1}`);
   control.connect(`tcp://${host}:${port + 2}`);
   let fetched = 0;
+  let busy = 0;
   const crawl = async (): Promise<void> => {
     for (;;) {
       const url = await urls.recvString();
+      busy++;
       let result: Result;
       try {
         const { status, body } = await getPage(url);
@@ -117,11 +133,20 @@ async function fetcher(host: string, port: number, n: number): Promise<void> {
       }
       fetched++;
       await results.sendJson(result);
+      busy--;
     }
   };
   const threads = Array.from({ length: n }, () => spawn(crawl));
   console.log(`${n} fetchers on ${host}:${port}`);
-  await control.recv(); // stop: every URL handed out came back
+  // stop: every URL handed out came back; or a long silence with nothing in hand
+  for (;;) {
+    const said = await withTimeout(QUIET, () => control.recvString(), { timeoutValue: null });
+    if (said === 'stop') break;
+    if (said === null && busy === 0) {
+      console.log(`no word from the producer for ${QUIET} s`);
+      break;
+    }
+  }
   for (const t of threads) t.kill();
   console.log(`fetched ${fetched} pages`);
   results.close(1000);
