@@ -84,10 +84,22 @@ test.before(async () => {
   await wait(new Promise<void>((res) => server.listen(0, ns?.here ?? '127.0.0.1', res)));
 });
 
+/** Ends the fetchers this file started (each by its pid) and removes the namespace: after the tests, or at the runner's timeout. */
+function cleanUp(): void {
+  for (const f of fetchers) f.kill('SIGKILL'); // only if a test failed midway
+  fetchers.clear();
+  if (ns !== null) ip('netns', 'del', ns.name);
+  ns = null;
+}
+// The runner's timeout sends SIGTERM, and then no after hook runs.
+process.once('SIGTERM', () => {
+  cleanUp();
+  process.exit(1);
+});
+
 test.after(() => {
   server.close();
-  for (const f of fetchers) f.kill('SIGKILL'); // only if a test failed midway: each one started here, by its pid
-  if (ns !== null) ip('netns', 'del', ns.name);
+  cleanUp();
 });
 test.after.each(assertClean);
 
