@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import WsClient from 'ws';
-import { Queue, wait } from 'evy';
+import { Queue, sleep, wait } from 'evy';
 import { assertClean } from '../helpers';
 import { run, stop } from './run';
 
@@ -88,7 +88,8 @@ async function launchChromium(dir: string): Promise<[ChildProcess, string]> {
   const child = spawnChild(
     chromium ?? 'chromium',
     ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--remote-debugging-port=0', `--user-data-dir=${dir}`, 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // its own process group, so its helper processes can be ended with it
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   let err = '';
   const url = await wait(
@@ -102,6 +103,20 @@ async function launchChromium(dir: string): Promise<[ChildProcess, string]> {
     }),
   );
   return [child, url];
+}
+
+/** SIGKILLs the process group `pgid` (a browser started here, detached) and waits until it is empty. */
+async function endGroup(pgid: number): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (alive()) process.kill(-pgid, 'SIGKILL');
+  for (let i = 0; i < 100 && alive(); i++) await sleep(0.05);
 }
 
 (skip ? test.skip : test)('two Chromium pages and a ws client chat through websocket_chat.ts', async () => {
@@ -155,10 +170,12 @@ async function launchChromium(dir: string): Promise<[ChildProcess, string]> {
       browser.kill('SIGTERM'); // the browser this test started, by its pid
       await wait(gone);
     }
-    // Chromium's helper processes can still be writing the profile for a
-    // moment after the browser exits (a clean clone's run failed with
-    // ENOTEMPTY here): rmSync retries on ENOTEMPTY/EBUSY.
-    rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    // Chromium's helper processes can go on writing the profile after the
+    // browser exits (clean-clone runs failed with ENOTEMPTY here, retries or
+    // not): end its process group, the processes this browser started, and
+    // remove the profile once none is left.
+    await endGroup(browser.pid!);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     await stop(r);
   }
 });
