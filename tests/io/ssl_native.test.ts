@@ -57,9 +57,13 @@ test.after.each(async () => {
   try {
     await assertClean();
     // Sockets close on the loop's next turns (their close callbacks): wait for them, boundedly.
-    for (let i = 0; i < 200 && (socketFds() !== baseline.fds || liveTlsSessions() !== baseline.ssl); i++) await sleep(0.01);
+    // Fewer socket fds than before the test is no leak: the runner's own may
+    // close meanwhile (under tsx on Node 24, two socket fds of a bare script
+    // close a few seconds after start; a clean clone's run saw 7 before, 5 after).
+    for (let i = 0; i < 200 && (socketFds() > baseline.fds || liveTlsSessions() !== baseline.ssl); i++) await sleep(0.01);
     assert.is(liveTlsSessions(), baseline.ssl, 'every native SSL object is freed');
-    assert.is(socketFds(), baseline.fds, 'no socket fd left open');
+    const fds = socketFds();
+    assert.ok(fds <= baseline.fds, `no socket fd left open (${fds} now, ${baseline.fds} before the test)`);
   } catch (err) {
     console.error('after.each:', err); // uvu reports nothing of a hook's failure
     throw err;
