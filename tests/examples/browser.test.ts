@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import WsClient from 'ws';
 import { Queue, sleep, wait } from 'evy';
+import { alive } from '../cli/sandbox';
 import { assertClean } from '../helpers';
 import { run, stop } from './run';
 
@@ -107,16 +108,8 @@ async function launchChromium(dir: string): Promise<[ChildProcess, string]> {
 
 /** SIGKILLs the process group `pgid` (a browser started here, detached) and waits until it is empty. */
 async function endGroup(pgid: number): Promise<void> {
-  const alive = (): boolean => {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (alive()) process.kill(-pgid, 'SIGKILL');
-  for (let i = 0; i < 100 && alive(); i++) await sleep(0.05);
+  if (alive(-pgid)) process.kill(-pgid, 'SIGKILL');
+  for (let i = 0; i < 100 && alive(-pgid); i++) await sleep(0.05);
 }
 
 (skip ? test.skip : test)('two Chromium pages and a ws client chat through websocket_chat.ts', async () => {
