@@ -477,6 +477,58 @@ test('term() waits for the sockets to close; destroy() closes them; a terminated
   assert.is(zmq.Context.instance(), zmq.Context.instance(), 'one shared context');
 });
 
+// ---- against zeromq.js itself ---------------------------------------------------------
+
+test("zeromq.js's own sockets, its async API in plain Node, and evy's exchange the same messages and frames", async () => {
+  ownContexts = true; // zeromq.js's own context starts threads of its own
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const stock = require('zeromq') as typeof import('zeromq');
+  const sent = Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? [`m${i}`, Buffer.from([i & 255, 0, 255])] : [`m${i}`]));
+  const frames = (m: (string | Buffer)[]) => m.map((f) => Buffer.from(f).toString('hex'));
+
+  // zeromq.js PUSH -> evy PULL: every message, multipart ones as their frames, in order
+  const spush = new stock.Push();
+  const pull = ctx.socket(zmq.PULL);
+  spush.connect(`tcp://127.0.0.1:${pull.bindToRandomPort('tcp://127.0.0.1')}`);
+  const sending = (async () => {
+    for (const m of sent) await spush.send(m);
+  })();
+  for (const m of sent) assert.equal(frames(await pull.recvMultipart()), frames(m));
+  await sending;
+
+  // evy PUSH -> zeromq.js PULL
+  const spull = new stock.Pull();
+  const push = ctx.socket(zmq.PUSH);
+  await spull.bind('tcp://127.0.0.1:*');
+  push.connect(spull.lastEndpoint!);
+  const got: string[][] = [];
+  const receiving = (async () => {
+    for (let i = 0; i < sent.length; i++) got.push(frames(await spull.receive()));
+  })();
+  for (const m of sent) await push.sendMultipart(m);
+  await receiving;
+  assert.equal(got, sent.map(frames));
+
+  // evy REQ <-> zeromq.js REP: the envelope each side adds is the other's to strip
+  const srep = new stock.Reply();
+  const req = ctx.socket(zmq.REQ);
+  await srep.bind('tcp://127.0.0.1:*');
+  req.connect(srep.lastEndpoint!);
+  const answering = (async () => {
+    for (let i = 0; i < 20; i++) {
+      const [q] = await srep.receive();
+      await srep.send(['re', q]);
+    }
+  })();
+  for (let i = 0; i < 20; i++) {
+    await req.send(`q${i}`);
+    assert.equal((await req.recvMultipart()).map(String), ['re', `q${i}`]);
+  }
+  await answering;
+  for (const s of [spush, spull, srep]) s.close();
+  closeAll(pull, push, req);
+});
+
 test("monkeyPatch({ zmq: true }) and `--patch zmq` choose it; the default set leaves it out (it rests on an optional package)", () => {
   assert.not.ok(selectModules().includes('zmq'));
   assert.not.ok(isMonkeyPatched('zmq'));
