@@ -149,6 +149,8 @@ export class NativeTls {
   private rest: Buffer | null = null;
   private eof = false;
   private freed = false;
+  /** flushLater() queued a flush for the end of this loop turn. */
+  private flushQueued = false;
 
   constructor(raw: GreenSocket, opts: NativeTlsOptions) {
     this.raw = raw;
@@ -165,8 +167,11 @@ export class NativeTls {
       if (this.opts.serverSide) input = await this.nextFlight();
       for (;;) {
         const done = native.tlsHandshake(this, input);
+        if (done === 1) {
+          if (state[0] > 0) this.flushLater();
+          break;
+        }
         if (state[0] > 0) await this.raw.sendall(native.tlsOut(this)!);
-        if (done === 1) break;
         input = await this.nextFlight();
       }
     } catch (err) {
@@ -178,6 +183,27 @@ export class NativeTls {
     // Records that came with the handshake's last flight (a client's first data).
     if (input !== undefined) this.decrypted(native.tlsRead(this, undefined));
   }
+
+  /**
+   * What OpenSSL wrote outside a write (the handshake's last flight, a
+   * server's session tickets, which OpenSSL writes at the first read after
+   * the handshake, a key update's answer) goes out with the application's
+   * next write of this loop turn, in one segment as node:tls sends it, or at
+   * the turn's end. Sent alone, the application's next small write would
+   * wait behind it for the peer's delayed ACK (Nagle): 40 ms per connection.
+   */
+  private flushLater(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flushPending);
+  }
+
+  private readonly flushPending = (): void => {
+    this.flushQueued = false;
+    if (this.freed) return;
+    const out = native.tlsOut(this);
+    if (out !== undefined) this.raw.writeThen(out, () => {});
+  };
 
   /** The peer's next handshake bytes. */
   private async nextFlight(): Promise<Buffer> {
@@ -200,7 +226,7 @@ export class NativeTls {
   /** Keeps what a read decrypted; sends what OpenSSL wrote meanwhile. */
   private decrypted(plain: Buffer): void {
     if (state[1] === 1) this.eof = true;
-    if (state[0] > 0) this.raw.writeThen(native.tlsOut(this)!, () => {});
+    if (state[0] > 0) this.flushLater();
     if (plain.length > 0) this.rest = this.rest === null ? plain : Buffer.concat([this.rest, plain]);
   }
 

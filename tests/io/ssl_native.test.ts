@@ -173,6 +173,62 @@ test('node:tls clients and servers talk to native TLS both ways, with ALPN', asy
   await new Promise((res) => ns.close(res));
 });
 
+/** Counts the writes a GreenSocket makes from now on (sendall and writeThen, the two ways native TLS sends). */
+function countWrites(raw: GreenSocket): { n: number } {
+  const count = { n: 0 };
+  const sendall = raw.sendall.bind(raw);
+  const writeThen = raw.writeThen.bind(raw);
+  raw.sendall = (data) => (count.n++, sendall(data));
+  raw.writeThen = (data, done) => (count.n++, writeThen(data, done));
+  return count;
+}
+
+test("a server's session tickets go out with its first answer, in one write, as node:tls sends them (alone, the answer waited for the peer's delayed ACK)", async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const srv = spawn(async () => {
+    const [raw] = await l.accept();
+    const writes = countWrites(raw);
+    const s = await wrapSsl(raw, serverOpts);
+    const d = await s.recv();
+    await s.sendall(d);
+    const n = writes.n; // the server's flight (ServerHello to Finished), then tickets and answer
+    assert.is(String(await s.recv()), '', 'the client ends');
+    s.close();
+    return n;
+  });
+  const [, port] = l.getsockname() as [string, number];
+  const nc = tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
+  const tickets: Buffer[] = [];
+  nc.on('session', (t: Buffer) => tickets.push(t));
+  await new Promise<void>((res, rej) => nc.once('secureConnect', res).once('error', rej));
+  nc.write('x');
+  assert.is(String(await new Promise<Buffer>((res) => nc.once('data', res))), 'x');
+  assert.ok(tickets.length > 0, 'the client got its session tickets');
+  nc.end();
+  await new Promise((res) => nc.once('close', res));
+  assert.is(await srv.wait(), 2, 'the handshake flight, then tickets and answer in one write');
+  l.close();
+});
+
+test('a server that only reads still sends its session tickets (at the end of the loop turn)', async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const srv = serveOne(l, serverOpts, async (s) => String(await s.recv()) + String(await s.recv()));
+  const [, port] = l.getsockname() as [string, number];
+  const nc = tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
+  const ticket = new Promise<Buffer>((res) => nc.once('session', res));
+  await new Promise<void>((res, rej) => nc.once('secureConnect', res).once('error', rej));
+  nc.write('a');
+  assert.ok((await ticket).length > 0, 'a ticket came with no answer to carry it');
+  // Not from the 'session' event's own turn: node:tls's client writing there
+  // (inside its read of the ticket) sends a record its peer cannot decrypt,
+  // a node:tls server included (bad record mac).
+  await new Promise((res) => setImmediate(res));
+  nc.end('b');
+  await new Promise((res) => nc.once('close', res));
+  assert.is(await srv.wait(), 'ab');
+  l.close();
+});
+
 test('sessions resume: the server context is shared, the client passes getSession()', async () => {
   const l = listen(['127.0.0.1', 0]);
   const once = async (session?: Buffer) => {
