@@ -74,12 +74,23 @@ export function checkSeconds(seconds: unknown): number | null {
   return seconds as number | null;
 }
 
-/** @internal Gives a parked waiter its deadline: SocketTimeout(what) after `seconds` (null: none). */
-export function armSocketTimeout(w: Waiter<unknown>, what: string, seconds: number | null): void {
+/** How an expired socket timeout ends the wait: thrown into the thread, or settled as a Failure. */
+type TimeoutEnd = (w: Waiter<unknown>, err: SocketTimeout) => void;
+
+const throwTimeout: TimeoutEnd = (w, err) => {
+  hub.throwInto(w, err);
+};
+
+/**
+ * @internal Gives a parked waiter its deadline: SocketTimeout(what) after
+ * `seconds` (null: none), delivered by `end` (thrown into the thread unless
+ * told otherwise).
+ */
+export function armSocketTimeout(w: Waiter<unknown>, what: string, seconds: number | null, end: TimeoutEnd = throwTimeout): void {
   if (seconds === null) return;
   w.timer = hub.addTimer(seconds, () => {
     w.timer = null;
-    hub.throwInto(w, madeInCallback(new SocketTimeout(what, seconds)));
+    end(w, madeInCallback(new SocketTimeout(what, seconds)));
   }, null, null);
 }
 
@@ -163,6 +174,13 @@ function wrapsWait(syscall: string): boolean {
 function fail(w: Waiter<unknown>, err: unknown): boolean {
   return hub.wake(w, new Failure(err));
 }
+
+/** A timeout for a call whose promise is the waiter's own: off the socket, then the SocketTimeout goes in as a Failure. */
+const failTimeout: TimeoutEnd = (w, err) => {
+  if (!w.parked) return;
+  (w.list as GreenSocket).unlink(w);
+  fail(w, err);
+};
 
 /** @internal EBADF for a call on a closed socket. */
 export function closedError(syscall: string): NodeJS.ErrnoException {
@@ -556,21 +574,8 @@ export class GreenSocket<A extends Address = Address> {
     w.list = this;
     if (reader) this.waitSyscall = what; // a writer's call is in its PendingWrite
     this.pinSelf();
-    if (this.timeoutSecs !== null) {
-      if (wrapsWait(what)) armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
-      else this.armTimeout(w as Waiter<unknown>, what, this.timeoutSecs);
-    }
+    armSocketTimeout(w as Waiter<unknown>, what, this.timeoutSecs, wrapsWait(what) ? throwTimeout : failTimeout);
     return w;
-  }
-
-  /** armSocketTimeout() for a call whose promise is the waiter's own: the SocketTimeout goes in as a Failure. */
-  private armTimeout(w: Waiter<unknown>, what: string, seconds: number): void {
-    w.timer = hub.addTimer(seconds, () => {
-      w.timer = null;
-      if (!w.parked) return;
-      this.unlink(w);
-      fail(w, madeInCallback(new SocketTimeout(what, seconds)));
-    }, null, null);
   }
 
   private checkOpen(syscall: string): void {
