@@ -234,13 +234,14 @@ export interface ThreadStore {
  * and later may keep their own AsyncLocalStorage in that slot (Node 24 always
  * does, without hooks), so they use AsyncLocalStorage itself.
  *
- * Opt-in (EVY_THREAD_SLOT=embedder), because it differs: a callback that a
- * green thread hands to Node (a setTimeout, a nextTick, an fs callback) runs
- * in the main thread, and a callback Node makes from native code while a
- * thread's code runs (a TLSSocket's, under a push() into it) runs in that
- * thread, where AsyncLocalStorage gives each its own resource's context:
- * wrapSsl's handshake failure then kills the reading thread from inside
- * itself. A promise, an await or a `then` stays in its thread either way.
+ * Where it differs from AsyncLocalStorage: a callback that a green thread
+ * hands to Node (a setTimeout, a nextTick, an fs callback) runs in the main
+ * thread, as a callback runs in Evy's hub, not in the thread that registered
+ * it; and a callback Node makes from native code while a thread's code runs
+ * stays in that thread (AsyncLocalStorage gives it its resource's context),
+ * so evy makes such calls through hub.outsideThreads() (a push into a
+ * TLSSocket). A promise, an await or a `then` stays in its thread either way.
+ * EVY_THREAD_SLOT=als keeps AsyncLocalStorage on Node 20 too.
  */
 function threadStore(): ThreadStore {
   const get = binding.contextGet;
@@ -249,7 +250,7 @@ function threadStore(): ThreadStore {
     get === undefined ||
     set === undefined ||
     Number(process.versions.node.split('.')[0]) >= 22 ||
-    process.env.EVY_THREAD_SLOT !== 'embedder'
+    process.env.EVY_THREAD_SLOT === 'als'
   ) {
     return new AsyncLocalStorage<Parkable>();
   }
@@ -358,6 +359,19 @@ export class Hub {
   /** The green thread running now (the main one outside any green thread). */
   current(): Parkable {
     return als.getStore() ?? this.main;
+  }
+
+  /**
+   * @internal Runs `fn(arg)` with no current green thread: for a thread's call
+   * into a Node object whose native code calls back into JS at once (a push
+   * into a TLSSocket runs its handshake and error callbacks), callbacks that
+   * belong to the object, not to the thread that fed it. AsyncLocalStorage
+   * gives them the object's context anyway; the embedder-data slot would
+   * leave them in the calling thread, whose kill they could then order from
+   * inside it.
+   */
+  outsideThreads<A, R>(fn: (arg: A) => R, arg: A): R {
+    return als.exit(fn, arg);
   }
 
   /** How much the hub holds now: runnable threads, timers, listeners (for tests and debugging). */

@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type * as tls from 'node:tls';
 import { GreenThread, spawn, wait } from '../green/greenthread';
+import { getHub } from '../hub/hub';
 import { GreenFile, type GreenFileOptions } from './file';
 import { GreenSocket, SHUT_WR, type Address } from './socket';
 import { streamGreen, type StreamGreen } from './streamsock';
@@ -23,6 +24,8 @@ function socketDuplex(sock: GreenSocket): Duplex {
   return new socketDuplexClass(sock);
 }
 
+const hub = getHub();
+
 let socketDuplexClass: (new (sock: GreenSocket) => Duplex) | undefined;
 
 function makeSocketDuplex(): new (sock: GreenSocket) => Duplex {
@@ -31,6 +34,7 @@ function makeSocketDuplex(): new (sock: GreenSocket) => Duplex {
   class SocketDuplex extends stream.Duplex {
     private readonly sock: GreenSocket;
     private reader: GreenThread<void> | null = null;
+    private readonly pushChunk = (data: Buffer): boolean => this.push(data);
 
     constructor(sock: GreenSocket) {
       super({ allowHalfOpen: true });
@@ -52,7 +56,9 @@ function makeSocketDuplex(): new (sock: GreenSocket) => Duplex {
             this.push(null);
             return;
           }
-          if (!this.push(data)) return; // resumed by the next _read()
+          // resumed by the next _read(); what the push runs (node:tls's
+          // callbacks) is the stream's, not this reader's (see outsideThreads)
+          if (!hub.outsideThreads(this.pushChunk, data)) return;
         }
       });
     }

@@ -431,4 +431,18 @@ test('a secureContext still runs on node:tls', async () => {
   l.close();
 });
 
+test('on node:tls, a handshake that fails verification fails cleanly on both sides: the reader that fed it is not killed from inside itself', async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const secureContext = tls.createSecureContext({ ...srvCert });
+  const srv = serveOne(l, { serverSide: true, secureContext }, echo);
+  const raw = await connect(l.getsockname());
+  // a secureContext with no CA: the client runs on node:tls too, and refuses the certificate
+  const err = (await rejection(wrapSsl(raw, { secureContext: tls.createSecureContext({}), serverHostname: 'localhost' }))) as NodeJS.ErrnoException;
+  assert.is(err.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  const got = await srv.wait();
+  assert.instance(got, Error, 'the server side reports the failed handshake');
+  assert.match(String((got as Error).message), /alert|socket|closed|hang up|ECONNRESET/i);
+  l.close();
+});
+
 test.run();
