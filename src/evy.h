@@ -51,6 +51,33 @@ napi_status evy_init_stream(napi_env env, napi_value exports);
 napi_status evy_init_watchdog(napi_env env, napi_value exports);
 napi_status evy_init_tls(napi_env env, napi_value exports);
 void evy_tls_release(evy_instance *in);
+/* A TLS session (tls.c) attached to a stream (stream.c): the stream's reads
+ * are decrypted as they land and its writes encrypted, with no JS between.
+ * Each side names the other; either end's going unlinks both. */
+typedef struct evy_tls evy_tls;
+struct evy_stream;
+enum { EVY_TLS_WAIT = 0, EVY_TLS_MORE = 1, EVY_TLS_EOF = 2, EVY_TLS_FAILED = 3 };
+/* The session napi_wrap()ed on owner, or NULL (not one, or freed). */
+evy_tls *evy_tls_unwrap(napi_env env, napi_value owner);
+void evy_tls_link(evy_tls *t, struct evy_stream *s);
+/* stream.c: the session is freed; the stream reads no more. */
+void evy_stream_tls_gone(struct evy_stream *s);
+/* Ciphertext in: 0, or -1 out of memory. */
+int evy_tls_feed(evy_tls *t, const char *data, size_t len);
+/* Up to cap bytes of plaintext into out (*got): EVY_TLS_WAIT when that is
+ * all for now, EVY_TLS_MORE when out is full and more may follow,
+ * EVY_TLS_EOF at the peer's close_notify, EVY_TLS_FAILED on an error (kept
+ * for evy_tls_error()). */
+int evy_tls_decrypt(evy_tls *t, char *out, size_t cap, size_t *got);
+/* Encrypts data into the session's out block; NULL with an exception pending on an error. */
+napi_value evy_tls_encrypt(napi_env env, evy_tls *t, const char *data, size_t len);
+/* The error that ended a native read, as Node names it. */
+napi_value evy_tls_error(napi_env env, evy_tls *t);
+/* The records waiting to be sent (*data, the count); evy_tls_sent() once they
+ * went out, or evy_tls_take_out() to own the block (a queued write frees it). */
+size_t evy_tls_out(evy_tls *t, char **data);
+void evy_tls_sent(evy_tls *t);
+char *evy_tls_take_out(evy_tls *t);
 /* context.cc: contextGet/contextSet (the CPED) on Node 20; nothing elsewhere. */
 napi_status evy_init_context(napi_env env, napi_value exports);
 void evy_watchdog_teardown(evy_instance *in);

@@ -58,6 +58,11 @@ typedef struct evy_env {
   int check_open;
   int nev;
   uv_check_t check;
+  /* Slots of TLS streams with records to send that no write took yet (what
+   * OpenSSL wrote during a read: session tickets, alerts, key updates): sent
+   * at the end of the turn unless the application's next write takes them. */
+  int *tls_out;
+  int ntls_out, tls_out_cap;
 } evy_env;
 
 typedef struct evy_stream {
@@ -76,6 +81,9 @@ typedef struct evy_stream {
   int queued; /* records in the current batch */
   int slot;
   int closing, closed, finalized;
+  evy_tls *tls;   /* the TLS session decrypting its reads (tlsAttach), or NULL */
+  int tls_gone;   /* it had one, freed while the stream is open: reads fail */
+  int tls_listed; /* in e->tls_out */
 } evy_stream;
 
 typedef struct {
@@ -87,6 +95,8 @@ typedef struct {
   } req;
   evy_stream *s;
   napi_ref buf; /* keeps a queued write's Buffer alive */
+  char *mem;    /* or owns its bytes (TLS records), freed when done */
+  int silent;   /* JS did not ask for it: no K_WRITE */
 } evy_req;
 
 static int slot_take(evy_env *e, evy_stream *s) {
@@ -112,6 +122,7 @@ static int slot_take(evy_env *e, evy_stream *s) {
 }
 
 static void env_free(evy_env *e) {
+  free(e->tls_out);
   free(e->froms);
   free(e->slots);
   free(e->next_free);
@@ -142,6 +153,8 @@ static void on_close(uv_handle_t *h) {
 static void stream_close(evy_stream *s) {
   if (s->closing) return;
   s->closing = 1;
+  if (s->tls) evy_tls_link(s->tls, NULL);
+  s->tls = NULL;
   uv_close(&s->h.handle, on_close);
 }
 
@@ -216,9 +229,12 @@ static void dispatch(evy_stream *s, int kind, int value) {
   if (queue_event(s, kind, value, 0) >= 0) maybe_flush(s->e);
 }
 
+static void tls_send_listed(evy_env *e);
+
 static void on_check(uv_check_t *h) {
   evy_env *e = h->data;
   if (e->nev > 0) flush(e);
+  if (e->ntls_out > 0) tls_send_listed(e);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -226,10 +242,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(e->slab_data + e->slab_pos, READ_CHUNK);
 }
 
+static void tls_on_read(evy_stream *s, size_t nread);
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return; /* EAGAIN */
   evy_stream *s = st->data;
   evy_env *e = s->e;
+  if (nread > 0 && s->tls != NULL) {
+    tls_on_read(s, (size_t)nread);
+    return;
+  }
+  if (nread > 0 && s->tls_gone) {
+    /* its session was freed with the stream still open: no ciphertext as plaintext */
+    uv_read_stop(st);
+    nread = UV_EPROTO;
+  }
   if (queue_event(s, K_READ, (int)nread, e->slab_pos) < 0) return;
   if (nread > 0) e->slab_pos += (size_t)nread;
   /* A read that filled its chunk is a bulk transfer: deliver it now, so JS can
@@ -249,7 +276,8 @@ static void on_connect(uv_connect_t *req, int status) {
 /* A queued write or datagram is done: its Buffer may go, JS hears K_WRITE. */
 static void write_done(evy_req *r, int status) {
   if (r->buf) napi_delete_reference(r->s->env, r->buf);
-  dispatch(r->s, K_WRITE, status);
+  free(r->mem);
+  if (!r->silent) dispatch(r->s, K_WRITE, status);
   free(r);
 }
 
@@ -790,6 +818,168 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+/* ---- TLS on a stream (tls.c does OpenSSL) --------------------------------- */
+
+void evy_stream_tls_gone(struct evy_stream *s) {
+  s->tls = NULL;
+  s->tls_gone = 1;
+}
+
+static void tls_list(evy_stream *s) {
+  evy_env *e = s->e;
+  if (s->tls_listed) return;
+  if (e->ntls_out == e->tls_out_cap) {
+    int n = e->tls_out_cap ? e->tls_out_cap * 2 : 64;
+    int *p = realloc(e->tls_out, n * sizeof *p);
+    if (!p) return; /* sent with the next write instead */
+    e->tls_out = p;
+    e->tls_out_cap = n;
+  }
+  e->tls_out[e->ntls_out++] = s->slot;
+  s->tls_listed = 1;
+}
+
+/* Sends the records waiting in s's session: what the kernel takes now, the
+ * rest in a queued write that owns them. 1: all sent at once, 0: queued
+ * (K_WRITE follows unless silent), < 0: a uv error. */
+static int tls_send_out(evy_stream *s, int silent) {
+  char *p;
+  size_t n = evy_tls_out(s->tls, &p);
+  if (n == 0) return 1;
+  uv_buf_t b = uv_buf_init(p, (unsigned)n);
+  int w = uv_try_write(&s->h.stream, &b, 1);
+  if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
+    evy_tls_sent(s->tls);
+    return w;
+  }
+  if (w < 0) w = 0;
+  if ((size_t)w == n) {
+    evy_tls_sent(s->tls);
+    return 1;
+  }
+  evy_req *r = calloc(1, sizeof *r);
+  if (!r) return UV_ENOMEM;
+  r->s = s;
+  r->silent = silent;
+  r->mem = evy_tls_take_out(s->tls);
+  b = uv_buf_init(r->mem + w, (unsigned)(n - (size_t)w));
+  int err = uv_write(&r->req.write, &s->h.stream, &b, 1, on_write);
+  if (err < 0) {
+    free(r->mem);
+    free(r);
+    return err;
+  }
+  return 0;
+}
+
+/* The turn's end: records no write took go out on their own. */
+static void tls_send_listed(evy_env *e) {
+  for (int i = 0; i < e->ntls_out; i++) {
+    int slot = e->tls_out[i];
+    evy_stream *s = slot < e->nslots ? e->slots[slot] : NULL;
+    if (s == NULL) continue;
+    s->tls_listed = 0;
+    if (s->tls != NULL && !s->closing) (void)tls_send_out(s, 1);
+  }
+  e->ntls_out = 0;
+}
+
+/* What a TLS stream read: fed to its session, and the plaintext delivered
+ * from the slab as any read is, in place of the ciphertext. */
+static void tls_on_read(evy_stream *s, size_t nread) {
+  evy_env *e = s->e;
+  int bulk = nread == READ_CHUNK;
+  if (evy_tls_feed(s->tls, e->slab_data + e->slab_pos, nread) < 0) {
+    uv_read_stop(&s->h.stream);
+    dispatch(s, K_READ, UV_ENOMEM);
+    return;
+  }
+  for (;;) {
+    size_t got = 0;
+    int r = evy_tls_decrypt(s->tls, e->slab_data + e->slab_pos, READ_CHUNK, &got);
+    char *p;
+    if (evy_tls_out(s->tls, &p) > 0) tls_list(s);
+    if (got > 0) {
+      if (queue_event(s, K_READ, (int)got, e->slab_pos) < 0) return;
+      e->slab_pos += got;
+    }
+    if (r == EVY_TLS_EOF || r == EVY_TLS_FAILED) {
+      /* nothing after close_notify counts; nothing after an error can */
+      uv_read_stop(&s->h.stream);
+      dispatch(s, K_READ, r == EVY_TLS_EOF ? UV_EOF : UV_EPROTO);
+      return;
+    }
+    if (r != EVY_TLS_MORE) break;
+    flush(e); /* a full chunk: as a bulk read, JS hears it now */
+    if (s->closing || s->tls == NULL) return;
+  }
+  if (bulk) flush(e);
+  else maybe_flush(e);
+}
+
+/* tlsAttach(slot, tlsOwner): from now on the stream's reads are decrypted by
+ * the session on tlsOwner (tls.c) and tlsSend() encrypts its writes. */
+static napi_value tls_attach(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t slot;
+  if (get_args(env, info, 2, argv) < 0 || evy_arg_int(env, argv[0], "slot", &slot) < 0) return NULL;
+  evy_env *e = evy_instance_of(env)->streams;
+  evy_stream *s = slot >= 0 && slot < e->nslots ? e->slots[slot] : NULL;
+  if (s == NULL || s->closing || s->is_udp) return evy_throw_uv(env, UV_EBADF, "tlsAttach");
+  evy_tls *t = evy_tls_unwrap(env, argv[1]);
+  if (t == NULL || s->tls != NULL) {
+    napi_throw_error(env, "EINVAL", "tlsAttach: not a live TLS session, or the stream has one");
+    return NULL;
+  }
+  s->tls = t;
+  evy_tls_link(t, s);
+  char *p;
+  if (evy_tls_out(t, &p) > 0) tls_list(s); /* the handshake's last flight */
+  return NULL;
+}
+
+/* The TLS stream on slot v, or NULL with an exception pending. */
+static evy_stream *tls_stream(napi_env env, napi_value v, const char *what) {
+  int32_t slot;
+  if (evy_arg_int(env, v, "slot", &slot) < 0) return NULL;
+  evy_env *e = evy_instance_of(env)->streams;
+  evy_stream *s = slot >= 0 && slot < e->nslots ? e->slots[slot] : NULL;
+  if (s == NULL || s->closing) {
+    evy_throw_uv(env, UV_EBADF, what);
+    return NULL;
+  }
+  if (s->tls == NULL) {
+    napi_throw_error(env, "EBADF", "TLS: the connection is closed");
+    return NULL;
+  }
+  return s;
+}
+
+/* tlsSend(slot, buffer) -> buffer's length when its records (and any waiting
+ * before them) went out at once, -1 when they were queued: a K_WRITE event
+ * reports their completion. */
+static napi_value tls_send(napi_env env, napi_callback_info info) {
+  napi_value argv[2], ret;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
+  evy_stream *s = tls_stream(env, argv[0], "write");
+  if (!s) return NULL;
+  char *data;
+  size_t len;
+  if (get_buffer(env, argv[1], &data, &len) < 0 || evy_tls_encrypt(env, s->tls, data, len) == NULL) return NULL;
+  int r = tls_send_out(s, 0);
+  if (r < 0) return evy_throw_uv(env, r, "write");
+  napi_create_int32(env, r == 1 ? (int32_t)len : -1, &ret);
+  return ret;
+}
+
+/* tlsError(slot) -> the error that ended the stream's TLS reads (EPROTO), as Node names it. */
+static napi_value tls_error(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) < 0) return NULL;
+  evy_stream *s = tls_stream(env, argv[0], "read");
+  return s ? evy_tls_error(env, s->tls) : NULL;
+}
+
 /* The environment ends: events not yet delivered are dropped (JS will not run
  * again), and every handle still open is closed. */
 void evy_stream_teardown(evy_instance *in) {
@@ -857,6 +1047,7 @@ napi_status evy_init_stream(napi_env env, napi_value exports) {
       FN("getsockopt", sock_getopt), FN("udpOpen", udp_open),   FN("udpSend", udp_send), FN("udpFrom", udp_from),
       FN("udpConnect", udp_connect),
       FN("dupFd", sock_dup),
+      FN("tlsAttach", tls_attach),   FN("tlsSend", tls_send),   FN("tlsError", tls_error),
   };
 #undef FN
   st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -50,21 +50,31 @@ typedef struct evy_tls_env {
   int released; /* the environment is gone (its instance data finalized) */
 } evy_tls_env;
 
-typedef struct {
+struct evy_tls {
   SSL *ssl;
-  BIO *rbio, *wbio; /* owned by ssl */
+  BIO *rbio, *wbio; /* owned by ssl; wbio writes into out */
   napi_ref ctx_ref; /* strong: the context's object */
   evy_tls_env *te;
-} evy_tls;
+  /* The records OpenSSL wrote and nobody sent yet: the write BIO appends
+   * here, a send hands the block over (to the socket, or to a queued write,
+   * which frees it) and starts a new one. */
+  char *out;
+  size_t out_len, out_cap;
+  /* The stream whose reads this session decrypts and whose writes it
+   * encrypts (stream.c), or NULL. */
+  struct evy_stream *stream;
+  /* The OpenSSL error that ended a native read (for tlsError), 0 for none. */
+  unsigned long failed;
+};
 
 static evy_tls_env *tls_env(napi_env env) {
   return evy_instance_of(env)->tls;
 }
 
-/* Throws the first queued OpenSSL error the way Node names them: message
- * "error:...:lib::reason", code ERR_SSL_<REASON> or ERR_OSSL_<LIB>_<REASON>. */
-static napi_value throw_ssl(napi_env env, const char *what) {
-  unsigned long e = ERR_peek_error();
+/* The error named by OpenSSL error e the way Node names them: message
+ * "error:...:lib::reason", code ERR_SSL_<REASON> or ERR_OSSL_<LIB>_<REASON>
+ * (e 0: "<what> failed", ERR_SSL_FAILED). */
+static napi_value ssl_error(napi_env env, unsigned long e, const char *what) {
   char msg[320], code[160];
   if (e == 0) {
     snprintf(msg, sizeof msg, "%s failed", what);
@@ -88,14 +98,26 @@ static napi_value throw_ssl(napi_env env, const char *what) {
       code[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : (*p == ' ' || *p == '-') ? '_' : *p);
     code[n] = 0;
   }
-  ERR_clear_error();
   napi_value m, err, c;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
   napi_create_error(env, NULL, m, &err);
   napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
   napi_set_named_property(env, err, "code", c);
+  return err;
+}
+
+/* Throws the first queued OpenSSL error (ssl_error()) and clears the queue. */
+static napi_value throw_ssl(napi_env env, const char *what) {
+  napi_value err = ssl_error(env, ERR_peek_error(), what);
+  ERR_clear_error();
   napi_throw(env, err);
   return NULL;
+}
+
+/* OpenSSL's calls need an empty error queue for SSL_get_error() to be right;
+ * it is nearly always empty, and looking is cheaper than clearing. */
+static void clear_errors(void) {
+  if (ERR_peek_error() != 0) ERR_clear_error();
 }
 
 static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
@@ -121,6 +143,129 @@ static int opt_buffer(napi_env env, napi_value v, char **data, size_t *len) {
   }
   napi_get_buffer_info(env, v, (void **)data, len);
   return 0;
+}
+
+/* ---- the write BIO: appends to the session's out block ------------------- */
+
+static int out_write(BIO *b, const char *data, size_t len, size_t *written) {
+  evy_tls *t = BIO_get_data(b);
+  if (t->out_cap - t->out_len < len) {
+    size_t n = t->out_cap ? t->out_cap : 4096;
+    while (n - t->out_len < len) n *= 2;
+    char *p = realloc(t->out, n);
+    if (!p) return 0;
+    t->out = p;
+    t->out_cap = n;
+  }
+  memcpy(t->out + t->out_len, data, len);
+  t->out_len += len;
+  *written = len;
+  return 1;
+}
+
+static long out_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  evy_tls *t = BIO_get_data(b);
+  switch (cmd) {
+  case BIO_CTRL_FLUSH:
+    return 1;
+  case BIO_CTRL_PENDING:
+  case BIO_CTRL_WPENDING:
+    return t ? (long)t->out_len : 0;
+  }
+  return 0;
+}
+
+static int out_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static BIO_METHOD *out_method;
+static uv_once_t out_once = UV_ONCE_INIT;
+
+static void out_method_init(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evy tls out");
+  if (m && BIO_meth_set_write_ex(m, out_write) == 1 && BIO_meth_set_ctrl(m, out_ctrl) == 1 &&
+      BIO_meth_set_create(m, out_create) == 1)
+    out_method = m;
+  else
+    BIO_meth_free(m);
+}
+
+size_t evy_tls_out(evy_tls *t, char **data) {
+  *data = t->out;
+  return t->out_len;
+}
+
+char *evy_tls_take_out(evy_tls *t) {
+  char *p = t->out;
+  t->out = NULL;
+  t->out_len = t->out_cap = 0;
+  return p;
+}
+
+void evy_tls_sent(evy_tls *t) {
+  t->out_len = 0;
+}
+
+/* ---- the native read and write path (stream.c) --------------------------- */
+
+evy_tls *evy_tls_unwrap(napi_env env, napi_value owner) {
+  evy_tls *t = NULL;
+  if (napi_unwrap(env, owner, (void **)&t) != napi_ok || t == NULL || t->ssl == NULL) return NULL;
+  return t;
+}
+
+void evy_tls_link(evy_tls *t, struct evy_stream *s) {
+  t->stream = s;
+}
+
+int evy_tls_feed(evy_tls *t, const char *data, size_t len) {
+  while (len > 0) {
+    int n = BIO_write(t->rbio, data, len > 0x40000000 ? 0x40000000 : (int)len);
+    if (n <= 0) return -1;
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int evy_tls_decrypt(evy_tls *t, char *out, size_t cap, size_t *got) {
+  size_t total = 0;
+  clear_errors();
+  while (total < cap) {
+    size_t n = 0;
+    int r = SSL_read_ex(t->ssl, out + total, cap - total, &n);
+    if (r == 1) {
+      total += n;
+      /* nothing more to decrypt: spare the call that would say so */
+      if (!SSL_has_pending(t->ssl) && BIO_ctrl_pending(t->rbio) == 0) break;
+      continue;
+    }
+    *got = total;
+    int err = SSL_get_error(t->ssl, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return EVY_TLS_WAIT;
+    if (err == SSL_ERROR_ZERO_RETURN) return EVY_TLS_EOF;
+    t->failed = ERR_peek_error();
+    if (t->failed == 0) t->failed = ~0UL;
+    ERR_clear_error();
+    return EVY_TLS_FAILED;
+  }
+  *got = total;
+  return total == cap ? EVY_TLS_MORE : EVY_TLS_WAIT;
+}
+
+napi_value evy_tls_encrypt(napi_env env, evy_tls *t, const char *data, size_t len) {
+  clear_errors();
+  size_t n = 0;
+  if (len > 0 && SSL_write_ex(t->ssl, data, len, &n) != 1) return throw_ssl(env, "TLS write");
+  napi_value ok;
+  napi_get_undefined(env, &ok);
+  return ok;
+}
+
+napi_value evy_tls_error(napi_env env, evy_tls *t) {
+  return ssl_error(env, t->failed == ~0UL ? 0 : t->failed, "TLS read");
 }
 
 static evy_tls *unwrap_tls(napi_env env, napi_value owner) {
@@ -281,6 +426,11 @@ static void te_free(evy_tls_env *te) {
 }
 
 static void tls_release(napi_env env, evy_tls *t) {
+  if (t->stream) evy_stream_tls_gone(t->stream);
+  t->stream = NULL;
+  free(t->out);
+  t->out = NULL;
+  t->out_len = t->out_cap = 0;
   if (t->ssl) {
     SSL_free(t->ssl);
     t->ssl = NULL;
@@ -322,9 +472,11 @@ static napi_value tls_new(napi_env env, napi_callback_info info) {
   ERR_clear_error();
   evy_tls *t = calloc(1, sizeof *t);
   if (!t) return evy_throw_uv(env, UV_ENOMEM, "tlsNew");
+  uv_once(&out_once, out_method_init);
   t->ssl = SSL_new(c->ctx);
   t->rbio = BIO_new(BIO_s_mem());
-  t->wbio = BIO_new(BIO_s_mem());
+  t->wbio = out_method ? BIO_new(out_method) : NULL;
+  if (t->wbio) BIO_set_data(t->wbio, t);
   if (!t->ssl || !t->rbio || !t->wbio) {
     SSL_free(t->ssl);
     BIO_free(t->rbio);
@@ -335,7 +487,6 @@ static napi_value tls_new(napi_env env, napi_callback_info info) {
   t->te = tls_env(env);
   t->te->live++;
   BIO_set_mem_eof_return(t->rbio, -1); /* empty: wait for more, not EOF */
-  BIO_set_mem_eof_return(t->wbio, -1);
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
   if (SSL_is_server(t->ssl)) SSL_set_accept_state(t->ssl);
   else SSL_set_connect_state(t->ssl);
@@ -362,7 +513,7 @@ static napi_value tls_new(napi_env env, napi_callback_info info) {
 }
 
 static void note_pending(evy_tls *t, int32_t *state) {
-  state[ST_PENDING] = (int32_t)BIO_ctrl_pending(t->wbio);
+  state[ST_PENDING] = (int32_t)t->out_len;
 }
 
 static int feed(napi_env env, evy_tls *t, napi_value input) {
@@ -387,7 +538,7 @@ static evy_tls *fed_session(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 2, argv) < 0) return NULL;
   evy_tls *t = unwrap_tls(env, argv[0]);
   if (!t || feed(env, t, argv[1]) < 0) return NULL;
-  ERR_clear_error();
+  clear_errors();
   return t;
 }
 
@@ -456,17 +607,15 @@ static napi_value tls_read(napi_env env, napi_callback_info info) {
 /* Hands JS the write BIO's bytes as a new Buffer (undefined when empty). */
 static napi_value take_out(napi_env env, evy_tls *t) {
   napi_value ret;
-  char *p;
-  long n = BIO_get_mem_data(t->wbio, &p);
-  if (n <= 0) {
+  if (t->out_len == 0) {
     napi_get_undefined(env, &ret);
     return ret;
   }
-  if (napi_create_buffer_copy(env, (size_t)n, p, NULL, &ret) != napi_ok) {
+  if (napi_create_buffer_copy(env, t->out_len, t->out, NULL, &ret) != napi_ok) {
     evy_throw_last(env, "napi_create_buffer_copy");
     return NULL;
   }
-  (void)BIO_reset(t->wbio);
+  t->out_len = 0;
   t->te->state[ST_PENDING] = 0;
   return ret;
 }
@@ -480,7 +629,7 @@ static napi_value tls_write(napi_env env, napi_callback_info info) {
   char *data;
   size_t len;
   if (opt_buffer(env, argv[1], &data, &len) < 0) return NULL;
-  ERR_clear_error();
+  clear_errors();
   if (len > 0) {
     size_t n = 0;
     if (SSL_write_ex(t->ssl, data, len, &n) != 1) return throw_ssl(env, "TLS write");
@@ -496,16 +645,21 @@ static napi_value tls_out(napi_env env, napi_callback_info info) {
   return t ? take_out(env, t) : NULL;
 }
 
-/* tlsShutdown(owner) -> the close_notify alert to send. */
+/* tlsShutdown(owner, keep) -> the close_notify alert to send; with keep, it
+ * stays with what waits to be sent (a session on a stream: its next send). */
 static napi_value tls_shutdown(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv) < 0) return NULL;
+  napi_value argv[2], ret;
+  if (get_args(env, info, 2, argv) < 0) return NULL;
   evy_tls *t = unwrap_tls(env, argv[0]);
   if (!t) return NULL;
+  bool keep = false;
+  napi_get_value_bool(env, argv[1], &keep);
   ERR_clear_error();
   (void)SSL_shutdown(t->ssl);
   ERR_clear_error();
-  return take_out(env, t);
+  if (!keep) return take_out(env, t);
+  napi_get_undefined(env, &ret);
+  return ret;
 }
 
 /* tlsFree(owner): frees the SSL now. Harmless twice. */

@@ -204,6 +204,15 @@ export function closedUnderError(syscall: string): NodeJS.ErrnoException {
 }
 
 const { K_READ, K_CONNECTION, K_CONNECT, K_WRITE, K_DGRAM, UV_EOF } = binding;
+/** src/stream.c's TLS calls (./tls_native attaches a session; the socket then reads plaintext). */
+const tlsCalls = binding as unknown as {
+  tlsAttach(slot: number, session: object): void;
+  /** buf's length when its records went out at once, -1 when queued (K_WRITE follows) */
+  tlsSend(slot: number, buf: Buffer): number;
+  tlsError(slot: number): Error;
+};
+/** A TLS stream's read failed (src/stream.c): tlsError() has the error. */
+const UV_EPROTO = -71;
 const EMPTY = Buffer.alloc(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Bytes buffered from the network, unread, before reading pauses (back-pressure). */
@@ -259,6 +268,8 @@ const enum Flag {
   Detached = 8,
   /** closed by closeListener() with a connection taken ahead: in `heldAhead` for the next accept() */
   Held = 16,
+  /** startTls(): the native side decrypts reads and encrypts writes */
+  Tls = 32,
 }
 
 /** closeListener()'s connections that libuv had accepted ahead, each for its listener's next accept(). */
@@ -399,7 +410,7 @@ export class GreenSocket<A extends Address = Address> {
     if (nread < 0) {
       this.stopReading();
       if (nread === UV_EOF) this.flags |= Flag.Eof;
-      else this.error = madeInCallback(systemError(nread, 'read'));
+      else this.error = madeInCallback(nread === UV_EPROTO && (this.flags & Flag.Tls) !== 0 ? tlsCalls.tlsError(this.slot) as NodeJS.ErrnoException : systemError(nread, 'read'));
       const r = this.waiting;
       if (r !== null) {
         this.waiting = null;
@@ -950,7 +961,7 @@ export class GreenSocket<A extends Address = Address> {
     if (pending !== null) return pending;
     let n: number;
     try {
-      if (!dgram) n = binding.write(this.slot, buf);
+      if (!dgram) n = (this.flags & Flag.Tls) === 0 ? binding.write(this.slot, buf) : tlsCalls.tlsSend(this.slot, buf);
       else if (to === undefined) n = binding.udpSend(this, buf) === 1 ? buf.length : -1;
       else n = binding.udpSend(this, buf, to[0], to[1]) === 1 ? buf.length : -1;
     } catch (err) {
@@ -978,7 +989,7 @@ export class GreenSocket<A extends Address = Address> {
     }
     let n: number;
     try {
-      n = binding.write(this.slot, buf);
+      n = (this.flags & Flag.Tls) === 0 ? binding.write(this.slot, buf) : tlsCalls.tlsSend(this.slot, buf);
     } catch (err) {
       done(err as Error);
       return;
@@ -989,6 +1000,29 @@ export class GreenSocket<A extends Address = Address> {
     }
     (this.writes ??= []).push({ waiter: null, syscall: 'write', length: -1, done });
     this.pinSelf();
+  }
+
+  /**
+   * @internal TLS from here on (./tls_native, once its handshake is done):
+   * the native side decrypts what this socket reads and encrypts what it
+   * writes, with `session`'s SSL. What was read and not taken yet is
+   * ciphertext: `decrypt` gets it (undefined for none) and returns its
+   * plaintext, which the next recv takes first.
+   */
+  startTls(session: object, decrypt: (cipher: Buffer | undefined) => Buffer): void {
+    if (this.state !== State.Connected || this.type !== SOCK_STREAM) throw systemError(-107, 'startTls');
+    let cipher: Buffer | undefined;
+    if (this.buffered > 0) {
+      const chunks = this.chunks!;
+      chunks[0] = chunks[0].subarray(this.chunkOffset);
+      cipher = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    }
+    const plain = decrypt(cipher);
+    this.chunks = plain.length > 0 ? [plain] : null;
+    this.chunkOffset = 0;
+    this.buffered = plain.length;
+    tlsCalls.tlsAttach(this.slot, session);
+    this.flags |= Flag.Tls;
   }
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR: the peer sees EOF), or both. */

@@ -1,12 +1,13 @@
-// TLS in the native hub (src/tls.c): OpenSSL, the copy inside Node, over
-// memory BIOs. What the green socket reads goes in with one call, which
-// returns the plaintext of every whole record; a write is one call that
-// returns the records, handed straight to the socket. The handshake, the
-// reads and the writes are the green socket's own recv/sendall, so Timeout,
-// kill and the socket timeout reach them as they reach any green call.
+// TLS in the native hub (src/tls.c): OpenSSL, the copy inside Node. During
+// the handshake what the green socket reads goes in with one call and what
+// OpenSSL writes comes back to be sent; after it, the socket's native side
+// (src/stream.c) decrypts each read as it lands and encrypts each write on
+// its way out, so a record costs no JS of its own. The handshake, the reads
+// and the writes are the green socket's own recv/sendall, so Timeout, kill
+// and the socket timeout reach them as they reach any green call.
 import type * as tls from 'node:tls';
 import { binding } from '../hub/binding';
-import { GreenSocket, SHUT_WR, closedError } from './socket';
+import { GreenSocket, SHUT_RD, SHUT_WR } from './socket';
 
 /** A native SSL_CTX (napi_wrap()ed onto a plain object). */
 type NativeContext = { readonly __evyTlsContext: unique symbol };
@@ -22,7 +23,7 @@ interface TlsBinding {
   tlsRead(owner: object, input: Buffer | undefined): Buffer;
   tlsWrite(owner: object, data: Buffer): Buffer | undefined;
   tlsOut(owner: object): Buffer | undefined;
-  tlsShutdown(owner: object): Buffer | undefined;
+  tlsShutdown(owner: object, keep: boolean): Buffer | undefined;
   tlsFree(owner: object): void;
   tlsInfo(owner: object, what: Info.Version): string | null;
   tlsInfo(owner: object, what: Info.Cipher): [string, string, string] | null;
@@ -140,17 +141,15 @@ function codedError(message: string, code: string): NodeJS.ErrnoException {
 /**
  * @internal One native TLS connection over a connected GreenSocket: the
  * reading and writing side of a GreenSSLSocket. One thread reads at a time;
- * writers may run beside it.
+ * writers may run beside it. Once the handshake is done the socket itself
+ * reads plaintext and writes records (GreenSocket.startTls: src/stream.c
+ * decrypts each read where it lands and encrypts each write on its way to
+ * the kernel), so recv and sendall are the socket's own.
  */
 export class NativeTls {
   private readonly raw: GreenSocket;
   private readonly opts: NativeTlsOptions;
-  /** plaintext decrypted and not yet read */
-  private rest: Buffer | null = null;
-  private eof = false;
   private freed = false;
-  /** flushLater() queued a flush for the end of this loop turn. */
-  private flushQueued = false;
 
   constructor(raw: GreenSocket, opts: NativeTlsOptions) {
     this.raw = raw;
@@ -166,11 +165,7 @@ export class NativeTls {
       // A server has nothing to say before the ClientHello.
       if (this.opts.serverSide) input = await this.nextFlight();
       for (;;) {
-        const done = native.tlsHandshake(this, input);
-        if (done === 1) {
-          if (state[0] > 0) this.flushLater();
-          break;
-        }
+        if (native.tlsHandshake(this, input) === 1) break;
         if (state[0] > 0) await this.raw.sendall(native.tlsOut(this)!);
         input = await this.nextFlight();
       }
@@ -180,30 +175,16 @@ export class NativeTls {
       throw err;
     }
     this.verify();
-    // Records that came with the handshake's last flight (a client's first data).
-    if (input !== undefined) this.decrypted(native.tlsRead(this, undefined));
+    // The socket reads plaintext from here on. Records that came with the
+    // handshake's last flight (a client's first data), and any the socket
+    // read beyond it, are decrypted now. What OpenSSL still has to send (the
+    // handshake's last flight, a server's session tickets) goes out with the
+    // application's next write of this loop turn, in one segment as node:tls
+    // sends it, or at the turn's end (src/stream.c): sent alone, the next
+    // small write would wait behind it for the peer's delayed ACK (Nagle).
+    this.raw.startTls(this, (cipher) => native.tlsRead(this, cipher));
+    if (state[1] === 1) this.raw.shutdown(SHUT_RD); // close_notify came already
   }
-
-  /**
-   * What OpenSSL wrote outside a write (the handshake's last flight, a
-   * server's session tickets, which OpenSSL writes at the first read after
-   * the handshake, a key update's answer) goes out with the application's
-   * next write of this loop turn, in one segment as node:tls sends it, or at
-   * the turn's end. Sent alone, the application's next small write would
-   * wait behind it for the peer's delayed ACK (Nagle): 40 ms per connection.
-   */
-  private flushLater(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    setImmediate(this.flushPending);
-  }
-
-  private readonly flushPending = (): void => {
-    this.flushQueued = false;
-    if (this.freed) return;
-    const out = native.tlsOut(this);
-    if (out !== undefined) this.raw.writeThen(out, () => {});
-  };
 
   /** The peer's next handshake bytes. */
   private async nextFlight(): Promise<Buffer> {
@@ -223,82 +204,36 @@ export class NativeTls {
     if (err !== undefined) throw err;
   }
 
-  /** Keeps what a read decrypted; sends what OpenSSL wrote meanwhile. */
-  private decrypted(plain: Buffer): void {
-    if (state[1] === 1) this.eof = true;
-    if (state[0] > 0) this.flushLater();
-    if (plain.length > 0) this.rest = this.rest === null ? plain : Buffer.concat([this.rest, plain]);
-  }
-
-  private take(bufsize: number): Buffer {
-    const rest = this.rest!;
-    if (rest.length <= bufsize) {
-      this.rest = null;
-      return rest;
-    }
-    this.rest = rest.subarray(bufsize);
-    return rest.subarray(0, bufsize);
-  }
-
   /** Up to `bufsize` bytes of plaintext once some are there; an empty Buffer at EOF. */
-  async recv(bufsize: number): Promise<Buffer> {
-    if (this.freed) throw closedError('recv');
-    for (;;) {
-      if (this.rest !== null) return bufsize === 0 ? EMPTY : this.take(bufsize);
-      if (this.eof) return EMPTY;
-      const data = await this.raw.recv(READ_SIZE);
-      if (data.length === 0) {
-        this.eof = true; // the transport's end, close_notify or not (Node takes it as EOF too)
-        return EMPTY;
-      }
-      if (this.freed) throw closedError('recv');
-      this.decrypted(native.tlsRead(this, data));
-    }
+  recv(bufsize: number): Promise<Buffer> {
+    return this.raw.recv(bufsize);
   }
 
-  async recvInto(buf: Buffer | Uint8Array, nbytes: number): Promise<number> {
-    if (!(buf instanceof Uint8Array)) throw new TypeError('recvInto: buf must be a Buffer or Uint8Array');
-    const want = nbytes > 0 ? Math.min(nbytes, buf.length) : buf.length;
-    const got = await this.recv(want);
-    buf.set(got, 0);
-    return got.length;
+  recvInto(buf: Buffer | Uint8Array, nbytes: number): Promise<number> {
+    return this.raw.recvInto(buf, nbytes);
   }
 
   /** Encrypts all of `data` and sends it, waiting as the socket's sendall does. */
   sendall(data: Buffer | Uint8Array | string): Promise<void> {
-    if (this.freed) return Promise.reject(closedError('sendall'));
-    const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (buf.length <= WRITE_CHUNK) {
-      const out = native.tlsWrite(this, buf);
-      return out === undefined ? Promise.resolve() : this.raw.sendall(out);
-    }
-    return this.sendChunks(buf);
+    if (typeof data === 'string' || data.length <= WRITE_CHUNK) return this.raw.sendall(data);
+    return this.sendChunks(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
 
+  /** A large sendall, WRITE_CHUNK at a time: the socket's back-pressure applies between them. */
   private async sendChunks(buf: Buffer): Promise<void> {
-    for (let off = 0; off < buf.length; off += WRITE_CHUNK) {
-      if (this.freed) throw closedError('sendall');
-      const out = native.tlsWrite(this, buf.subarray(off, off + WRITE_CHUNK));
-      if (out !== undefined) await this.raw.sendall(out);
-    }
+    for (let off = 0; off < buf.length; off += WRITE_CHUNK) await this.raw.sendall(buf.subarray(off, off + WRITE_CHUNK));
   }
 
   /** Queues `buf` without parking; `done` runs once the socket took its records. */
   writeThen(buf: Buffer, done: (err?: Error | null) => void): void {
-    if (this.freed) {
-      done(new Error('write: the connection is closed'));
-      return;
-    }
-    const out = native.tlsWrite(this, buf);
-    if (out === undefined) done(null);
-    else this.raw.writeThen(out, done);
+    this.raw.writeThen(buf, done);
   }
 
   /** Sends close_notify, then ends the socket's writing side. */
   shutdown(): void {
     if (this.freed) return;
-    const out = native.tlsShutdown(this);
-    if (out !== undefined) this.raw.writeThen(out, () => {});
+    native.tlsShutdown(this, true);
+    this.raw.writeThen(EMPTY, () => {}); // the alert, through the socket's TLS
     if (!this.raw.closed) this.raw.shutdown(SHUT_WR);
   }
 
@@ -306,7 +241,6 @@ export class NativeTls {
   close(): void {
     if (this.freed) return;
     this.freed = true;
-    this.rest = null;
     native.tlsFree(this);
     this.raw.close();
   }
