@@ -62,8 +62,10 @@ evy_tls *evy_tls_unwrap(napi_env env, napi_value owner);
 void evy_tls_link(evy_tls *t, struct evy_stream *s);
 /* stream.c: the session is freed; the stream reads no more. */
 void evy_stream_tls_gone(struct evy_stream *s);
-/* Ciphertext in: 0, or -1 out of memory. */
-int evy_tls_feed(evy_tls *t, const char *data, size_t len);
+/* Ciphertext in, borrowed until evy_tls_keep(), which copies what OpenSSL
+ * did not take (0, or -1 out of memory). */
+void evy_tls_feed(evy_tls *t, const char *data, size_t len);
+int evy_tls_keep(evy_tls *t);
 /* Up to cap bytes of plaintext into out (*got): EVY_TLS_WAIT when that is
  * all for now, EVY_TLS_MORE when out is full and more may follow,
  * EVY_TLS_EOF at the peer's close_notify, EVY_TLS_FAILED on an error (kept

@@ -884,37 +884,44 @@ static void tls_send_listed(evy_env *e) {
   e->ntls_out = 0;
 }
 
-/* What a TLS stream read: fed to its session, and the plaintext delivered
- * from the slab as any read is, in place of the ciphertext. */
+/* What a TLS stream read: its session reads the ciphertext where it landed
+ * in the slab, and the plaintext, written after it, is delivered as any read
+ * is, in its place. */
 static void tls_on_read(evy_stream *s, size_t nread) {
   evy_env *e = s->e;
-  int bulk = nread == READ_CHUNK;
-  if (evy_tls_feed(s->tls, e->slab_data + e->slab_pos, nread) < 0) {
-    uv_read_stop(&s->h.stream);
-    dispatch(s, K_READ, UV_ENOMEM);
-    return;
-  }
+  int bulk = nread == READ_CHUNK, end = 0;
+  evy_tls *t = s->tls;
+  evy_tls_feed(t, e->slab_data + e->slab_pos, nread);
+  e->slab_pos += nread;
   for (;;) {
+    if (SLAB_SIZE - e->slab_pos < READ_CHUNK) {
+      /* no room after the ciphertext: what OpenSSL has not read of it is
+       * copied, and the batch goes to JS to free the slab */
+      if (evy_tls_keep(t) < 0) end = UV_ENOMEM;
+      flush(e);
+      if (s->closing || s->tls == NULL) return;
+      if (end) break;
+    }
     size_t got = 0;
-    int r = evy_tls_decrypt(s->tls, e->slab_data + e->slab_pos, READ_CHUNK, &got);
-    char *p;
-    if (evy_tls_out(s->tls, &p) > 0) tls_list(s);
+    int r = evy_tls_decrypt(t, e->slab_data + e->slab_pos, READ_CHUNK, &got);
     if (got > 0) {
-      if (queue_event(s, K_READ, (int)got, e->slab_pos) < 0) return;
+      if (queue_event(s, K_READ, (int)got, e->slab_pos) < 0) break;
       e->slab_pos += got;
     }
-    if (r == EVY_TLS_EOF || r == EVY_TLS_FAILED) {
-      /* nothing after close_notify counts; nothing after an error can */
-      uv_read_stop(&s->h.stream);
-      dispatch(s, K_READ, r == EVY_TLS_EOF ? UV_EOF : UV_EPROTO);
-      return;
-    }
+    /* nothing after close_notify counts; nothing after an error can */
+    if (r == EVY_TLS_EOF || r == EVY_TLS_FAILED) end = r == EVY_TLS_EOF ? UV_EOF : UV_EPROTO;
     if (r != EVY_TLS_MORE) break;
-    flush(e); /* a full chunk: as a bulk read, JS hears it now */
-    if (s->closing || s->tls == NULL) return;
   }
-  if (bulk) flush(e);
-  else maybe_flush(e);
+  char *p;
+  if (evy_tls_out(t, &p) > 0) tls_list(s);
+  if (evy_tls_keep(t) < 0 && !end) end = UV_ENOMEM;
+  if (end) {
+    uv_read_stop(&s->h.stream);
+    dispatch(s, K_READ, end);
+  } else if (bulk)
+    flush(e);
+  else
+    maybe_flush(e);
 }
 
 /* tlsAttach(slot, tlsOwner): from now on the stream's reads are decrypted by

@@ -52,7 +52,7 @@ typedef struct evy_tls_env {
 
 struct evy_tls {
   SSL *ssl;
-  BIO *rbio, *wbio; /* owned by ssl; wbio writes into out */
+  BIO *rbio, *wbio; /* owned by ssl: rbio reads in (then held), wbio writes into out */
   napi_ref ctx_ref; /* strong: the context's object */
   evy_tls_env *te;
   /* The records OpenSSL wrote and nobody sent yet: the write BIO appends
@@ -60,6 +60,12 @@ struct evy_tls {
    * which frees it) and starts a new one. */
   char *out;
   size_t out_len, out_cap;
+  /* Ciphertext OpenSSL reads: first what an earlier call left (held, owned),
+   * then the current call's input, borrowed (in) until evy_tls_keep(). */
+  const char *in;
+  size_t in_len;
+  char *held;
+  size_t held_off, held_len, held_cap;
   /* The stream whose reads this session decrypts and whose writes it
    * encrypts (stream.c), or NULL. */
   struct evy_stream *stream;
@@ -180,14 +186,57 @@ static int out_create(BIO *b) {
   return 1;
 }
 
-static BIO_METHOD *out_method;
-static uv_once_t out_once = UV_ONCE_INIT;
+/* ---- the read BIO: held, then the borrowed input ---------------------- */
 
-static void out_method_init(void) {
+static int in_read(BIO *b, char *out, size_t len, size_t *got) {
+  evy_tls *t = BIO_get_data(b);
+  size_t n;
+  BIO_clear_retry_flags(b);
+  if (t->held_off < t->held_len) {
+    n = t->held_len - t->held_off < len ? t->held_len - t->held_off : len;
+    memcpy(out, t->held + t->held_off, n);
+    t->held_off += n;
+    if (t->held_off == t->held_len) t->held_off = t->held_len = 0;
+  } else if (t->in_len > 0) {
+    n = t->in_len < len ? t->in_len : len;
+    memcpy(out, t->in, n);
+    t->in += n;
+    t->in_len -= n;
+  } else {
+    BIO_set_retry_read(b); /* empty: wait for more, not EOF */
+    *got = 0;
+    return 0;
+  }
+  *got = n;
+  return 1;
+}
+
+static long in_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  evy_tls *t = BIO_get_data(b);
+  switch (cmd) {
+  case BIO_CTRL_FLUSH:
+    return 1;
+  case BIO_CTRL_PENDING:
+    return t ? (long)(t->held_len - t->held_off + t->in_len) : 0;
+  }
+  return 0;
+}
+
+static BIO_METHOD *out_method, *in_method;
+static uv_once_t methods_once = UV_ONCE_INIT;
+
+/* The two BIO methods, made once per process (they are OpenSSL's globals). */
+static void methods_init(void) {
   BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evy tls out");
   if (m && BIO_meth_set_write_ex(m, out_write) == 1 && BIO_meth_set_ctrl(m, out_ctrl) == 1 &&
       BIO_meth_set_create(m, out_create) == 1)
     out_method = m;
+  else
+    BIO_meth_free(m);
+  m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evy tls in");
+  if (m && BIO_meth_set_read_ex(m, in_read) == 1 && BIO_meth_set_ctrl(m, in_ctrl) == 1 &&
+      BIO_meth_set_create(m, out_create) == 1)
+    in_method = m;
   else
     BIO_meth_free(m);
 }
@@ -220,14 +269,38 @@ void evy_tls_link(evy_tls *t, struct evy_stream *s) {
   t->stream = s;
 }
 
-int evy_tls_feed(evy_tls *t, const char *data, size_t len) {
-  while (len > 0) {
-    int n = BIO_write(t->rbio, data, len > 0x40000000 ? 0x40000000 : (int)len);
-    if (n <= 0) return -1;
-    data += n;
-    len -= (size_t)n;
+void evy_tls_feed(evy_tls *t, const char *data, size_t len) {
+  t->in = data;
+  t->in_len = len;
+}
+
+int evy_tls_keep(evy_tls *t) {
+  int ok = 0;
+  if (t->in_len > 0) {
+    size_t live = t->held_len - t->held_off;
+    if (t->held_off > 0) {
+      memmove(t->held, t->held + t->held_off, live);
+      t->held_off = 0;
+      t->held_len = live;
+    }
+    if (t->held_cap - t->held_len < t->in_len) {
+      size_t n = t->held_cap ? t->held_cap : 16384;
+      while (n - t->held_len < t->in_len) n *= 2;
+      char *p = realloc(t->held, n);
+      if (p) {
+        t->held = p;
+        t->held_cap = n;
+      }
+    }
+    if (t->held_cap - t->held_len >= t->in_len) {
+      memcpy(t->held + t->held_len, t->in, t->in_len);
+      t->held_len += t->in_len;
+    } else
+      ok = -1;
   }
-  return 0;
+  t->in = NULL;
+  t->in_len = 0;
+  return ok;
 }
 
 int evy_tls_decrypt(evy_tls *t, char *out, size_t cap, size_t *got) {
@@ -239,7 +312,7 @@ int evy_tls_decrypt(evy_tls *t, char *out, size_t cap, size_t *got) {
     if (r == 1) {
       total += n;
       /* nothing more to decrypt: spare the call that would say so */
-      if (!SSL_has_pending(t->ssl) && BIO_ctrl_pending(t->rbio) == 0) break;
+      if (!SSL_has_pending(t->ssl) && t->in_len == 0 && t->held_off == t->held_len) break;
       continue;
     }
     *got = total;
@@ -431,6 +504,10 @@ static void tls_release(napi_env env, evy_tls *t) {
   free(t->out);
   t->out = NULL;
   t->out_len = t->out_cap = 0;
+  free(t->held);
+  t->held = NULL;
+  t->held_off = t->held_len = t->held_cap = 0;
+  t->in_len = 0;
   if (t->ssl) {
     SSL_free(t->ssl);
     t->ssl = NULL;
@@ -472,10 +549,11 @@ static napi_value tls_new(napi_env env, napi_callback_info info) {
   ERR_clear_error();
   evy_tls *t = calloc(1, sizeof *t);
   if (!t) return evy_throw_uv(env, UV_ENOMEM, "tlsNew");
-  uv_once(&out_once, out_method_init);
+  uv_once(&methods_once, methods_init);
   t->ssl = SSL_new(c->ctx);
-  t->rbio = BIO_new(BIO_s_mem());
+  t->rbio = in_method ? BIO_new(in_method) : NULL;
   t->wbio = out_method ? BIO_new(out_method) : NULL;
+  if (t->rbio) BIO_set_data(t->rbio, t);
   if (t->wbio) BIO_set_data(t->wbio, t);
   if (!t->ssl || !t->rbio || !t->wbio) {
     SSL_free(t->ssl);
@@ -486,8 +564,8 @@ static napi_value tls_new(napi_env env, napi_callback_info info) {
   }
   t->te = tls_env(env);
   t->te->live++;
-  BIO_set_mem_eof_return(t->rbio, -1); /* empty: wait for more, not EOF */
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  SSL_set_read_ahead(t->ssl, 1); /* a read takes every record there is in one BIO call, not two per record */
   if (SSL_is_server(t->ssl)) SSL_set_accept_state(t->ssl);
   else SSL_set_connect_state(t->ssl);
   if (name[0]) SSL_set_tlsext_host_name(t->ssl, name);
@@ -520,19 +598,19 @@ static int feed(napi_env env, evy_tls *t, napi_value input) {
   char *data;
   size_t len;
   if (opt_buffer(env, input, &data, &len) < 0) return -1;
-  while (len > 0) {
-    int n = BIO_write(t->rbio, data, len > 0x40000000 ? 0x40000000 : (int)len);
-    if (n <= 0) {
-      evy_throw_uv(env, UV_ENOMEM, "tls");
-      return -1;
-    }
-    data += n;
-    len -= (size_t)n;
-  }
+  evy_tls_feed(t, data, len);
   return 0;
 }
 
-/* The session of (owner, input) calls, with input already fed to it. */
+/* Ends a call that fed input: OpenSSL's leftovers are copied (the Buffer is
+ * JS's). -1 with an exception pending when that fails. */
+static int kept(napi_env env, evy_tls *t) {
+  if (evy_tls_keep(t) == 0) return 0;
+  evy_throw_uv(env, UV_ENOMEM, "tls");
+  return -1;
+}
+
+/* The session of (owner, input) calls, with input fed to it (kept() ends the call). */
 static evy_tls *fed_session(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv) < 0) return NULL;
@@ -551,6 +629,7 @@ static napi_value tls_handshake(napi_env env, napi_callback_info info) {
   evy_tls_env *te = t->te;
   int r = SSL_do_handshake(t->ssl);
   note_pending(t, te->state);
+  if (kept(env, t) < 0) return NULL;
   if (r != 1) {
     int err = SSL_get_error(t->ssl, r);
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return throw_ssl(env, "the TLS handshake");
@@ -581,7 +660,10 @@ static napi_value tls_read(napi_env env, napi_callback_info info) {
   size_t got = 0;
   te->state[ST_EOF] = 0;
   for (;;) {
-    if (scratch_grow(te, got + 16384) < 0) return evy_throw_uv(env, UV_ENOMEM, "tls read");
+    if (scratch_grow(te, got + 16384) < 0) {
+      evy_tls_keep(t);
+      return evy_throw_uv(env, UV_ENOMEM, "tls read");
+    }
     size_t n = 0;
     int r = SSL_read_ex(t->ssl, te->scratch + got, te->scratch_len - got, &n);
     if (r == 1) {
@@ -592,11 +674,13 @@ static napi_value tls_read(napi_env env, napi_callback_info info) {
     if (err == SSL_ERROR_ZERO_RETURN) te->state[ST_EOF] = 1;
     else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
       note_pending(t, te->state);
+      evy_tls_keep(t);
       return throw_ssl(env, "TLS read");
     }
     break;
   }
   note_pending(t, te->state);
+  if (kept(env, t) < 0) return NULL;
   if (napi_create_buffer_copy(env, got, te->scratch, NULL, &ret) != napi_ok) {
     evy_throw_last(env, "napi_create_buffer_copy");
     return NULL;
