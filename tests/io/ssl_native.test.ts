@@ -1,14 +1,18 @@
 // Native TLS (src/tls.c under wrapSsl): interop with node:tls both ways,
 // verification against a private CA and its failures, SNI, ALPN, session
-// resumption, renegotiation refused, 16 MiB both ways, handshakes cut by
-// Timeout, kill, garbage and half-open peers, and nothing left behind (fds,
-// native SSL objects) afterwards.
+// resumption, renegotiation refused, 16 MiB both ways, records cut anywhere
+// by TCP, handshakes cut by Timeout, kill, garbage and half-open peers, reads
+// after the handshake (src/stream.c decrypts them) cut by Timeout and kill or
+// failing on garbage, and nothing left behind (fds, native SSL objects)
+// afterwards.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { Event, GreenSocket, Timeout, connect, listen, sleep, spawn, wrapSsl, type GreenSSLSocket, type WrapSslOptions } from 'evy';
 import { liveTlsSessions } from '../../dist/io/tls_native.js';
@@ -183,6 +187,48 @@ function countWrites(raw: GreenSocket): { n: number } {
   return count;
 }
 
+/**
+ * A node:tls client's transport over a plain net socket (tls.connect({ socket })):
+ * `chunks` counts what the server's writes arrive in; with `trickle` the
+ * client's writes go out 1 to 7 bytes a segment, so the server's reads cut
+ * records anywhere, the handshake's included.
+ */
+function wire(port: number, trickle = false): { duplex: Duplex; sock: net.Socket; chunks: number[] } {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.setNoDelay(true);
+  const chunks: number[] = [];
+  let k = 0;
+  const duplex = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      if (!trickle) return void sock.write(chunk, cb);
+      let off = 0;
+      const next = (err?: Error | null): void => {
+        if (err) return cb(err);
+        if (off >= chunk.length) return cb();
+        const piece = chunk.subarray(off, (off += 1 + (k++ % 7)));
+        sock.write(piece, (e) => setImmediate(next, e));
+      };
+      next();
+    },
+    final(cb) {
+      sock.end();
+      cb();
+    },
+    destroy(err, cb) {
+      sock.destroy();
+      cb(err);
+    },
+  });
+  sock.on('data', (b: Buffer) => {
+    chunks.push(b.length);
+    duplex.push(b);
+  });
+  sock.on('end', () => duplex.push(null));
+  sock.on('error', (err) => duplex.destroy(err));
+  return { duplex, sock, chunks };
+}
+
 test("a server's session tickets go out with its first answer, in one write, as node:tls sends them (alone, the answer waited for the peer's delayed ACK)", async () => {
   const l = listen(['127.0.0.1', 0]);
   const srv = spawn(async () => {
@@ -197,7 +243,8 @@ test("a server's session tickets go out with its first answer, in one write, as 
     return n;
   });
   const [, port] = l.getsockname() as [string, number];
-  const nc = tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
+  const w = wire(port);
+  const nc = tls.connect({ socket: w.duplex, ca, servername: 'localhost' });
   const tickets: Buffer[] = [];
   nc.on('session', (t: Buffer) => tickets.push(t));
   await new Promise<void>((res, rej) => nc.once('secureConnect', res).once('error', rej));
@@ -207,6 +254,9 @@ test("a server's session tickets go out with its first answer, in one write, as 
   nc.end();
   await new Promise((res) => nc.once('close', res));
   assert.is(await srv.wait(), 2, 'the handshake flight, then tickets and answer in one write');
+  // On the wire: the server's flight, then one segment with the tickets and the
+  // answer (tickets sent alone would hold the answer back for the client's delayed ACK).
+  assert.is(w.chunks.length, 2, `the server's writes came in ${w.chunks.join(', ')} bytes`);
   l.close();
 });
 
@@ -314,6 +364,80 @@ test('16 MiB each way at once', async () => {
   assert.is(sum, size * 7);
   assert.is(await srv.wait(), size);
   c.close();
+  l.close();
+});
+
+test('records cut anywhere by TCP, the handshake and 40 KB of data a few bytes a segment, arrive whole', async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const srv = serveOne(l, serverOpts, echo);
+  const [, port] = l.getsockname() as [string, number];
+  const w = wire(port, true);
+  const nc = tls.connect({ socket: w.duplex, ca, servername: 'localhost' });
+  await new Promise<void>((res, rej) => nc.once('secureConnect', res).once('error', rej));
+  const msg = Buffer.alloc(40_000);
+  for (let i = 0; i < msg.length; i++) msg[i] = (i * 7919) & 0xff;
+  const back: Buffer[] = [];
+  let got = 0;
+  const all = new Promise<void>((res) => nc.on('data', (d: Buffer) => {
+    back.push(d);
+    if ((got += d.length) >= msg.length) res();
+  }));
+  nc.write(msg);
+  await all;
+  assert.ok(Buffer.concat(back).equals(msg), 'the echo is the message, byte for byte');
+  nc.end();
+  await new Promise((res) => nc.once('close', res));
+  assert.is(await srv.wait(), msg.length);
+  l.close();
+});
+
+test('a recv after the handshake: a Timeout leaves the connection usable, a kill ends only the reader, a peer\'s close_notify is EOF', async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const waited = new Event<boolean>();
+  const srv = serveOne(l, serverOpts, async (s) => {
+    const t = new Timeout(0.05);
+    const timedOut = await rejection(s.recv()).finally(() => t.cancel());
+    const reader = spawn(() => s.recv());
+    await sleep(0.02);
+    reader.kill();
+    await reader.wait().catch(() => {}); // killed: a GreenletExit, or nothing
+    waited.send(true);
+    const late = String(await s.recv());
+    await s.sendall(`got ${late}`);
+    const end = await s.recv();
+    return [timedOut === t, late, end.length];
+  });
+  const [, port] = l.getsockname() as [string, number];
+  const nc = tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
+  await new Promise<void>((res, rej) => nc.once('secureConnect', res).once('error', rej));
+  await waited.wait();
+  nc.write('late');
+  assert.is(String(await new Promise<Buffer>((res) => nc.once('data', res))), 'got late');
+  nc.end();
+  assert.equal(await srv.wait(), [true, 'late', 0]);
+  await new Promise((res) => nc.once('close', res));
+  l.close();
+});
+
+test('a record that does not decrypt after the handshake: recv throws OpenSSL\'s error the way node:tls names it; nothing left', async () => {
+  const l = listen(['127.0.0.1', 0]);
+  const srv = serveOne(l, serverOpts, async (s) => {
+    const first = String(await s.recv());
+    return [first, await rejection(s.recv())];
+  });
+  const [, port] = l.getsockname() as [string, number];
+  const w = wire(port);
+  const nc = tls.connect({ socket: w.duplex, ca, servername: 'localhost' });
+  nc.on('error', () => {}); // the server's alert
+  await new Promise<void>((res, rej) => nc.once('secureConnect', res).once('error', rej));
+  nc.write('fine');
+  await sleep(0.02);
+  w.sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'); // under the TLS layer: not a record
+  const [first, err] = (await srv.wait()) as [string, NodeJS.ErrnoException];
+  assert.is(first, 'fine');
+  assert.match(String(err.code), /^ERR_SSL_/, `a TLS error, not the transport's: ${err.code} ${err.message}`);
+  assert.match(err.message, /^error:/);
+  nc.destroy();
   l.close();
 });
 
