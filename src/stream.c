@@ -979,12 +979,20 @@ static napi_value tls_send(napi_env env, napi_callback_info info) {
   return ret;
 }
 
-/* tlsError(slot) -> the error that ended the stream's TLS reads (EPROTO), as Node names it. */
+/* tlsError(slot) -> the error that ended the stream's TLS reads (EPROTO), as
+ * Node names it; an EPROTO error when its session is gone. */
 static napi_value tls_error(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv) < 0) return NULL;
-  evy_stream *s = tls_stream(env, argv[0], "read");
-  return s ? evy_tls_error(env, s->tls) : NULL;
+  napi_value argv[1], m, err, c;
+  int32_t slot;
+  if (get_args(env, info, 1, argv) < 0 || evy_arg_int(env, argv[0], "slot", &slot) < 0) return NULL;
+  evy_env *e = evy_instance_of(env)->streams;
+  evy_stream *s = slot >= 0 && slot < e->nslots ? e->slots[slot] : NULL;
+  if (s != NULL && s->tls != NULL) return evy_tls_error(env, s->tls);
+  napi_create_string_utf8(env, "TLS: the session was freed with its socket open", NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &err);
+  napi_create_string_utf8(env, "EPROTO", NAPI_AUTO_LENGTH, &c);
+  napi_set_named_property(env, err, "code", c);
+  return err;
 }
 
 /* The environment ends: events not yet delivered are dropped (JS will not run

@@ -196,7 +196,14 @@ static int in_read(BIO *b, char *out, size_t len, size_t *got) {
     n = t->held_len - t->held_off < len ? t->held_len - t->held_off : len;
     memcpy(out, t->held + t->held_off, n);
     t->held_off += n;
-    if (t->held_off == t->held_len) t->held_off = t->held_len = 0;
+    if (t->held_off == t->held_len) {
+      t->held_off = t->held_len = 0;
+      if (t->held_cap > 65536) {
+        free(t->held);
+        t->held = NULL;
+        t->held_cap = 0;
+      }
+    }
   } else if (t->in_len > 0) {
     n = t->in_len < len ? t->in_len : len;
     memcpy(out, t->in, n);
@@ -255,6 +262,11 @@ char *evy_tls_take_out(evy_tls *t) {
 
 void evy_tls_sent(evy_tls *t) {
   t->out_len = 0;
+  if (t->out_cap > 65536) { /* a bulk write's block: an idle connection keeps none that size */
+    free(t->out);
+    t->out = NULL;
+    t->out_cap = 0;
+  }
 }
 
 /* ---- the native read and write path (stream.c) --------------------------- */
