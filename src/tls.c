@@ -169,19 +169,7 @@ static int out_write(BIO *b, const char *data, size_t len, size_t *written) {
   return 1;
 }
 
-static long out_ctrl(BIO *b, int cmd, long num, void *ptr) {
-  evy_tls *t = BIO_get_data(b);
-  switch (cmd) {
-  case BIO_CTRL_FLUSH:
-    return 1;
-  case BIO_CTRL_PENDING:
-  case BIO_CTRL_WPENDING:
-    return t ? (long)t->out_len : 0;
-  }
-  return 0;
-}
-
-static int out_create(BIO *b) {
+static int bio_create(BIO *b) {
   BIO_set_init(b, 1);
   return 1;
 }
@@ -218,15 +206,13 @@ static int in_read(BIO *b, char *out, size_t len, size_t *got) {
   return 1;
 }
 
-static long in_ctrl(BIO *b, int cmd, long num, void *ptr) {
+/* Both BIOs: flushing is a no-op; pending counts what waits in them. */
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
   evy_tls *t = BIO_get_data(b);
-  switch (cmd) {
-  case BIO_CTRL_FLUSH:
-    return 1;
-  case BIO_CTRL_PENDING:
-    return t ? (long)(t->held_len - t->held_off + t->in_len) : 0;
-  }
-  return 0;
+  if (cmd == BIO_CTRL_FLUSH) return 1;
+  if (t == NULL || (cmd != BIO_CTRL_PENDING && cmd != BIO_CTRL_WPENDING)) return 0;
+  if (b == t->wbio) return (long)t->out_len;
+  return (long)(t->held_len - t->held_off + t->in_len);
 }
 
 static BIO_METHOD *out_method, *in_method;
@@ -235,14 +221,14 @@ static uv_once_t methods_once = UV_ONCE_INIT;
 /* The two BIO methods, made once per process (they are OpenSSL's globals). */
 static void methods_init(void) {
   BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evy tls out");
-  if (m && BIO_meth_set_write_ex(m, out_write) == 1 && BIO_meth_set_ctrl(m, out_ctrl) == 1 &&
-      BIO_meth_set_create(m, out_create) == 1)
+  if (m && BIO_meth_set_write_ex(m, out_write) == 1 && BIO_meth_set_ctrl(m, bio_ctrl) == 1 &&
+      BIO_meth_set_create(m, bio_create) == 1)
     out_method = m;
   else
     BIO_meth_free(m);
   m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evy tls in");
-  if (m && BIO_meth_set_read_ex(m, in_read) == 1 && BIO_meth_set_ctrl(m, in_ctrl) == 1 &&
-      BIO_meth_set_create(m, out_create) == 1)
+  if (m && BIO_meth_set_read_ex(m, in_read) == 1 && BIO_meth_set_ctrl(m, bio_ctrl) == 1 &&
+      BIO_meth_set_create(m, bio_create) == 1)
     in_method = m;
   else
     BIO_meth_free(m);
