@@ -13,7 +13,9 @@
  * - Reads land in one shared slab at increasing offsets; the batch is flushed
  *   before the slab could run short, so a read never waits for room. JS copies
  *   out what it keeps: an idle connection holds no read buffer.
- * - Writes try uv_try_write first and queue only what did not go out. */
+ * - Writes try uv_try_write first and queue only what did not go out.
+ * - A stream with a TLS session attached (tls.c) reads and writes plaintext:
+ *   its reads are decrypted in the slab, its writes encrypted on the way. */
 #include "evy.h"
 
 #include <errno.h>

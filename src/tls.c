@@ -3,11 +3,15 @@
  * exports the symbols, so nothing more is linked and there is one OpenSSL in
  * the process).
  *
- * OpenSSL runs over two memory BIOs: JS feeds what the green socket read into
- * the read BIO and hands what lands in the write BIO to the socket's writes.
- * Each call does a whole batch (every record a read brought, all of a write)
- * in one crossing; a small shared Int32Array (tlsState) carries the side
- * results so the hot calls return a single Buffer.
+ * OpenSSL runs over two BIOs of evy's own: the read BIO reads the input of
+ * the call at hand where it lies (a JS Buffer, or the stream's read slab),
+ * copying only what OpenSSL leaves unread; the write BIO appends to a block
+ * the session owns, which a send hands to the socket. During the handshake JS
+ * feeds it (tlsHandshake) and sends its flights (tlsOut); a small shared
+ * Int32Array (tlsState) carries the side results. After it the session is
+ * attached to its stream (stream.c: tlsAttach): each read is decrypted where
+ * it landed and each write encrypted on its way to the kernel (tlsSend), with
+ * no JS and no Buffer per record.
  *
  * - A context (SSL_CTX) is napi_wrap()ed onto a plain object: key, cert
  *   chain, trusted CAs, ALPN list. Sessions keep their context's object
@@ -31,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* tlsState: [0] bytes waiting in the write BIO, [1] 1 once the peer's close_notify came */
+/* tlsState: [0] bytes waiting to be sent, [1] 1 once the peer's close_notify came */
 enum { ST_PENDING = 0, ST_EOF = 1, ST_INTS = 2 };
 
 typedef struct {
@@ -702,23 +706,6 @@ static napi_value take_out(napi_env env, evy_tls *t) {
   return ret;
 }
 
-/* tlsWrite(owner, data) -> the records for all of data. */
-static napi_value tls_write(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv) < 0) return NULL;
-  evy_tls *t = unwrap_tls(env, argv[0]);
-  if (!t) return NULL;
-  char *data;
-  size_t len;
-  if (opt_buffer(env, argv[1], &data, &len) < 0) return NULL;
-  clear_errors();
-  if (len > 0) {
-    size_t n = 0;
-    if (SSL_write_ex(t->ssl, data, len, &n) != 1) return throw_ssl(env, "TLS write");
-  }
-  return take_out(env, t);
-}
-
 /* tlsOut(owner) -> what OpenSSL wrote and nobody took yet, or undefined. */
 static napi_value tls_out(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -912,7 +899,7 @@ napi_status evy_init_tls(napi_env env, napi_value exports) {
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}
   napi_property_descriptor props[] = {
       FN("tlsContext", tls_context), FN("tlsNew", tls_new),     FN("tlsHandshake", tls_handshake),
-      FN("tlsRead", tls_read),       FN("tlsWrite", tls_write), FN("tlsOut", tls_out),
+      FN("tlsRead", tls_read),       FN("tlsOut", tls_out),
       FN("tlsShutdown", tls_shutdown), FN("tlsFree", tls_free), FN("tlsInfo", tls_info),
       FN("tlsLive", tls_live),
   };

@@ -21,7 +21,6 @@ interface TlsBinding {
   tlsNew(ctx: NativeContext, owner: object, servername: string | undefined, session: Buffer | undefined, alpn: Buffer | undefined): void;
   tlsHandshake(owner: object, input: Buffer | undefined): number;
   tlsRead(owner: object, input: Buffer | undefined): Buffer;
-  tlsWrite(owner: object, data: Buffer): Buffer | undefined;
   tlsOut(owner: object): Buffer | undefined;
   tlsShutdown(owner: object, keep: boolean): Buffer | undefined;
   tlsFree(owner: object): void;
@@ -50,7 +49,7 @@ const enum Info {
 const native = binding as unknown as TlsBinding;
 const state = native.tlsState;
 const EMPTY = Buffer.alloc(0);
-/** Plaintext per tlsWrite() for a large sendall: the socket's back-pressure applies between them. */
+/** Plaintext per write for a large sendall: the socket's back-pressure applies between them. */
 const WRITE_CHUNK = 256 * 1024;
 /** Ciphertext asked of the socket per read. */
 const READ_SIZE = 65536;
