@@ -56,6 +56,12 @@ export interface NativeBinding {
   readStop(owner: object): void;
   /** Bytes written at once; the rest is queued and reported by a K_WRITE event. */
   write(slot: number, data: Buffer): number;
+  /** TLS on a stream (src/stream.c, runtime/io/tls_native.ts): reads come decrypted, tlsSend encrypts. */
+  tlsAttach(slot: number, session: object): void;
+  /** buf's length when its records went out at once, -1 when queued (a K_WRITE event follows). */
+  tlsSend(slot: number, buf: Buffer): number;
+  /** The error behind a TLS stream's EPROTO read. */
+  tlsError(slot: number): Error;
   shutdown(owner: object): void;
   close(owner: object): void;
   name(owner: object, peer: boolean): [string, number] | string;

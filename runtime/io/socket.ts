@@ -204,13 +204,6 @@ export function closedUnderError(syscall: string): NodeJS.ErrnoException {
 }
 
 const { K_READ, K_CONNECTION, K_CONNECT, K_WRITE, K_DGRAM, UV_EOF } = binding;
-/** src/stream.c's TLS calls (./tls_native attaches a session; the socket then reads plaintext). */
-const tlsCalls = binding as unknown as {
-  tlsAttach(slot: number, session: object): void;
-  /** buf's length when its records went out at once, -1 when queued (K_WRITE follows) */
-  tlsSend(slot: number, buf: Buffer): number;
-  tlsError(slot: number): Error;
-};
 /** A TLS stream's read failed (src/stream.c): tlsError() has the error. */
 const UV_EPROTO = -71;
 const EMPTY = Buffer.alloc(0);
@@ -410,7 +403,7 @@ export class GreenSocket<A extends Address = Address> {
     if (nread < 0) {
       this.stopReading();
       if (nread === UV_EOF) this.flags |= Flag.Eof;
-      else this.error = madeInCallback(nread === UV_EPROTO && (this.flags & Flag.Tls) !== 0 ? tlsCalls.tlsError(this.slot) as NodeJS.ErrnoException : systemError(nread, 'read'));
+      else this.error = madeInCallback(nread === UV_EPROTO && (this.flags & Flag.Tls) !== 0 ? binding.tlsError(this.slot) as NodeJS.ErrnoException : systemError(nread, 'read'));
       const r = this.waiting;
       if (r !== null) {
         this.waiting = null;
@@ -961,7 +954,7 @@ export class GreenSocket<A extends Address = Address> {
     if (pending !== null) return pending;
     let n: number;
     try {
-      if (!dgram) n = (this.flags & Flag.Tls) === 0 ? binding.write(this.slot, buf) : tlsCalls.tlsSend(this.slot, buf);
+      if (!dgram) n = (this.flags & Flag.Tls) === 0 ? binding.write(this.slot, buf) : binding.tlsSend(this.slot, buf);
       else if (to === undefined) n = binding.udpSend(this, buf) === 1 ? buf.length : -1;
       else n = binding.udpSend(this, buf, to[0], to[1]) === 1 ? buf.length : -1;
     } catch (err) {
@@ -989,7 +982,7 @@ export class GreenSocket<A extends Address = Address> {
     }
     let n: number;
     try {
-      n = (this.flags & Flag.Tls) === 0 ? binding.write(this.slot, buf) : tlsCalls.tlsSend(this.slot, buf);
+      n = (this.flags & Flag.Tls) === 0 ? binding.write(this.slot, buf) : binding.tlsSend(this.slot, buf);
     } catch (err) {
       done(err as Error);
       return;
@@ -1021,7 +1014,7 @@ export class GreenSocket<A extends Address = Address> {
     this.chunks = plain.length > 0 ? [plain] : null;
     this.chunkOffset = 0;
     this.buffered = plain.length;
-    tlsCalls.tlsAttach(this.slot, session);
+    binding.tlsAttach(this.slot, session);
     this.flags |= Flag.Tls;
   }
 
