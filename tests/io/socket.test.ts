@@ -1139,8 +1139,12 @@ test('a socket dropped without close() is collected and its handle and fd closed
   const before = socketFds();
   const srv = own(listen(LOCAL));
   const addr = srv.getsockname();
-  // Twenty client sockets that nobody keeps: connected, used once, dropped.
-  await (async () => {
+  // Twenty client sockets, connected and used once, then dropped. They are
+  // held until counted: a GC the loop's garbage brings on may not close them
+  // before the count (a loaded run saw that).
+  let held: GreenSocket[] | null = [];
+  await (async (into: GreenSocket[]) => {
+    // in a frame of its own, which ends: the test's frame keeps none of them
     for (let i = 0; i < 20; i++) {
       const acc = go(() => srv.accept());
       const c = await connect(addr);
@@ -1148,9 +1152,11 @@ test('a socket dropped without close() is collected and its handle and fd closed
       await c.sendall('x');
       assert.is((await s.recv()).toString(), 'x');
       s.close();
+      into.push(c);
     }
-  })();
-  assert.ok(socketFds() >= before + 21, 'the dropped sockets are still open before a GC');
+  })(held);
+  assert.ok(socketFds() >= before + 21, 'the sockets are open while held');
+  held = null; // dropped without close()
   srv.close();
   let after = socketFds();
   for (let i = 0; i < 20 && after !== before; i++) {
