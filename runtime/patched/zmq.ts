@@ -22,6 +22,16 @@
 // and any call on the socket can consume that signal. So after each send or
 // recv, a socket with other waiters looks at ZMQ_EVENTS again and wakes
 // whom it concerns, as Evy's green zmq does.
+//
+// What a message costs. A send or recv whose socket is ready is no async
+// function: it checks, asks ZMQ_EVENTS once, calls zeromq.js, and returns
+// zeromq.js's own promise (already settled), or for recv() that promise
+// through one `then` picking the first frame: each promise evy does not
+// make is CPU saved (more so under AsyncLocalStorage, EVY_THREAD_SLOT=als,
+// whose promise hooks run for every one). A green thread woken because
+// dispatch() saw POLLIN (POLLOUT) does not ask ZMQ_EVENTS again: it calls
+// zeromq.js at once, and an EAGAIN there (someone took the message first)
+// means wait again.
 import { sleep } from '../green/greenthread';
 import { getHub, Waiter, type Listener } from '../hub/hub';
 import { WaitList } from '../sync/waitlist';
@@ -138,6 +148,14 @@ const NO_RECV = new Set([C.PUSH, C.PUB]);
  */
 const SEND_FIRST = C.REQ;
 const RECV_FIRST = C.REP;
+/**
+ * Types whose send cannot fail once ZMQ_EVENTS says POLLOUT (and evy's turn
+ * allows it): libzmq fails it only with EAGAIN, which POLLOUT rules out, or
+ * with EFSM, which the turn does. A ROUTER's or a STREAM's send can still
+ * fail (EHOSTUNREACH, an unknown peer), and so can a REP's once
+ * ROUTER_MANDATORY is set.
+ */
+const SURE_SENDS = new Set([C.PUSH, C.PUB, C.XPUB, C.XSUB, C.DEALER, C.PAIR, C.REQ, C.REP]);
 
 /**
  * Consecutive sends or recvs on one socket that complete at once before the
@@ -146,6 +164,7 @@ const RECV_FIRST = C.REP;
  * event loop run (zeromq.js delays one call in 512 for the same reason).
  */
 const STREAK = 512;
+
 
 // ---- errors --------------------------------------------------------------------------
 
@@ -190,6 +209,11 @@ const CODES: Record<number, string> = {
 
 function codeOf(errno: number): string {
   return CODES[errno] ?? `E${errno}`;
+}
+
+/** Whether a zeromq.js error is EAGAIN. */
+function isAgain(err: unknown): boolean {
+  return (err as { errno?: unknown } | null)?.errno === C.EAGAIN;
 }
 
 /** A zeromq.js error (with errno and code) as a ZMQError saying what failed. */
@@ -324,6 +348,10 @@ export class Socket implements Disposable {
   private turn: 'send' | 'recv' | null;
   /** An unlisten() is queued for the end of this loop turn. */
   private unlistenQueued = false;
+  /** A send libzmq takes when ZMQ_EVENTS says POLLOUT cannot fail (SURE_SENDS): zeromq.js's promise goes to the caller as it is. */
+  private sendCannotFail: boolean;
+  /** Nor can a recv when it says POLLIN, but a REQ's with REQ_CORRELATE (it drops stale replies, and may find none left). */
+  private recvCannotFail = true;
 
   /** @internal Context.socket() makes sockets. */
   constructor(context: Context, type: SocketType, native: object) {
@@ -337,6 +365,7 @@ export class Socket implements Disposable {
     this.zs = zs;
     this.fd = zs.getInt32Option(C.FD);
     this.turn = type === SEND_FIRST ? 'send' : type === RECV_FIRST ? 'recv' : null;
+    this.sendCannotFail = SURE_SENDS.has(type);
   }
 
   /** Whether close() was called (or the context destroyed). */
@@ -446,6 +475,8 @@ export class Socket implements Disposable {
       return;
     }
     if (option === C.REQ_RELAXED && this.type === C.REQ) this.turn = null; // libzmq then allows a new request at any time
+    if (option === C.ROUTER_MANDATORY) this.sendCannotFail = false; // a REP's send to a requester gone away then fails
+    if (option === C.REQ_CORRELATE && this.type === C.REQ) this.recvCannotFail = false;
     try {
       if (o.kind === 'int') zs.setInt32Option(option, n);
       else if (o.kind === 'int64') zs.setInt64Option(option, n);
@@ -544,53 +575,105 @@ export class Socket implements Disposable {
     return this.send(JSON.stringify(value), flags);
   }
 
-  /** send (`one` frame) and sendMultipart (`many`): one async function, so one promise per message. */
-  private async transmit(one: unknown, many: readonly unknown[] | null, flags: number, what: string): Promise<void> {
-    checkFlags(flags, C.DONTWAIT | C.SNDMORE, what);
-    let frames: Frame[] | null = null;
-    let frame: Frame | null = null;
-    if (many === null) {
-      frame = checkFrame(one, what);
-    } else {
-      if (!Array.isArray(many) || many.length === 0) throw new TypeError(`${what}: frames must be a non-empty array`);
-      frames = many.map((f) => checkFrame(f, what));
-    }
-    this.open(what);
-    if (NO_SEND.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot send`);
-    if (flags & C.SNDMORE) {
-      if (frames !== null) this.outgoing.push(...frames);
-      else this.outgoing.push(frame!);
-      return;
-    }
+  /**
+   * send (`one` frame) and sendMultipart (`many`). When the socket can take
+   * the message now (the common case), it goes synchronously and the caller
+   * gets zeromq.js's own promise, already settled: no async frame, no promise
+   * of evy's on top. Otherwise transmitWaiting() waits for the socket.
+   */
+  private transmit(one: unknown, many: readonly unknown[] | null, flags: number, what: string): Promise<void> {
     let parts: Frame | Frame[];
-    if (this.outgoing.length === 0) parts = frames ?? frame!;
-    else parts = frames !== null ? [...this.outgoing, ...frames] : [...this.outgoing, frame!];
+    try {
+      checkFlags(flags, C.DONTWAIT | C.SNDMORE, what);
+      let frames: Frame[] | null = null;
+      let frame: Frame | null = null;
+      if (many === null) {
+        frame = checkFrame(one, what);
+      } else {
+        if (!Array.isArray(many) || many.length === 0) throw new TypeError(`${what}: frames must be a non-empty array`);
+        frames = many.map((f) => checkFrame(f, what));
+      }
+      this.open(what);
+      if (NO_SEND.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot send`);
+      if (flags & C.SNDMORE) {
+        if (frames !== null) this.outgoing.push(...frames);
+        else this.outgoing.push(frame!);
+        return Promise.resolve();
+      }
+      if (this.outgoing.length === 0) parts = frames ?? frame!;
+      else parts = frames !== null ? [...this.outgoing, ...frames] : [...this.outgoing, frame!];
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const pending = hub.check();
-    if (pending !== null) await pending;
+    if (pending !== null) return pending;
+    const zs = this.zs!;
+    // A send that may fail goes now only when failing changes no state of evy's (see SURE_SENDS).
+    if (this.streak < STREAK - 1 && this.turn !== 'recv' && (this.sendCannotFail || (this.turn === null && this.outgoing.length === 0))) {
+      if (!zs.writable) return this.transmitWaiting(parts, flags, what, true);
+      // zeromq.js queues the message during this call
+      let sent: Promise<void>;
+      try {
+        sent = zs.send(parts);
+      } catch (err) {
+        return Promise.reject(wrap(err, what));
+      }
+      this.streak++;
+      if (this.outgoing.length > 0) this.outgoing = [];
+      if (this.turn !== null) this.turn = 'recv';
+      this.afterOp();
+      return this.sendCannotFail ? sent : sent.then(undefined, what === 'send' ? this.sendFailed : this.sendMultipartFailed);
+    }
+    return this.transmitWaiting(parts, flags, what, false);
+  }
+
+  private readonly sendFailed = (err: unknown): never => {
+    throw wrap(err, 'send');
+  };
+
+  private readonly sendMultipartFailed = (err: unknown): never => {
+    throw wrap(err, 'sendMultipart');
+  };
+
+  /**
+   * The rest of a send that cannot go at once: the streak's yield, the turn,
+   * the wait for POLLOUT. `full`: the caller just saw the socket not writable.
+   */
+  private async transmitWaiting(parts: Frame | Frame[], flags: number, what: string, full: boolean): Promise<void> {
     if (++this.streak >= STREAK) {
       this.streak = 0;
       await sleep(0);
+      full = false;
     }
     let zs = this.open(what);
     if (this.turn === 'recv') throw new ZMQError(C.EFSM, `${what}: a ${this.typeName()} socket must recv before it sends again`);
     let deadline: number | null = null;
-    while (!zs.writable) {
-      if (flags & C.DONTWAIT || this.sndtimeo === 0) throw new Again(`${what}: the ${this.typeName()} socket cannot take a message now`);
-      if (this.sndtimeo > 0) deadline ??= hub.clock() + this.sndtimeo / 1000;
-      this.streak = 0;
-      this.listen();
-      try {
-        await this.writers.wait(remaining(deadline), this.sendTimedOut);
-      } finally {
-        this.unlisten();
+    // Woken, the socket is writable: dispatch() saw POLLOUT, and only a call
+    // on this socket could have changed that since (then the send says EAGAIN).
+    let woken = false;
+    for (;;) {
+      if (!woken && (full || !zs.writable)) {
+        if (flags & C.DONTWAIT || this.sndtimeo === 0) throw new Again(`${what}: the ${this.typeName()} socket cannot take a message now`);
+        if (this.sndtimeo > 0) deadline ??= hub.clock() + this.sndtimeo / 1000;
+        this.streak = 0;
+        this.listen();
+        try {
+          await this.writers.wait(remaining(deadline), this.sendTimedOut);
+        } finally {
+          this.unlisten();
+        }
+        zs = this.open(what);
+        woken = true;
+        continue;
       }
-      zs = this.open(what);
-    }
-    // Writable: zeromq.js queues the message during this call.
-    try {
-      await zs.send(parts);
-    } catch (err) {
-      throw wrap(err, what);
+      // Writable: zeromq.js queues the message during this call.
+      try {
+        await zs.send(parts);
+        break;
+      } catch (err) {
+        if (!woken || !isAgain(err)) throw wrap(err, what);
+        woken = full = false; // someone else filled the queue first: wait again
+      }
     }
     this.outgoing = [];
     if (this.turn !== null) this.turn = 'recv';
@@ -631,48 +714,98 @@ export class Socket implements Disposable {
     return JSON.parse((await this.recv(flags)).toString()) as T;
   }
 
-  /** recv (one frame) and recvMultipart (`whole`): one async function, so one promise per message. */
-  private async receive(flags: number, what: string, whole: boolean): Promise<Buffer | Buffer[]> {
-    checkFlags(flags, C.DONTWAIT, what);
-    let zs = this.open(what);
+  /**
+   * recv (one frame) and recvMultipart (`whole`). When a message is there
+   * (the common case), zeromq.js takes it synchronously and its promise goes
+   * to the caller (recvMultipart) or through one `then` that picks the first
+   * frame (recv). Otherwise receiveWaiting() waits for one.
+   */
+  private receive(flags: number, what: string, whole: boolean): Promise<Buffer | Buffer[]> {
+    try {
+      checkFlags(flags, C.DONTWAIT, what);
+      this.open(what);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const pending = hub.check();
-    if (pending !== null) await pending;
+    if (pending !== null) return pending;
     if (this.partial.length > 0) {
       // the rest of a message recv() took frame by frame
-      if (!whole) return this.partial.shift()!;
+      if (!whole) return Promise.resolve(this.partial.shift()!);
       const rest = this.partial;
       this.partial = [];
-      return rest;
+      return Promise.resolve(rest);
     }
-    if (NO_RECV.has(this.type)) throw new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot receive`);
+    if (NO_RECV.has(this.type)) return Promise.reject(new ZMQError(C.ENOTSUP, `${what}: a ${this.typeName()} socket cannot receive`));
+    const zs = this.zs!;
+    if (this.streak < STREAK - 1 && this.turn !== 'send' && this.recvCannotFail) {
+      if (!zs.readable) return this.receiveWaiting(flags, what, whole, true);
+      // zeromq.js takes the message during this call
+      let got: Promise<Buffer[]>;
+      try {
+        got = zs.receive();
+      } catch (err) {
+        return Promise.reject(wrap(err, what));
+      }
+      this.streak++;
+      if (this.turn !== null) this.turn = 'send';
+      this.afterOp();
+      return whole ? got : got.then(this.firstFrame);
+    }
+    return this.receiveWaiting(flags, what, whole, false);
+  }
+
+  /** recv()'s part of a message: its first frame; the others wait for the next recvs. */
+  private readonly firstFrame = (msg: Buffer[]): Buffer => {
+    if (msg.length > 1) this.partial = msg.slice(1);
+    return msg[0];
+  };
+
+  /**
+   * The rest of a recv that cannot take a message at once: the streak's
+   * yield, the turn, the wait for POLLIN. `empty`: the caller just saw the
+   * socket not readable.
+   */
+  private async receiveWaiting(flags: number, what: string, whole: boolean, empty: boolean): Promise<Buffer | Buffer[]> {
+    let zs = this.open(what);
     if (++this.streak >= STREAK) {
       this.streak = 0;
       await sleep(0);
       zs = this.open(what);
+      empty = false;
     }
     if (this.turn === 'send') {
       throw new ZMQError(C.EFSM, `${what}: a ${this.typeName()} socket must send ${this.type === C.REQ ? 'its request' : 'its reply'} before it receives again`);
     }
     let deadline: number | null = null;
-    while (!zs.readable) {
-      if (flags & C.DONTWAIT || this.rcvtimeo === 0) throw new Again(`${what}: no message is waiting on the ${this.typeName()} socket`);
-      if (this.rcvtimeo > 0) deadline ??= hub.clock() + this.rcvtimeo / 1000;
-      this.streak = 0;
-      this.listen();
-      try {
-        await this.readers.wait(remaining(deadline), this.recvTimedOut);
-      } finally {
-        this.unlisten();
-      }
-      zs = this.open(what);
-    }
-    // Readable: zeromq.js takes the message during this call; the await
-    // only hands it over (a throw meanwhile waits for the next suspension point).
+    // Woken, the socket is readable: dispatch() saw POLLIN, and only a call
+    // on this socket could have changed that since (then the receive says EAGAIN).
+    let woken = false;
     let msg: Buffer[];
-    try {
-      msg = await zs.receive();
-    } catch (err) {
-      throw wrap(err, what);
+    for (;;) {
+      if (!woken && (empty || !zs.readable)) {
+        if (flags & C.DONTWAIT || this.rcvtimeo === 0) throw new Again(`${what}: no message is waiting on the ${this.typeName()} socket`);
+        if (this.rcvtimeo > 0) deadline ??= hub.clock() + this.rcvtimeo / 1000;
+        this.streak = 0;
+        this.listen();
+        try {
+          await this.readers.wait(remaining(deadline), this.recvTimedOut);
+        } finally {
+          this.unlisten();
+        }
+        zs = this.open(what);
+        woken = true;
+        continue;
+      }
+      // Readable: zeromq.js takes the message during this call; the await
+      // only hands it over (a throw meanwhile waits for the next suspension point).
+      try {
+        msg = await zs.receive();
+        break;
+      } catch (err) {
+        if (!woken || !isAgain(err)) throw wrap(err, what);
+        woken = empty = false; // someone else took it first: wait again
+      }
     }
     if (this.turn !== null) this.turn = 'send';
     this.afterOp();
@@ -727,7 +860,7 @@ export class Socket implements Disposable {
     const ev = this.nativeEvents(zs);
     if (ev & C.POLLIN) this.readers.wakeOne(undefined, this.passRead);
     if (ev & C.POLLOUT) this.writers.wakeOne(undefined, this.passWrite);
-    for (const w of this.watchers) w();
+    if (this.watchers.size > 0) for (const w of this.watchers) w();
   }
 
   /** After a send or recv: it may have consumed the fd's signal, so others look again. */

@@ -151,6 +151,49 @@ test('multipart: SNDMORE frames go as one message; recv returns them one by one 
   closeAll(pull, push);
 });
 
+test('sends and recvs that complete at once still yield to the hub, keep the REQ/REP turn, and a woken recv beaten to its message waits again', async () => {
+  // inproc with room for every message: each send and recv completes at once
+  const [pull, push] = pair(zmq.PULL, zmq.PUSH, 'inproc', 10_000);
+  let ticks = 0;
+  const ticker = spawn(async () => {
+    for (;;) {
+      await sleep(0);
+      ticks++;
+    }
+  });
+  await settle();
+  let before = ticks;
+  for (let i = 0; i < 3000; i++) await push.send(String(i));
+  assert.ok(ticks - before >= 3, `a sending loop let the ticker run (${ticks - before} ticks)`);
+  before = ticks;
+  for (let i = 0; i < 3000; i++) assert.is(await pull.recvString(), String(i));
+  assert.ok(ticks - before >= 3, `a receiving loop let the ticker run (${ticks - before} ticks)`);
+  ticker.kill();
+
+  const [rep, req] = pair(zmq.REP, zmq.REQ, 'inproc');
+  await req.send('q');
+  assert.is(((await rejection(req.send('again'))) as zmq.ZMQError).code, 'EFSM', 'REQ: a second send before the reply');
+  assert.is(await rep.recvString(), 'q');
+  assert.is(((await rejection(rep.recv())) as zmq.ZMQError).code, 'EFSM', 'REP: a second recv before the reply');
+  await rep.send('r');
+  assert.is(await req.recvString(), 'r');
+
+  // A parked reader is woken for a message that another thread takes before it
+  // resumes: it must wait again, not fail, and get the next message.
+  const [d1, d2] = pair(zmq.DEALER, zmq.DEALER, 'inproc');
+  const parked = spawn(() => d1.recvString());
+  await settle();
+  await d2.send('first');
+  await d1.send('x'); // afterOp: d1 looks at its events, sees POLLIN and wakes the parked reader
+  assert.is(await d1.recvString(), 'first', 'taken at once, ahead of the woken reader');
+  await settle();
+  assert.is(parked.dead, false, 'the woken reader found nothing and waits again');
+  await d2.send('second');
+  assert.is(await parked.wait(), 'second');
+  assert.is(await d2.recvString(), 'x');
+  closeAll(pull, push, rep, req, d1, d2);
+});
+
 // ---- non-blocking, timeouts, errors ---------------------------------------------------
 
 test('DONTWAIT/NOBLOCK, RCVTIMEO and SNDTIMEO throw Again instead of waiting', async () => {
